@@ -1,0 +1,1 @@
+"""Everything that touches the outside: persistence settings and recorders, the CLI, file formats."""

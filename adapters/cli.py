@@ -1,0 +1,429 @@
+"""The `subsidy-ledger` command line.
+
+Exit status: 0 success (a replay that changed nothing included), 1 findings, 2 bad input or a
+refused command (nothing written), 3 operational failure (database unreachable and the like).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Any
+
+from eventsourcing.persistence import PersistenceError
+
+from adapters.persistence import SettingsError
+from adapters.register_csv import RegisterFileError
+from adapters.service import LedgerService
+from domain.application import ConcurrentWriteError, ImportRejectedError, LedgerError
+from domain.codes import cities
+from domain.policy import load_policy
+from projections.queries import AWARD_STATUSES
+
+EXIT_OK, EXIT_FINDINGS, EXIT_REFUSED, EXIT_FAILURE = 0, 1, 2, 3
+
+
+def yuan(fen: int) -> str:
+    """Fen as yuan for people, exactly: 30000000 -> '300,000.00'."""
+    sign = "-" if fen < 0 else ""
+    fen = abs(fen)
+    return f"{sign}{fen // 100:,}.{fen % 100:02d}"
+
+
+def print_table(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], money: Sequence[str] = ()
+) -> None:
+    if not rows:
+        print("(none)")
+        return
+    cells = [
+        [
+            yuan(r[c]) if c in money and r[c] is not None else ("" if r[c] is None else str(r[c]))
+            for c in columns
+        ]
+        for r in rows
+    ]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in cells:
+        print(
+            "  ".join(
+                v.rjust(w) if columns[i] in money else v.ljust(w)
+                for i, (v, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+
+
+def emit_json(document: Any) -> None:
+    json.dump(document, sys.stdout, ensure_ascii=False, indent=2, sort_keys=False, default=str)
+    sys.stdout.write("\n")
+
+
+def _year(value: str) -> int:
+    if not (value.isdigit() and len(value) == 4):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a 4-digit year")
+    return int(value)
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date YYYY-MM-DD") from None
+
+
+def _fen(value: str) -> int:
+    if not value.lstrip("-").isdigit():
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a whole number of fen (1 yuan = 100 fen)"
+        )
+    return int(value)
+
+
+def _city(value: str) -> str:
+    if value not in cities():
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a Shanxi city code ({', '.join(sorted(cities()))})"
+        )
+    return value
+
+
+def _uscc(value: str) -> str:
+    from domain.codes import CodeError, validate_uscc
+
+    try:
+        return validate_uscc(value)
+    except CodeError as e:
+        raise argparse.ArgumentTypeError(f"USCC {value!r}: {e}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--db",
+        metavar="URL",
+        help="sqlite:///PATH or postgresql://USER@HOST:PORT/DB (default: $LEDGER_DATABASE_URL, else sqlite:///ledger.db)",
+    )
+    common.add_argument(
+        "--actor", help="who is acting, recorded on every event (default: the OS user)"
+    )
+    listing = argparse.ArgumentParser(add_help=False)
+    listing.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+    parser = argparse.ArgumentParser(
+        prog="subsidy-ledger",
+        description="Event-sourced ledger of Shanxi's scale-up awards (晋办发〔2020〕38号).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "import-register",
+        parents=[common, listing],
+        help="import a year's above-scale register (CSV)",
+    )
+    p.add_argument("--year", type=_year, required=True)
+    p.add_argument("file", metavar="FILE")
+    p.add_argument(
+        "--baseline",
+        action="store_true",
+        help="the first year imported: its firms were already above scale",
+    )
+    p.add_argument(
+        "--encoding",
+        default="utf-8",
+        choices=["utf-8", "gb18030", "gbk"],
+        help="file encoding (default utf-8, BOM allowed)",
+    )
+    p.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="policy file adopted with the baseline (default: the packaged 晋办发〔2020〕38号)",
+    )
+
+    p = sub.add_parser(
+        "awards", parents=[common, listing], help="entitlements with amounts, payments and status"
+    )
+    p.add_argument("--fiscal-year", type=_year, help="due fiscal year")
+    p.add_argument("--city", type=_city, help="city code, e.g. 140100")
+    p.add_argument("--status", default="all", choices=[*AWARD_STATUSES, "all"])
+
+    p = sub.add_parser(
+        "record-payment",
+        parents=[common, listing],
+        help="record a treasury payment against an entitlement",
+    )
+    p.add_argument("entitlement_id", metavar="ENTITLEMENT_ID", help="USCC/KIND/DECIDED_YEAR")
+    p.add_argument("--ref", required=True, help="the treasury's voucher number, unique ledger-wide")
+    p.add_argument(
+        "--amount-fen", type=_fen, required=True, help="amount in fen (1 yuan = 100 fen)"
+    )
+    p.add_argument("--paid-on", type=_day, required=True, help="payment date YYYY-MM-DD")
+
+    p = sub.add_parser("totals", parents=[common, listing], help="fiscal totals by kind or city")
+    p.add_argument("--fiscal-year", type=_year)
+    p.add_argument("--by", default="kind", choices=["kind", "city"])
+    p.add_argument("--basis", default="due", choices=["due", "cash"])
+
+    p = sub.add_parser(
+        "windows",
+        parents=[common, listing],
+        help="guarantee (八) and energy (十一) windows of first entrants",
+    )
+    p.add_argument("--uscc", type=_uscc)
+    p.add_argument("--active-on", type=_day, metavar="DATE")
+
+    p = sub.add_parser(
+        "enterprise",
+        parents=[common, listing],
+        help="one enterprise: identity, register years, awards, payments, windows",
+    )
+    p.add_argument("uscc", metavar="USCC", type=_uscc)
+
+    p = sub.add_parser(
+        "register",
+        parents=[common, listing],
+        help="register size and first entries per year and city",
+    )
+
+    sub.add_parser(
+        "rebuild-projections",
+        parents=[common, listing],
+        help="empty the read models and replay the log into them",
+    )
+
+    p = sub.add_parser(
+        "demo", parents=[listing], help="a synthetic Shanxi, 2020-2025, in a fresh SQLite file"
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="keep the demo ledger in DIR (default: a new temporary directory)",
+    )
+    p.add_argument("--seed", type=int, default=38)
+    p.add_argument(
+        "--scale", type=float, default=1.0, help="fraction of the realistic province size"
+    )
+    return parser
+
+
+def _import(svc: LedgerService, a: argparse.Namespace) -> int:
+    policy = load_policy(a.policy) if a.policy else None
+    r = svc.import_register(a.file, a.year, baseline=a.baseline, encoding=a.encoding, policy=policy)
+    doc = {
+        "year": r.year,
+        "baseline": r.baseline,
+        "sha256": r.sha256,
+        "rows": r.rows,
+        "replay": r.replay,
+        **r.counts,
+        "position": r.position,
+    }
+    if a.json:
+        emit_json(doc)
+    elif r.replay:
+        print(
+            f"register {r.year} was already imported from this file (sha256 {r.sha256}); nothing changed"
+        )
+    else:
+        print(
+            f"imported register {r.year}{' (baseline)' if r.baseline else ''}: {r.rows} firms, sha256 {r.sha256}"
+        )
+        print(", ".join(f"{k} {v}" for k, v in r.counts.items()))
+    return EXIT_OK
+
+
+def _awards(svc: LedgerService, a: argparse.Namespace) -> int:
+    rows = svc.awards(
+        fiscal_year=a.fiscal_year, city=a.city, status=None if a.status == "all" else a.status
+    )
+    if a.json:
+        emit_json(rows)
+    else:
+        print_table(
+            rows,
+            [
+                "entitlement_id",
+                "name",
+                "city_code",
+                "clause",
+                "due_fiscal_year",
+                "amount_fen",
+                "paid_fen",
+                "status",
+            ],
+            money=["amount_fen", "paid_fen"],
+        )
+    return EXIT_OK
+
+
+def _payment(svc: LedgerService, a: argparse.Namespace) -> int:
+    r = svc.record_payment(a.entitlement_id, a.ref, a.amount_fen, a.paid_on)
+    doc = {
+        "entitlement_id": r.entitlement_id,
+        "payment_ref": r.payment_ref,
+        "amount_fen": r.amount_fen,
+        "paid_on": r.paid_on.isoformat(),
+        "replay": r.replay,
+        "paid_fen": r.paid_fen,
+        "entitlement_amount_fen": r.entitlement_amount_fen,
+    }
+    if a.json:
+        emit_json(doc)
+    elif r.replay:
+        print(
+            f"replay: payment {r.payment_ref} is already recorded with these details; nothing written"
+        )
+    else:
+        print(
+            f"recorded payment {r.payment_ref}: {yuan(r.amount_fen)} yuan against {r.entitlement_id} "
+            f"(paid {yuan(r.paid_fen)} of {yuan(r.entitlement_amount_fen)})"
+        )
+    return EXIT_OK
+
+
+def _totals(svc: LedgerService, a: argparse.Namespace) -> int:
+    rows = svc.totals(fiscal_year=a.fiscal_year, by=a.by, basis=a.basis)
+    if a.json:
+        emit_json(rows)
+    else:
+        group = "kind" if a.by == "kind" else "city_code"
+        print(f"basis: {a.basis} (amounts in yuan)")
+        print_table(
+            rows,
+            ["fiscal_year", group, "count", "entitled_fen", "paid_fen", "outstanding_fen"],
+            money=["entitled_fen", "paid_fen", "outstanding_fen"],
+        )
+    return EXIT_OK
+
+
+def _windows(svc: LedgerService, a: argparse.Namespace) -> int:
+    rows = svc.windows(uscc=a.uscc, active_on=a.active_on)
+    if a.json:
+        emit_json(rows)
+    else:
+        for r in rows:
+            r.setdefault("closed_on", None)
+            r.setdefault("fee_cap_bp", None)
+        print_table(
+            rows,
+            [
+                "uscc",
+                "window",
+                "clause",
+                "starts_on",
+                "ends_on",
+                "closed_on",
+                "fee_cap_bp",
+                "size_class",
+            ],
+        )
+    return EXIT_OK
+
+
+def _enterprise(svc: LedgerService, a: argparse.Namespace) -> int:
+    doc = svc.enterprise(a.uscc)
+    if a.json:
+        emit_json(doc)
+        return EXIT_OK
+    print(f"{doc['uscc']}  {doc['name']}")
+    print(
+        f"region {doc['region_code']} {doc['region_name']} ({doc['city_name']}), industry {doc['industry_code']}, size {doc['size_class'] or 'unknown'}"
+    )
+    print(
+        f"register years {', '.join(map(str, doc['register_years']))}; first entry {doc['first_entry_year'] or 'unknown'} ({doc['first_entry_route'] or '-'})"
+    )
+    print("entitlements:")
+    print_table(
+        doc["entitlements"],
+        ["entitlement_id", "clause", "amount_fen", "due_fiscal_year", "paid_fen", "status"],
+        money=["amount_fen", "paid_fen"],
+    )
+    print("payments:")
+    print_table(
+        doc["payments"],
+        ["payment_ref", "entitlement_id", "amount_fen", "paid_on"],
+        money=["amount_fen"],
+    )
+    print("windows:")
+    for w in doc["windows"]:
+        w.setdefault("closed_on", None)
+        w.setdefault("fee_cap_bp", None)
+    print_table(
+        doc["windows"], ["window", "clause", "starts_on", "ends_on", "closed_on", "fee_cap_bp"]
+    )
+    return EXIT_OK
+
+
+def _register(svc: LedgerService, a: argparse.Namespace) -> int:
+    rows = svc.register_sizes()
+    if a.json:
+        emit_json(rows)
+    else:
+        print_table(rows, ["year", "city_code", "size", "first_entries", "re_entries"])
+    return EXIT_OK
+
+
+def _rebuild(svc: LedgerService, a: argparse.Namespace) -> int:
+    position = svc.rebuild_projections()
+    if a.json:
+        emit_json({"position": position})
+    else:
+        print(f"projections rebuilt from the log up to position {position}")
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Callable[[LedgerService, argparse.Namespace], int]] = {
+    "import-register": _import,
+    "awards": _awards,
+    "record-payment": _payment,
+    "totals": _totals,
+    "windows": _windows,
+    "enterprise": _enterprise,
+    "register": _register,
+    "rebuild-projections": _rebuild,
+}
+
+
+def fail(message: str, code: int) -> int:
+    for line in message.splitlines():
+        print(f"subsidy-ledger: {line}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            from adapters.demo import run_demo
+
+            return run_demo(out=args.out, seed=args.seed, scale=args.scale, as_json=args.json)
+        with LedgerService(args.db, actor=args.actor) as svc:
+            return COMMANDS[args.command](svc, args)
+    except ImportRejectedError as e:
+        for line in e.lines():
+            print(line, file=sys.stderr)
+        return fail(str(e), EXIT_REFUSED)
+    except (LedgerError, RegisterFileError, SettingsError) as e:
+        return fail(str(e), EXIT_REFUSED)
+    except ConcurrentWriteError as e:
+        return fail(str(e), EXIT_FAILURE)
+    except PersistenceError as e:
+        return fail(f"database error: {e}".strip(), EXIT_FAILURE)
+    except OSError as e:
+        return fail(f"operational failure: {e}", EXIT_FAILURE)
+    except Exception as e:
+        if os.environ.get("LEDGER_DEBUG"):
+            traceback.print_exc()
+        return fail(
+            f"unexpected failure ({type(e).__name__}: {e}); nothing partial was written; set LEDGER_DEBUG=1 for details",
+            EXIT_FAILURE,
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""Persistence settings (LEDGER_DATABASE_URL) and the log's recorders for SQLite and PostgreSQL.
+
+Both recorders subclass the library's application recorders, so every append still takes the
+library's table lock (PostgreSQL) or the single writer lock (SQLite) that makes commit order equal
+position order. They add two things:
+
+- each transaction records its commit time from the database clock, taken under that lock, in
+  `ledger_commits` (position = the highest notification id of the transaction), so "what the
+  ledger knew at T" follows commit order, not the client's event timestamps;
+- `insert_event_stream` appends a long stream of events (a register year) in one transaction,
+  a bounded chunk per INSERT, so an interrupted import leaves nothing behind.
+
+On PostgreSQL the inserts run in an ordinary transaction, not psycopg's pipeline mode, which hangs
+on large saves (../shared/eventsourcing-notes.md).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
+from eventsourcing.utils import get_topic
+from psycopg.sql import SQL, Identifier
+
+DEFAULT_DATABASE_URL = "sqlite:///ledger.db"
+COMMITS_TABLE = "ledger_commits"
+
+
+class SettingsError(ValueError):
+    """A database URL the ledger cannot use."""
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str
+    kind: str  # sqlite | postgres
+    env: dict[str, str]
+
+    @property
+    def display(self) -> str:
+        """The URL without its password, for messages."""
+        parts = urlsplit(self.url)
+        if parts.password:
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+            return parts._replace(netloc=netloc).geturl()
+        return self.url
+
+
+def database_settings(url: str | None = None, *, pool_size: int | None = None) -> DatabaseSettings:
+    """The eventsourcing environment for `url`, or LEDGER_DATABASE_URL, or the SQLite default."""
+    url = url or os.environ.get("LEDGER_DATABASE_URL") or DEFAULT_DATABASE_URL
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        if not path:
+            raise SettingsError(f"{url}: give a file, e.g. sqlite:///ledger.db")
+        return DatabaseSettings(
+            url,
+            "sqlite",
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": path,
+                "SQLITE_LOCK_TIMEOUT": "30",
+                "APPLICATION_RECORDER_TOPIC": get_topic(LedgerSQLiteRecorder),
+            },
+        )
+    parts = urlsplit(url)
+    if parts.scheme in ("postgresql", "postgres"):
+        dbname = unquote(parts.path.lstrip("/"))
+        if not dbname:
+            raise SettingsError(
+                f"{url}: name the database, e.g. postgresql://user@host:5432/ledger"
+            )
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": dbname,
+            "POSTGRES_HOST": unquote(parts.hostname or query.get("host", "localhost")),
+            "POSTGRES_PORT": str(parts.port or 5432),
+            "POSTGRES_USER": unquote(parts.username or os.environ.get("USER", "postgres")),
+            "POSTGRES_PASSWORD": unquote(parts.password or ""),
+            "POSTGRES_CONNECT_TIMEOUT": query.get("connect_timeout", "5"),
+            # Wait at most this long for the log's lock, then fail rather than hang for ever.
+            "POSTGRES_LOCK_TIMEOUT": query.get("lock_timeout", "60"),
+            "POSTGRES_POOL_SIZE": str(pool_size or int(query.get("pool_size", "2"))),
+            "POSTGRES_MAX_OVERFLOW": query.get("max_overflow", "8"),
+            "APPLICATION_RECORDER_TOPIC": get_topic(LedgerPostgresRecorder),
+        }
+        if "schema" in query:
+            env["POSTGRES_SCHEMA"] = query["schema"]
+        return DatabaseSettings(url, "postgres", env)
+    raise SettingsError(
+        f"{url}: unsupported database URL; use sqlite:///PATH or postgresql://USER@HOST:PORT/DB"
+    )
+
+
+class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
+    """The library's SQLite recorder, with commit times and one-transaction event streams."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {COMMITS_TABLE} ("
+            "position INTEGER PRIMARY KEY, recorded_at TEXT NOT NULL)",
+        ]
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        if ids and kwargs.get("_commit_row", True):
+            self._record_commit(c, max(ids))
+        return ids
+
+    def _record_commit(self, c: SQLiteCursor, position: int) -> None:
+        # SQLite has one writer at a time, so the clock read here follows commit order;
+        # max() keeps recorded times monotonic even if the system clock steps back.
+        c.execute(
+            f"INSERT INTO {COMMITS_TABLE} (position, recorded_at) "
+            "SELECT ?, max(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), "
+            f"coalesce((SELECT max(recorded_at) FROM {COMMITS_TABLE}), ''))",
+            (position,),
+        )
+
+    def insert_event_stream(self, chunks: Iterable[Sequence[StoredEvent]]) -> int | None:
+        """Append every chunk in one transaction; return the last position written."""
+        last: int | None = None
+        with self.datastore.transaction(commit=True) as c:
+            for chunk in chunks:
+                ids = super()._insert_events(c, chunk)
+                if ids:
+                    last = max(ids)
+            if last is not None:
+                self._record_commit(c, last)
+        return last
+
+
+class LedgerPostgresRecorder(PostgresApplicationRecorder):
+    """The library's PostgreSQL recorder, without pipeline mode, with commit times and streams."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commits_table = f"{self.events_table_name.rsplit('_', 1)[0]}_commits"
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{table} ("
+                "position bigint PRIMARY KEY, recorded_at timestamptz NOT NULL)"
+            ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.commits_table))
+        )
+        # Under the table lock, so clock_timestamp() follows commit order; greatest() keeps
+        # recorded times monotonic even if the server clock steps back.
+        self.record_commit_statement = SQL(
+            "INSERT INTO {schema}.{table} (position, recorded_at) SELECT %s, greatest("
+            "clock_timestamp(), (SELECT max(recorded_at) FROM {schema}.{table}))"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.commits_table))
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        return self._insert_in_transaction([stored_events], **kwargs)
+
+    def insert_event_stream(self, chunks: Iterable[Sequence[StoredEvent]]) -> int | None:
+        """Append every chunk in one transaction; return the last position written."""
+        ids = self._insert_in_transaction(chunks)
+        return max(ids) if ids else None
+
+    def _insert_in_transaction(
+        self, chunks: Iterable[Sequence[StoredEvent]], **kwargs: Any
+    ) -> list[int]:
+        ids: list[int] = []
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            self._insert_events(
+                curs, [], **kwargs
+            )  # the library's hook (process recorders track here)
+            locked = False
+            for chunk in chunks:
+                if not chunk:
+                    continue
+                if not locked:
+                    self._lock_table(curs)
+                    self._notify_channel(curs)
+                    locked = True
+                # the plain INSERT … RETURNING; the lock is already held
+                PostgresAggregateRecorder._insert_stored_events(self, curs, chunk)
+                ids.extend(row["notification_id"] for row in curs.fetchall())
+            if ids:
+                curs.execute(self.record_commit_statement, (max(ids),))
+        return ids

@@ -1,0 +1,187 @@
+"""The ledger as the CLI (and later the gRPC server) uses it: the application, its views, and
+answers that are always caught up with the log before they are given."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import asdict
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from adapters.persistence import DatabaseSettings, database_settings
+from adapters.register_csv import CsvRegister
+from domain.application import ImportResult, Ledger, PaymentResult
+from domain.codes import divisions
+from domain.policy import Policy
+from domain.rules import windows as rule_windows
+from projections import queries
+from projections.views import LedgerViews, PostgresLedgerViews, SQLiteLedgerViews
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def today_in_shanghai() -> date:
+    """'Today' for the rules: decided here, at the edge, in Asia/Shanghai."""
+    return datetime.now(SHANGHAI).date()
+
+
+def default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER", "unknown")
+
+
+class LedgerService:
+    """One open ledger: the log, the views over it, and the commands and queries on both."""
+
+    def __init__(
+        self, url: str | None = None, *, actor: str | None = None, pool_size: int | None = None
+    ):
+        self.settings: DatabaseSettings = database_settings(url, pool_size=pool_size)
+        self.actor = actor or default_actor()
+        self.app = Ledger(env=self.settings.env)
+        views_class = SQLiteLedgerViews if self.settings.kind == "sqlite" else PostgresLedgerViews
+        self.views: LedgerViews = self.app.factory.tracking_recorder(views_class)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        self.app.close()
+
+    def __enter__(self) -> LedgerService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # Commands ---------------------------------------------------------------------------------
+
+    def catch_up(self, progress: Any = None) -> int:
+        return self.views.catch_up(self.app, progress=progress)
+
+    def import_register(
+        self,
+        path: str | Path,
+        year: int,
+        *,
+        baseline: bool = False,
+        encoding: str = "utf-8",
+        policy: Policy | None = None,
+    ) -> ImportResult:
+        source = CsvRegister(path, year, encoding)
+
+        def load_prior() -> dict[str, Any]:
+            self.catch_up()
+            return self.views.prior_firms()
+
+        result = self.app.import_register(
+            year, source, baseline=baseline, actor=self.actor, load_prior=load_prior, policy=policy
+        )
+        self.catch_up()
+        return result
+
+    def record_payment(
+        self, entitlement_id: str, ref: str, amount_fen: int, paid_on: date
+    ) -> PaymentResult:
+        result = self.app.record_payment(
+            entitlement_id, ref, amount_fen, paid_on, actor=self.actor, today=today_in_shanghai()
+        )
+        self.catch_up()
+        return result
+
+    def rebuild_projections(self, progress: Any = None) -> int:
+        return self.views.rebuild(self.app, progress=progress)
+
+    # Queries ----------------------------------------------------------------------------------
+
+    def _read(self) -> Any:
+        self.catch_up()
+        return self.views.read()
+
+    def awards(self, **filters: Any) -> list[dict[str, Any]]:
+        with self._read() as tx:
+            return queries.awards(tx, **filters)
+
+    def totals(self, **options: Any) -> list[dict[str, Any]]:
+        with self._read() as tx:
+            return queries.totals(tx, **options)
+
+    def windows(self, **filters: Any) -> list[dict[str, Any]]:
+        with self._read() as tx:
+            return queries.windows(tx, **filters)
+
+    def register_sizes(self) -> list[dict[str, Any]]:
+        with self._read() as tx:
+            return queries.register_sizes(tx)
+
+    def imported_years(self) -> list[dict[str, Any]]:
+        with self._read() as tx:
+            return queries.imported_years(tx)
+
+    def enterprise(self, uscc: str) -> dict[str, Any]:
+        """A firm from its own events: identity, register years, entitlements, payments, windows."""
+        firm = self.app.get_enterprise(uscc)
+        policy = self.app.get_policy()
+        s = firm.state
+        division = divisions()[s.region_code]
+        entitlements = []
+        for e in firm.entitlements(policy):
+            paid = s.paid_fen(e.entitlement_id)
+            entitlements.append(
+                {
+                    **{k: v for k, v in asdict(e).items() if k not in ("basis_years", "policy_id")},
+                    "policy": e.policy_id,
+                    "basis_years": list(e.basis_years),
+                    "paid_fen": paid,
+                    "status": "paid"
+                    if paid >= e.amount_fen
+                    else "partially_paid"
+                    if paid
+                    else "due",
+                }
+            )
+        return {
+            "uscc": s.uscc,
+            "name": s.name,
+            "region_code": s.region_code,
+            "region_name": division.name,
+            "city_code": division.city_code,
+            "city_name": divisions()[division.city_code].name,
+            "industry_code": s.industry_code,
+            "size_class": s.size_class,
+            "register_years": sorted(s.years),
+            "exit_years": sorted(s.exit_years),
+            "re_entry_years": sorted(s.re_entry_years),
+            "on_baseline": s.baseline_year is not None,
+            "first_entry_year": s.first_entry_year,
+            "first_entry_route": s.route,
+            "entry_size_class": s.entry_size_class,
+            "version": firm.version,
+            "entitlements": entitlements,
+            "payments": [
+                {
+                    "payment_ref": p.ref,
+                    "entitlement_id": p.entitlement_id,
+                    "amount_fen": p.amount_fen,
+                    "paid_on": p.paid_on.isoformat(),
+                }
+                for p in sorted(s.payments.values(), key=lambda p: (p.paid_on, p.ref))
+            ],
+            "windows": [
+                {
+                    "window": w.window,
+                    "clause": w.clause,
+                    "starts_on": w.starts_on.isoformat(),
+                    "ends_on": w.ends_on.isoformat(),
+                    **(
+                        {"closed_on": w.closed_on.isoformat() if w.closed_on else None}
+                        if w.window == "energy"
+                        else {"fee_cap_bp": w.fee_cap_bp}
+                    ),
+                    "size_class": w.size_class,
+                }
+                for w in rule_windows(s.history(), policy)
+            ],
+        }

@@ -1,0 +1,314 @@
+"""Aggregates and their events: enterprises, payment refs and the register book.
+
+Event classes' module paths and names are part of the stored schema: never move or rename one
+without registering its old topic.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from eventsourcing.domain import Aggregate
+
+from domain.policy import Policy, Route, SizeClass, policy_from_json
+from domain.rules import Entitlement, History, entitlements
+
+# Ids derive from natural keys, so the same firm, ref or book can never be created twice.
+NAMESPACE = uuid.UUID("6f1c2a8e-3b4d-5e6f-9a0b-1c2d3e4f5a6b")
+
+
+def enterprise_id(uscc: str) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, f"enterprise:{uscc}")
+
+
+def payment_ref_id(ref: str) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, f"payment-ref:{ref}")
+
+
+REGISTER_BOOK_ID = uuid.uuid5(NAMESPACE, "register-book")
+
+
+@dataclass(slots=True)
+class Payment:
+    ref: str
+    entitlement_id: str
+    amount_fen: int
+    paid_on: date
+
+
+@dataclass(slots=True)
+class FirmState:
+    """A firm's facts folded from its events; the aggregate and the projections share this fold."""
+
+    uscc: str
+    name: str
+    region_code: str
+    industry_code: str
+    size_class: SizeClass | None
+    years: set[int] = field(default_factory=set)
+    exit_years: set[int] = field(default_factory=set)
+    re_entry_years: set[int] = field(default_factory=set)
+    baseline_year: int | None = None
+    first_entry_year: int | None = None
+    route: Route | None = None
+    entry_size_class: SizeClass | None = None
+    payments: dict[str, Payment] = field(default_factory=dict)
+
+    def history(self) -> History:
+        return History(
+            uscc=self.uscc,
+            years=frozenset(self.years),
+            exit_years=frozenset(self.exit_years),
+            baseline_year=self.baseline_year,
+            first_entry_year=self.first_entry_year,
+            route=self.route,
+            entry_size_class=self.entry_size_class,
+        )
+
+    def paid_fen(self, entitlement_id: str) -> int:
+        return sum(
+            p.amount_fen for p in self.payments.values() if p.entitlement_id == entitlement_id
+        )
+
+    def apply(self, event: Any) -> None:
+        """Fold one enterprise event into the state."""
+        match event:
+            case Enterprise.NameChanged():
+                self.name = event.name
+            case Enterprise.RegionChanged():
+                self.region_code = event.region_code
+            case Enterprise.IndustryChanged():
+                self.industry_code = event.industry_code
+            case Enterprise.SizeClassChanged():
+                self.size_class = _size(event.size_class)
+            case Enterprise.OnBaselineRegister():
+                self.years.add(event.year)
+                self.baseline_year = event.year
+                self.first_entry_year = event.first_entry_year
+                self.route = _route(event.route) if event.first_entry_year is not None else None
+                if event.first_entry_year == event.year:
+                    self.entry_size_class = self.size_class
+            case Enterprise.EnteredRegister():
+                self.years.add(event.year)
+                self.first_entry_year = event.year
+                self.route = _route(event.route)
+                self.entry_size_class = self.size_class
+            case Enterprise.ReEnteredRegister():
+                self.years.add(event.year)
+                self.re_entry_years.add(event.year)
+                if self.first_entry_year is None:
+                    self.first_entry_year = event.first_entry_year
+            case Enterprise.RetainedInRegister():
+                self.years.add(event.year)
+            case Enterprise.LeftRegister():
+                self.exit_years.add(event.year)
+            case Enterprise.PaymentRecorded():
+                self.payments[event.payment_ref] = Payment(
+                    event.payment_ref, event.entitlement_id, event.amount_fen, event.paid_on
+                )
+            case Enterprise.Registered():
+                pass
+            case _:
+                raise TypeError(f"not an enterprise event: {type(event).__name__}")
+
+
+def _size(value: str | None) -> SizeClass | None:
+    return SizeClass(value) if value else None
+
+
+def _route(value: str | None) -> Route | None:
+    return Route(value) if value else None
+
+
+class Enterprise(Aggregate):
+    """An industrial enterprise, identified by its USCC, and its life on the register."""
+
+    class Event(Aggregate.Event):
+        actor: str
+        """Who caused the event (--actor, default the OS user)."""
+        source_sha256: str | None
+        """SHA-256 of the imported file the event came from, if any."""
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.state.apply(self)
+
+    class Registered(Event, Aggregate.Created):
+        uscc: str
+        name: str
+        region_code: str
+        industry_code: str
+        size_class: str | None
+        year: int
+        """The register year the firm was first seen on."""
+
+    class NameChanged(Event):
+        name: str
+        year: int
+
+    class RegionChanged(Event):
+        region_code: str
+        year: int
+
+    class IndustryChanged(Event):
+        industry_code: str
+        year: int
+
+    class SizeClassChanged(Event):
+        size_class: str | None
+        year: int
+
+    class OnBaselineRegister(Event):
+        """On the baseline register: already above scale when the ledger began."""
+
+        year: int
+        first_entry_year: int | None
+        route: str | None
+
+    class EnteredRegister(Event):
+        """First entry (小升规 or 视同小升规) in register year `year`."""
+
+        year: int
+        route: str
+
+    class ReEnteredRegister(Event):
+        """Back on the register after leaving it: never a first entry."""
+
+        year: int
+        first_entry_year: int | None
+
+    class RetainedInRegister(Event):
+        year: int
+
+    class LeftRegister(Event):
+        """Absent from register year `year` after being on the year before (退库)."""
+
+        year: int
+
+    class PaymentRecorded(Event):
+        entitlement_id: str
+        payment_ref: str
+        amount_fen: int
+        paid_on: date
+
+    def __init__(
+        self,
+        uscc: str,
+        name: str,
+        region_code: str,
+        industry_code: str,
+        size_class: str | None,
+    ) -> None:
+        self.state = FirmState(uscc, name, region_code, industry_code, _size(size_class))
+
+    @property
+    def uscc(self) -> str:
+        return self.state.uscc
+
+    def entitlements(self, policy: Policy) -> list[Entitlement]:
+        return entitlements(self.state.history(), policy)
+
+    def record_payment(
+        self, entitlement: Entitlement, ref: str, amount_fen: int, paid_on: date, actor: str
+    ) -> None:
+        self.trigger_event(
+            self.PaymentRecorded,
+            entitlement_id=entitlement.entitlement_id,
+            payment_ref=ref,
+            amount_fen=amount_fen,
+            paid_on=paid_on,
+            actor=actor,
+            source_sha256=None,
+        )
+
+
+class PaymentRef(Aggregate):
+    """A treasury voucher number, claimed once ledger-wide by the payment it records."""
+
+    class Claimed(Aggregate.Created):
+        ref: str
+        uscc: str
+        entitlement_id: str
+        amount_fen: int
+        paid_on: date
+        actor: str
+
+    def __init__(
+        self, ref: str, uscc: str, entitlement_id: str, amount_fen: int, paid_on: date, actor: str
+    ) -> None:
+        self.ref = ref
+        self.uscc = uscc
+        self.entitlement_id = entitlement_id
+        self.amount_fen = amount_fen
+        self.paid_on = paid_on
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedYear:
+    year: int
+    baseline: bool
+    sha256: str
+    rows: int
+    counts: dict[str, int]
+
+
+class RegisterBook(Aggregate):
+    """The ledger's book of register years imported and the policy in force.
+
+    Every import appends to it, so concurrent imports conflict here and exactly one wins.
+    """
+
+    class Opened(Aggregate.Created):
+        actor: str
+
+    class PolicyAdopted(Aggregate.Event):
+        policy_id: str
+        content_hash: str
+        content: str
+        """The policy as canonical JSON, so every past answer can be reproduced."""
+        actor: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.policy_content = self.content
+            aggregate.policy_hash = self.content_hash
+
+    class YearImported(Aggregate.Event):
+        year: int
+        baseline: bool
+        sha256: str
+        rows: int
+        counts: dict[str, int]
+        actor: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.years[self.year] = ImportedYear(
+                self.year, self.baseline, self.sha256, self.rows, dict(self.counts)
+            )
+
+    def __init__(self, actor: str) -> None:
+        self.years: dict[int, ImportedYear] = {}
+        self.policy_content: str | None = None
+        self.policy_hash: str | None = None
+
+    @property
+    def baseline_year(self) -> int | None:
+        return next((y.year for y in self.years.values() if y.baseline), None)
+
+    @property
+    def last_year(self) -> int | None:
+        return max(self.years) if self.years else None
+
+    @property
+    def policy(self) -> Policy | None:
+        return policy_from_json(self.policy_content) if self.policy_content else None
+
+    def adopt_policy(self, policy: Policy, actor: str) -> None:
+        self.trigger_event(
+            self.PolicyAdopted,
+            policy_id=policy.id,
+            content_hash=policy.content_hash,
+            content=policy.canonical_json(),
+            actor=actor,
+        )

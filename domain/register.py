@@ -1,0 +1,305 @@
+"""A register year's rows, their validation, and the diff against the year before (新入/再入/在规/退库)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from eventsourcing.utils import get_topic
+
+from domain.codes import CodeError, normalize_industry, resolve_region, validate_uscc
+from domain.enterprise import Enterprise, enterprise_id
+from domain.policy import Route, SizeClass
+
+COLUMNS = (
+    "uscc",
+    "name",
+    "region_code",
+    "industry_code",
+    "size_class",
+    "route",
+    "first_entry_year",
+)
+EARLIEST_YEAR = 1949
+
+
+class RegisterRow(NamedTuple):
+    """One validated register row: a firm on the above-scale register of the import's year."""
+
+    uscc: str
+    name: str
+    region_code: str
+    """County-level unit or zone (6 digits); a 12-digit statistical code is cut to its division."""
+    city_code: str
+    industry_code: str
+    """GB/T 4754-2017 class, 4 digits."""
+    size_class: str | None
+    route: str
+    first_entry_year: int | None
+
+
+class FieldError(NamedTuple):
+    field: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """A bad line: FILE:LINE: FIELD: reason."""
+
+    line: int
+    field: str
+    reason: str
+
+    def format(self, source: str) -> str:
+        return f"{source}:{self.line}: {self.field}: {self.reason}"
+
+
+def parse_row(values: list[str], year: int) -> RegisterRow | list[FieldError]:
+    """Validate the fields of one CSV record for register year `year`."""
+    if len(values) != len(COLUMNS):
+        return [
+            FieldError(
+                "row", f"expected {len(COLUMNS)} fields ({','.join(COLUMNS)}), got {len(values)}"
+            )
+        ]
+    uscc, name, region, industry, size, route, first_entry = (v.strip() for v in values)
+    errors: list[FieldError] = []
+    region_code = city_code = industry_code = ""
+
+    def required(column: str, value: str) -> bool:
+        if not value:
+            errors.append(FieldError(column, "missing: the field is required"))
+        return bool(value)
+
+    if required("uscc", uscc):
+        try:
+            validate_uscc(uscc)
+        except CodeError as e:
+            errors.append(FieldError("uscc", f"{uscc!r}: {e}"))
+    if required("name", name) and ("\n" in name or "\r" in name):
+        errors.append(FieldError("name", "must be on one line"))
+    if required("region_code", region):
+        try:
+            division = resolve_region(region)
+            region_code, city_code = division.code, division.city_code
+        except CodeError as e:
+            errors.append(FieldError("region_code", str(e)))
+    if required("industry_code", industry):
+        try:
+            industry_code = normalize_industry(industry)
+        except CodeError as e:
+            errors.append(FieldError("industry_code", str(e)))
+    if size and size not in SizeClass.__members__.values():
+        errors.append(
+            FieldError("size_class", f"{size!r} is not one of {', '.join(SizeClass)} (or empty)")
+        )
+    if route and route not in Route.__members__.values():
+        errors.append(
+            FieldError("route", f"{route!r} is not one of {', '.join(Route)} (or empty for growth)")
+        )
+    first_entry_year: int | None = None
+    if first_entry:
+        if not (first_entry.isdigit() and len(first_entry) == 4):
+            errors.append(FieldError("first_entry_year", f"{first_entry!r} is not a 4-digit year"))
+        elif int(first_entry) > year:
+            errors.append(
+                FieldError("first_entry_year", f"{first_entry} is after the register year {year}")
+            )
+        elif int(first_entry) < EARLIEST_YEAR:
+            errors.append(
+                FieldError("first_entry_year", f"{first_entry} is before {EARLIEST_YEAR}")
+            )
+        else:
+            first_entry_year = int(first_entry)
+    if errors:
+        return errors
+    return RegisterRow(
+        uscc,
+        name,
+        region_code,
+        city_code,
+        industry_code,
+        size or None,
+        route or Route.GROWTH.value,
+        first_entry_year,
+    )
+
+
+class PriorFirm(NamedTuple):
+    """The little the diff needs to know of a firm already in the ledger."""
+
+    uscc: str
+    version: int
+    name: str
+    region_code: str
+    industry_code: str
+    size_class: str | None
+    years: frozenset[int]
+    first_entry_year: int | None
+    baseline_year: int | None
+
+
+def check_against_ledger(row: RegisterRow, prior: PriorFirm | None) -> list[FieldError]:
+    """Facts in a row that contradict what the ledger already recorded of the firm."""
+    if (
+        prior is None
+        or row.first_entry_year is None
+        or row.first_entry_year == prior.first_entry_year
+    ):
+        return []
+    known = (
+        f"the ledger recorded {prior.first_entry_year}"
+        if prior.first_entry_year is not None
+        else f"the ledger has the firm on the register since {min(prior.years)} with no first entry year"
+    )
+    return [
+        FieldError(
+            "first_entry_year",
+            f"{row.first_entry_year} contradicts what {known}; leave it empty or give the recorded "
+            "year (a change to an imported year is a correction)",
+        )
+    ]
+
+
+@dataclass
+class DiffCounts:
+    on_baseline: int = 0
+    entered: int = 0
+    re_entered: int = 0
+    retained: int = 0
+    left: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "on_baseline": self.on_baseline,
+            "entered": self.entered,
+            "re_entered": self.re_entered,
+            "retained": self.retained,
+            "left": self.left,
+        }
+
+
+@dataclass
+class RegisterDiff:
+    """Turns a register year into enterprise events, one firm at a time, against the year before."""
+
+    year: int
+    baseline: bool
+    actor: str
+    source_sha256: str
+    prior: Mapping[str, PriorFirm]
+    counts: DiffCounts = field(default_factory=DiffCounts)
+
+    def _event(self, cls: type[Any], firm_id: uuid.UUID, version: int, **kwargs: Any) -> Any:
+        return cls(
+            originator_id=firm_id,
+            originator_version=version,
+            timestamp=cls.create_timestamp(),
+            actor=self.actor,
+            source_sha256=self.source_sha256,
+            **kwargs,
+        )
+
+    def events_for_row(self, row: RegisterRow) -> list[Any]:
+        """The events one row of the register adds to its firm's history."""
+        prior = self.prior.get(row.uscc)
+        firm_id = enterprise_id(row.uscc)
+        events: list[Any] = []
+        y = self.year
+        if prior is None:
+            events.append(
+                Enterprise.Registered(
+                    originator_id=firm_id,
+                    originator_version=1,
+                    timestamp=Enterprise.Registered.create_timestamp(),
+                    originator_topic=ENTERPRISE_TOPIC,
+                    uscc=row.uscc,
+                    name=row.name,
+                    region_code=row.region_code,
+                    industry_code=row.industry_code,
+                    size_class=row.size_class,
+                    year=y,
+                    actor=self.actor,
+                    source_sha256=self.source_sha256,
+                )
+            )
+            version = 1
+        else:
+            version = prior.version
+            changes: list[tuple[type[Any], dict[str, Any]]] = []
+            if row.name != prior.name:
+                changes.append((Enterprise.NameChanged, {"name": row.name}))
+            if row.region_code != prior.region_code:
+                changes.append((Enterprise.RegionChanged, {"region_code": row.region_code}))
+            if row.industry_code != prior.industry_code:
+                changes.append((Enterprise.IndustryChanged, {"industry_code": row.industry_code}))
+            # An empty size class says nothing new: the last known class stands.
+            if row.size_class is not None and row.size_class != prior.size_class:
+                changes.append((Enterprise.SizeClassChanged, {"size_class": row.size_class}))
+            for cls, kwargs in changes:
+                version += 1
+                events.append(self._event(cls, firm_id, version, year=y, **kwargs))
+        version += 1
+        if self.baseline:
+            self.counts.on_baseline += 1
+            route = row.route if row.first_entry_year is not None else None
+            events.append(
+                self._event(
+                    Enterprise.OnBaselineRegister,
+                    firm_id,
+                    version,
+                    year=y,
+                    first_entry_year=row.first_entry_year,
+                    route=route,
+                )
+            )
+        elif prior is not None and (y - 1) in prior.years:
+            self.counts.retained += 1
+            events.append(self._event(Enterprise.RetainedInRegister, firm_id, version, year=y))
+        elif self._was_on_register_before(row, prior):
+            self.counts.re_entered += 1
+            first_entry = row.first_entry_year if prior is None else prior.first_entry_year
+            events.append(
+                self._event(
+                    Enterprise.ReEnteredRegister,
+                    firm_id,
+                    version,
+                    year=y,
+                    first_entry_year=first_entry,
+                )
+            )
+        else:
+            self.counts.entered += 1
+            events.append(
+                self._event(Enterprise.EnteredRegister, firm_id, version, year=y, route=row.route)
+            )
+        return events
+
+    def _was_on_register_before(self, row: RegisterRow, prior: PriorFirm | None) -> bool:
+        if row.first_entry_year is not None and row.first_entry_year < self.year:
+            return True
+        if prior is None:
+            return False
+        return bool(prior.years) or (
+            prior.first_entry_year is not None and prior.first_entry_year < self.year
+        )
+
+    def left_events(self, present: set[str] | frozenset[str]) -> Iterator[Any]:
+        """LeftRegister for every firm on last year's register and absent from this one."""
+        if self.baseline:
+            return
+        for prior in self.prior.values():
+            if (self.year - 1) in prior.years and prior.uscc not in present:
+                self.counts.left += 1
+                yield self._event(
+                    Enterprise.LeftRegister,
+                    enterprise_id(prior.uscc),
+                    prior.version + 1,
+                    year=self.year,
+                )
+
+
+ENTERPRISE_TOPIC = get_topic(Enterprise)

@@ -1,0 +1,174 @@
+"""The one pure function that decides money: entitlements and windows from a firm's register history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from domain.policy import Policy, Route, SizeClass
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What the ledger knows of one firm's place on the above-scale register."""
+
+    uscc: str
+    years: frozenset[int]
+    """Register years the firm was on, as imported."""
+    exit_years: frozenset[int]
+    """First register years the firm was absent from after being on (退库)."""
+    baseline_year: int | None
+    """Set when the firm was on the ledger's baseline register."""
+    first_entry_year: int | None
+    route: Route | None
+    """Route of the first entry; None for a re-entrant or a firm whose first entry is unknown."""
+    entry_size_class: SizeClass | None
+    """Size class the register gave in the entry year, if known."""
+
+    def on_register(self, year: int) -> bool:
+        if year in self.years:
+            return True
+        # DOMAIN.md default 5: a baseline firm whose bureau-given first entry predates the baseline is
+        # taken to have stayed on the register from then until the baseline year.
+        return (
+            self.baseline_year is not None
+            and self.first_entry_year is not None
+            and self.first_entry_year <= year < self.baseline_year
+        )
+
+    @property
+    def is_first_entrant(self) -> bool:
+        return self.first_entry_year is not None and self.route is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Entitlement:
+    """An award the rules say is owed; its id is stable and never reused."""
+
+    entitlement_id: str
+    uscc: str
+    kind: str
+    clause: str
+    policy_id: str
+    amount_fen: int
+    decided_year: int
+    due_fiscal_year: int
+    basis_years: tuple[int, ...]
+    """The register years the award derives from."""
+
+
+def entitlement_id(uscc: str, kind: str, decided_year: int) -> str:
+    return f"{uscc}/{kind}/{decided_year}"
+
+
+def parse_entitlement_id(value: str) -> tuple[str, str, int]:
+    """Split USCC/KIND/YEAR; raise ValueError if it is not of that shape."""
+    parts = value.split("/")
+    if len(parts) != 3 or not parts[2].isdigit() or len(parts[2]) != 4:
+        raise ValueError(f"entitlement id must be USCC/KIND/YEAR, got {value!r}")
+    return parts[0], parts[1], int(parts[2])
+
+
+def entitlements(history: History, policy: Policy) -> list[Entitlement]:
+    """The awards (四) and (五) that a firm's history earns under a policy, in decided-year order.
+
+    Awards decided in or before the baseline year belong to the time before the ledger
+    (DOMAIN.md default 5) and are not listed.
+    """
+    if not history.is_first_entrant or history.route not in policy.eligible_routes:
+        return []
+    entry = history.first_entry_year
+    assert entry is not None
+
+    def owed(decided: int) -> bool:
+        return history.baseline_year is None or decided > history.baseline_year
+
+    def award(kind: str, amount_fen: int, decided: int) -> Entitlement:
+        return Entitlement(
+            entitlement_id=entitlement_id(history.uscc, kind, decided),
+            uscc=history.uscc,
+            kind=kind,
+            clause=policy.clause_of(kind),
+            policy_id=policy.id,
+            amount_fen=amount_fen,
+            decided_year=decided,
+            due_fiscal_year=decided + policy.payment.lag_years,
+            basis_years=tuple(range(entry, decided + 1)),
+        )
+
+    result = []
+    # (四) 当年首次"小升规"的工业企业, 给予每户30万元的奖励
+    if owed(entry) and history.on_register(entry):
+        result.append(award(policy.first_entry.kind, policy.first_entry.amount_fen, entry))
+    # (五) 首次"小升规"后连续N年未退出: every year from entry to the decided year on the register,
+    # so an exit ends the count for good (DOMAIN.md default 2).
+    first_counted = entry + 1 if policy.retention.counting == "years_after_entry" else entry
+    for rule in sorted(policy.retention.awards, key=lambda a: a.consecutive_years):
+        decided = first_counted + rule.consecutive_years - 1
+        if decided < entry:
+            continue
+        if owed(decided) and all(history.on_register(y) for y in range(entry, decided + 1)):
+            result.append(award(rule.kind, rule.amount_fen, decided))
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A three-year window of a first entrant: guarantee (八) or energy (十一)."""
+
+    uscc: str
+    window: str  # guarantee | energy
+    clause: str
+    starts_on: date
+    ends_on: date
+    closed_on: date | None
+    fee_cap_bp: int | None
+    size_class: SizeClass | None
+
+    def active_on(self, day: date) -> bool:
+        return self.starts_on <= day <= self.ends_on and (
+            self.closed_on is None or day < self.closed_on
+        )
+
+
+def windows(history: History, policy: Policy) -> list[Window]:
+    """The windows (八) and (十一) opened by a firm's first entry."""
+    if not history.is_first_entrant or history.route not in policy.eligible_routes:
+        return []
+    entry = history.first_entry_year
+    assert entry is not None
+    result = []
+    g = policy.windows.guarantee
+    # (八) 首次"小升规"3年内 … 小微企业, 担保费率不得超过1%: a firm known to be medium or large in
+    # its entry year has no window; an unknown size is listed with size_class None.
+    if history.entry_size_class is None or history.entry_size_class in g.size_classes:
+        result.append(
+            Window(
+                uscc=history.uscc,
+                window="guarantee",
+                clause=g.clause,
+                starts_on=date(entry, 1, 1),
+                ends_on=date(entry + g.years - 1, 12, 31),
+                closed_on=None,
+                fee_cap_bp=g.fee_cap_bp,
+                size_class=history.entry_size_class,
+            )
+        )
+    e = policy.windows.energy
+    last = entry + e.years - 1
+    # (十一) 持续在规3年内: the window closes on 1 January of the first register year the firm is
+    # absent from, when that falls within the window.
+    exits = sorted(y for y in history.exit_years if entry < y <= last)
+    result.append(
+        Window(
+            uscc=history.uscc,
+            window="energy",
+            clause=e.clause,
+            starts_on=date(entry, 1, 1),
+            ends_on=date(last, 12, 31),
+            closed_on=date(exits[0], 1, 1) if exits else None,
+            fee_cap_bp=None,
+            size_class=history.entry_size_class,
+        )
+    )
+    return result

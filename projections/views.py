@@ -1,0 +1,566 @@
+"""The ledger's read models: firms, register, awards, payments, windows, imported years.
+
+One projection keeps every table, so one tracking position covers them all: each batch of events
+updates the view rows and the tracking row in one transaction (exactly once), and a rebuild
+replays the log from the start into empty tables. Tables and SQL for both stores live here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Notification
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+
+from domain.codes import divisions
+from domain.enterprise import Enterprise, FirmState, RegisterBook
+from domain.policy import Policy, Route, SizeClass, policy_from_json
+from domain.register import PriorFirm
+from domain.rules import entitlements, windows
+from projections.store import (
+    PostgresTx,
+    SQLiteTx,
+    Tx,
+    postgres_read,
+    postgres_write,
+    sqlite_read,
+    sqlite_write,
+)
+
+TRACKING_NAME = "ledger.views"
+BATCH = 5000
+LOCK_KEY = 0x1ED6E5  # advisory lock of the views' catch-up
+
+_REGISTER_EVENTS = (
+    Enterprise.OnBaselineRegister,
+    Enterprise.EnteredRegister,
+    Enterprise.ReEnteredRegister,
+    Enterprise.RetainedInRegister,
+)
+_KIND = {
+    Enterprise.OnBaselineRegister: "baseline",
+    Enterprise.EnteredRegister: "entered",
+    Enterprise.ReEnteredRegister: "re_entered",
+    Enterprise.RetainedInRegister: "retained",
+}
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS lv_firms (
+        originator_id TEXT PRIMARY KEY, uscc TEXT NOT NULL UNIQUE, version BIGINT NOT NULL,
+        name TEXT NOT NULL, region_code TEXT NOT NULL, city_code TEXT NOT NULL,
+        industry_code TEXT NOT NULL, size_class TEXT, first_entry_year INTEGER, route TEXT,
+        entry_size_class TEXT, baseline_year INTEGER, last_year INTEGER, history TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS lv_register (
+        year INTEGER NOT NULL, uscc TEXT NOT NULL, kind TEXT NOT NULL, first_entry BOOLEAN NOT NULL,
+        name TEXT NOT NULL, region_code TEXT NOT NULL, city_code TEXT NOT NULL,
+        industry_code TEXT NOT NULL, size_class TEXT, PRIMARY KEY (year, uscc))""",
+    """CREATE TABLE IF NOT EXISTS lv_awards (
+        entitlement_id TEXT PRIMARY KEY, uscc TEXT NOT NULL, kind TEXT NOT NULL,
+        clause TEXT NOT NULL, policy_id TEXT NOT NULL, amount_fen BIGINT NOT NULL,
+        decided_year INTEGER NOT NULL, due_fiscal_year INTEGER NOT NULL, city_code TEXT NOT NULL,
+        paid_fen BIGINT NOT NULL DEFAULT 0, status TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS lv_awards_due ON lv_awards (due_fiscal_year, city_code)",
+    "CREATE INDEX IF NOT EXISTS lv_awards_uscc ON lv_awards (uscc)",
+    """CREATE TABLE IF NOT EXISTS lv_payments (
+        payment_ref TEXT PRIMARY KEY, entitlement_id TEXT NOT NULL, uscc TEXT NOT NULL,
+        amount_fen BIGINT NOT NULL, paid_on TEXT NOT NULL, fiscal_year INTEGER NOT NULL,
+        actor TEXT NOT NULL, position BIGINT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS lv_payments_entitlement ON lv_payments (entitlement_id)",
+    """CREATE TABLE IF NOT EXISTS lv_windows (
+        uscc TEXT NOT NULL, window_kind TEXT NOT NULL, clause TEXT NOT NULL, starts_on TEXT NOT NULL,
+        ends_on TEXT NOT NULL, closed_on TEXT, fee_cap_bp INTEGER, size_class TEXT,
+        PRIMARY KEY (uscc, window_kind))""",
+    """CREATE TABLE IF NOT EXISTS lv_years (
+        year INTEGER PRIMARY KEY, baseline BOOLEAN NOT NULL, sha256 TEXT NOT NULL,
+        row_count INTEGER NOT NULL, counts TEXT NOT NULL, actor TEXT NOT NULL, position BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS lv_policy (
+        policy_id TEXT NOT NULL, content_hash TEXT PRIMARY KEY, content TEXT NOT NULL,
+        position BIGINT NOT NULL)""",
+]
+VIEW_TABLES = (
+    "lv_firms",
+    "lv_register",
+    "lv_awards",
+    "lv_payments",
+    "lv_windows",
+    "lv_years",
+    "lv_policy",
+)
+
+FIRM_COLUMNS = (
+    "originator_id",
+    "uscc",
+    "version",
+    "name",
+    "region_code",
+    "city_code",
+    "industry_code",
+    "size_class",
+    "first_entry_year",
+    "route",
+    "entry_size_class",
+    "baseline_year",
+    "last_year",
+    "history",
+)
+FIRM_TYPES = (
+    "text",
+    "text",
+    "bigint",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "int",
+    "text",
+    "text",
+    "int",
+    "int",
+    "text",
+)
+REGISTER_COLUMNS = (
+    "year",
+    "uscc",
+    "kind",
+    "first_entry",
+    "name",
+    "region_code",
+    "city_code",
+    "industry_code",
+    "size_class",
+)
+REGISTER_TYPES = ("int", "text", "text", "boolean", "text", "text", "text", "text", "text")
+AWARD_COLUMNS = (
+    "entitlement_id",
+    "uscc",
+    "kind",
+    "clause",
+    "policy_id",
+    "amount_fen",
+    "decided_year",
+    "due_fiscal_year",
+    "city_code",
+    "status",
+)
+AWARD_TYPES = ("text", "text", "text", "text", "text", "bigint", "int", "int", "text", "text")
+WINDOW_COLUMNS = (
+    "uscc",
+    "window_kind",
+    "clause",
+    "starts_on",
+    "ends_on",
+    "closed_on",
+    "fee_cap_bp",
+    "size_class",
+)
+WINDOW_TYPES = ("text", "text", "text", "text", "text", "text", "int", "text")
+PAYMENT_COLUMNS = (
+    "payment_ref",
+    "entitlement_id",
+    "uscc",
+    "amount_fen",
+    "paid_on",
+    "fiscal_year",
+    "actor",
+    "position",
+)
+PAYMENT_TYPES = ("text", "text", "text", "bigint", "text", "int", "text", "bigint")
+
+
+def status_sql(paid: str = "paid_fen", amount: str = "amount_fen") -> str:
+    """An award's status from what was paid against it."""
+    return f"CASE WHEN {paid} >= {amount} THEN 'paid' WHEN {paid} > 0 THEN 'partially_paid' ELSE 'due' END"
+
+
+def _in(values: Sequence[Any]) -> str:
+    return ",".join("%s" for _ in values)
+
+
+def _chunks(values: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
+
+
+@dataclass
+class _Firm:
+    """A firm being updated by a batch: its folded state and what the views keep beside it."""
+
+    originator_id: str
+    version: int
+    state: FirmState
+    cities: dict[int, str]
+
+    def row(self) -> tuple[Any, ...]:
+        s = self.state
+        history = {
+            "years": sorted(s.years),
+            "exit_years": sorted(s.exit_years),
+            "re_entry_years": sorted(s.re_entry_years),
+            "cities": {str(y): c for y, c in sorted(self.cities.items())},
+        }
+        return (
+            self.originator_id,
+            s.uscc,
+            self.version,
+            s.name,
+            s.region_code,
+            _city(s.region_code),
+            s.industry_code,
+            s.size_class,
+            s.first_entry_year,
+            s.route,
+            s.entry_size_class,
+            s.baseline_year,
+            max(s.years) if s.years else None,
+            json.dumps(history, separators=(",", ":")),
+        )
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> _Firm:
+        h = json.loads(r["history"])
+        state = FirmState(
+            uscc=r["uscc"],
+            name=r["name"],
+            region_code=r["region_code"],
+            industry_code=r["industry_code"],
+            size_class=SizeClass(r["size_class"]) if r["size_class"] else None,
+            years=set(h["years"]),
+            exit_years=set(h["exit_years"]),
+            re_entry_years=set(h["re_entry_years"]),
+            baseline_year=r["baseline_year"],
+            first_entry_year=r["first_entry_year"],
+            route=Route(r["route"]) if r["route"] else None,
+            entry_size_class=SizeClass(r["entry_size_class"]) if r["entry_size_class"] else None,
+        )
+        return cls(
+            r["originator_id"], r["version"], state, {int(y): c for y, c in h["cities"].items()}
+        )
+
+
+def _city(region_code: str) -> str:
+    return divisions()[region_code].city_code
+
+
+class LedgerViews:
+    """The projection: catch up, rebuild, and the queries the CLI answers from the views."""
+
+    kind: str
+
+    # Store-specific parts, provided by the subclasses below.
+    def _write(self) -> AbstractContextManager[Tx]:
+        raise NotImplementedError
+
+    def read(self) -> AbstractContextManager[Tx]:
+        raise NotImplementedError
+
+    def _create_views(self) -> None:
+        with self._write() as tx:
+            for statement in SCHEMA:
+                tx.execute(statement)
+
+    # Tracking ---------------------------------------------------------------------------------
+
+    def position(self) -> int:
+        with self.read() as tx:
+            return self._position(tx)
+
+    def _position(self, tx: Tx) -> int:
+        rows = tx.execute(
+            f"SELECT notification_id FROM {self._tracking_table} WHERE application_name = %s",
+            (TRACKING_NAME,),
+        )
+        return int(rows[0]["notification_id"]) if rows else 0
+
+    @property
+    def _tracking_table(self) -> str:
+        raise NotImplementedError
+
+    def _track(self, tx: Tx, position: int) -> None:
+        # One row per projection; the WHERE makes a stale writer fail instead of going back.
+        rows = tx.execute(
+            f"INSERT INTO {self._tracking_table} (application_name, notification_id) VALUES (%s, %s) "
+            "ON CONFLICT (application_name) DO UPDATE SET notification_id = excluded.notification_id "
+            f"WHERE {self._tracking_table}.notification_id < excluded.notification_id "
+            "RETURNING notification_id",
+            (TRACKING_NAME, position),
+        )
+        if not rows:
+            raise RuntimeError(f"views already past position {position}: processed twice?")
+
+    # Catch-up and rebuild ---------------------------------------------------------------------
+
+    def catch_up(self, app: Application, *, progress: Any = None) -> int:
+        """Apply every event after the tracked position; return the position reached."""
+        while True:
+            with self._write() as tx:
+                start = self._position(tx)
+                notifications = app.recorder.select_notifications(
+                    start, BATCH, inclusive_of_start=False
+                )
+                if not notifications:
+                    return start
+                self._apply(tx, app, notifications)
+                self._track(tx, notifications[-1].id)
+            if progress is not None:
+                progress(len(notifications))
+
+    def rebuild(self, app: Application, *, progress: Any = None) -> int:
+        """Empty every view and replay the whole log into them."""
+        with self._write() as tx:
+            for table in VIEW_TABLES:
+                tx.execute(f"DELETE FROM {table}")
+            tx.execute(
+                f"DELETE FROM {self._tracking_table} WHERE application_name = %s", (TRACKING_NAME,)
+            )
+        return self.catch_up(app, progress=progress)
+
+    def _apply(self, tx: Tx, app: Application, notifications: Sequence[Notification]) -> None:
+        policy = self._policy(tx)
+        firm_events: dict[str, list[Any]] = defaultdict(list)
+        payments: list[tuple[Any, int]] = []
+        for n in notifications:
+            event = app.mapper.to_domain_event(n)
+            if isinstance(event, Enterprise.Event):
+                firm_events[event.originator_id.hex].append(event)
+                if isinstance(event, Enterprise.PaymentRecorded):
+                    payments.append((event, n.id))
+            elif isinstance(event, RegisterBook.PolicyAdopted):
+                tx.execute(
+                    "INSERT INTO lv_policy (policy_id, content_hash, content, position) VALUES (%s,%s,%s,%s)",
+                    (event.policy_id, event.content_hash, event.content, n.id),
+                )
+                policy = policy_from_json(event.content)
+            elif isinstance(event, RegisterBook.YearImported):
+                tx.execute(
+                    "INSERT INTO lv_years (year, baseline, sha256, row_count, counts, actor, position) "
+                    "VALUES (%s,%s,%s,%s,%s,%s,%s)",
+                    (
+                        event.year,
+                        event.baseline,
+                        event.sha256,
+                        event.rows,
+                        json.dumps(event.counts, sort_keys=True),
+                        event.actor,
+                        n.id,
+                    ),
+                )
+        if not firm_events:
+            return
+        if policy is None:
+            raise RuntimeError("enterprise events before any policy was adopted")
+        uscc_of = {
+            f.originator_id: f.state.uscc for f in self._apply_firm_events(tx, firm_events, policy)
+        }
+        if payments:
+            tx.bulk_insert(
+                "lv_payments",
+                PAYMENT_COLUMNS,
+                PAYMENT_TYPES,
+                [
+                    (
+                        e.payment_ref,
+                        e.entitlement_id,
+                        uscc_of[e.originator_id.hex],
+                        e.amount_fen,
+                        e.paid_on.isoformat(),
+                        e.paid_on.year,
+                        e.actor,
+                        position,
+                    )
+                    for e, position in payments
+                ],
+            )
+            # Recomputed from the payments rows, never incremented, so nothing can drift.
+            ids = sorted({e.entitlement_id for e, _ in payments})
+            for chunk in _chunks(ids):
+                tx.execute(
+                    "UPDATE lv_awards SET paid_fen = (SELECT coalesce(sum(p.amount_fen), 0) "
+                    "FROM lv_payments p WHERE p.entitlement_id = lv_awards.entitlement_id) "
+                    f"WHERE entitlement_id IN ({_in(chunk)})",
+                    chunk,
+                )
+                tx.execute(
+                    f"UPDATE lv_awards SET status = {status_sql()} WHERE entitlement_id IN ({_in(chunk)})",
+                    chunk,
+                )
+
+    def _policy(self, tx: Tx) -> Policy | None:
+        rows = tx.execute("SELECT content FROM lv_policy ORDER BY position DESC LIMIT 1")
+        return policy_from_json(rows[0]["content"]) if rows else None
+
+    def _apply_firm_events(
+        self, tx: Tx, firm_events: dict[str, list[Any]], policy: Policy
+    ) -> list[_Firm]:
+        ids = list(firm_events)
+        known: dict[str, _Firm] = {}
+        for chunk in _chunks(ids):
+            for r in tx.execute(
+                f"SELECT * FROM lv_firms WHERE originator_id IN ({_in(chunk)})", chunk
+            ):
+                known[r["originator_id"]] = _Firm.from_row(r)
+        firms: list[_Firm] = []
+        register_rows: list[tuple[Any, ...]] = []
+        for oid, events in firm_events.items():
+            firm = known.get(oid)
+            for event in events:
+                if firm is None:
+                    assert isinstance(event, Enterprise.Registered), event
+                    firm = _Firm(
+                        oid,
+                        0,
+                        FirmState(
+                            event.uscc,
+                            event.name,
+                            event.region_code,
+                            event.industry_code,
+                            SizeClass(event.size_class) if event.size_class else None,
+                        ),
+                        {},
+                    )
+                firm.state.apply(event)
+                firm.version = event.originator_version
+                if isinstance(event, _REGISTER_EVENTS):
+                    s = firm.state
+                    city = _city(s.region_code)
+                    firm.cities[event.year] = city
+                    register_rows.append(
+                        (
+                            event.year,
+                            s.uscc,
+                            _KIND[type(event)],
+                            s.first_entry_year == event.year,
+                            s.name,
+                            s.region_code,
+                            city,
+                            s.industry_code,
+                            s.size_class,
+                        )
+                    )
+            assert firm is not None
+            firms.append(firm)
+        tx.bulk_insert(
+            "lv_firms",
+            FIRM_COLUMNS,
+            FIRM_TYPES,
+            [f.row() for f in firms],
+            conflict="ON CONFLICT (originator_id) DO UPDATE SET "
+            + ",".join(f"{c} = excluded.{c}" for c in FIRM_COLUMNS[1:]),
+        )
+        tx.bulk_insert("lv_register", REGISTER_COLUMNS, REGISTER_TYPES, register_rows)
+        award_rows: list[tuple[Any, ...]] = []
+        window_rows: list[tuple[Any, ...]] = []
+        for firm in firms:
+            history = firm.state.history()
+            for e in entitlements(history, policy):
+                award_rows.append(
+                    (
+                        e.entitlement_id,
+                        e.uscc,
+                        e.kind,
+                        e.clause,
+                        e.policy_id,
+                        e.amount_fen,
+                        e.decided_year,
+                        e.due_fiscal_year,
+                        firm.cities[e.decided_year]
+                        if e.decided_year in firm.cities
+                        else _city(firm.state.region_code),
+                        "due",
+                    )
+                )
+            for w in windows(history, policy):
+                window_rows.append(
+                    (
+                        w.uscc,
+                        w.window,
+                        w.clause,
+                        w.starts_on.isoformat(),
+                        w.ends_on.isoformat(),
+                        w.closed_on.isoformat() if w.closed_on else None,
+                        w.fee_cap_bp,
+                        w.size_class,
+                    )
+                )
+        # Amounts and clauses follow the rules; what was paid stays with the award.
+        tx.bulk_insert(
+            "lv_awards",
+            AWARD_COLUMNS,
+            AWARD_TYPES,
+            award_rows,
+            conflict="ON CONFLICT (entitlement_id) DO UPDATE SET "
+            + ",".join(f"{c} = excluded.{c}" for c in AWARD_COLUMNS[1:-2])
+            + f", status = {status_sql('lv_awards.paid_fen', 'excluded.amount_fen')}",
+        )
+        usccs = [f.state.uscc for f in firms]
+        for chunk in _chunks(usccs):
+            tx.execute(f"DELETE FROM lv_windows WHERE uscc IN ({_in(chunk)})", chunk)
+        tx.bulk_insert("lv_windows", WINDOW_COLUMNS, WINDOW_TYPES, window_rows)
+        return firms
+
+    # What the importer needs ------------------------------------------------------------------
+
+    def prior_firms(self) -> dict[str, PriorFirm]:
+        """Every firm the ledger knows, as the register diff needs it."""
+        result: dict[str, PriorFirm] = {}
+        with self.read() as tx:
+            rows = tx.execute(
+                "SELECT uscc, version, name, region_code, industry_code, size_class, "
+                "first_entry_year, baseline_year, history FROM lv_firms"
+            )
+        for r in rows:
+            result[r["uscc"]] = PriorFirm(
+                r["uscc"],
+                r["version"],
+                r["name"],
+                r["region_code"],
+                r["industry_code"],
+                r["size_class"],
+                frozenset(json.loads(r["history"])["years"]),
+                r["first_entry_year"],
+                r["baseline_year"],
+            )
+        return result
+
+
+class SQLiteLedgerViews(LedgerViews, SQLiteTrackingRecorder):
+    kind = "sqlite"
+
+    def create_table(self) -> None:
+        super().create_table()
+        self._create_views()
+
+    def _write(self) -> AbstractContextManager[SQLiteTx]:
+        return sqlite_write(self.datastore)
+
+    def read(self) -> AbstractContextManager[SQLiteTx]:
+        return sqlite_read(self.datastore)
+
+    @property
+    def _tracking_table(self) -> str:
+        return "tracking"
+
+
+class PostgresLedgerViews(LedgerViews, PostgresTrackingRecorder):
+    kind = "postgres"
+
+    def create_table(self) -> None:
+        super().create_table()
+        self._create_views()
+
+    def _write(self) -> AbstractContextManager[PostgresTx]:
+        return postgres_write(self.datastore, LOCK_KEY)
+
+    def read(self) -> AbstractContextManager[PostgresTx]:
+        return postgres_read(self.datastore)
+
+    @property
+    def _tracking_table(self) -> str:
+        return f"{self.datastore.schema}.{self.tracking_table_name}"
