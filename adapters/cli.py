@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import traceback
+import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
@@ -35,12 +36,24 @@ def yuan(fen: int) -> str:
     return f"{sign}{fen // 100:,}.{fen % 100:02d}"
 
 
+def width(text: str) -> int:
+    """Columns a string takes on a terminal: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def pad(text: str, size: int, *, right: bool = False) -> str:
+    fill = " " * (size - width(text))
+    return fill + text if right else text + fill
+
+
 def print_table(
     rows: Sequence[dict[str, Any]], columns: Sequence[str], money: Sequence[str] = ()
 ) -> None:
+    """A plain table for people; money columns (fen) are shown in yuan and headed `*_yuan`."""
     if not rows:
         print("(none)")
         return
+    headers = [c.removesuffix("_fen") + "_yuan" if c in money else c for c in columns]
     cells = [
         [
             yuan(r[c]) if c in money and r[c] is not None else ("" if r[c] is None else str(r[c]))
@@ -48,14 +61,14 @@ def print_table(
         ]
         for r in rows
     ]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    widths = [max(width(h), *(width(row[i]) for row in cells)) for i, h in enumerate(headers)]
+    print("  ".join(pad(h, w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in cells:
         print(
             "  ".join(
-                v.rjust(w) if columns[i] in money else v.ljust(w)
+                pad(v, w, right=columns[i] in money)
                 for i, (v, w) in enumerate(zip(row, widths, strict=True))
-            )
+            ).rstrip()
         )
 
 
@@ -292,7 +305,7 @@ def _totals(svc: LedgerService, a: argparse.Namespace) -> int:
         emit_json(rows)
     else:
         group = "kind" if a.by == "kind" else "city_code"
-        print(f"basis: {a.basis} (amounts in yuan)")
+        print(f"basis: {a.basis}")
         print_table(
             rows,
             ["fiscal_year", group, "count", "entitled_fen", "paid_fen", "outstanding_fen"],
@@ -414,6 +427,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(str(e), EXIT_FAILURE)
     except PersistenceError as e:
         return fail(f"database error: {e}".strip(), EXIT_FAILURE)
+    except BrokenPipeError:
+        # The reader went away (`| head`): not a failure of the ledger.
+        sys.stderr.close()
+        return EXIT_OK
     except OSError as e:
         return fail(f"operational failure: {e}", EXIT_FAILURE)
     except Exception as e:

@@ -8,7 +8,7 @@ import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from domain.register import COLUMNS, FieldError, RegisterRow, parse_row
+from domain.register import COLUMNS, FieldError, RegisterRow, checked_row, parse_row
 
 ENCODINGS = ("utf-8", "gb18030")
 
@@ -68,43 +68,53 @@ class CsvRegister:
                     )
                     yield raw.decode(self.encoding, errors="replace")
 
-    def records(self) -> Iterator[tuple[int, RegisterRow | list[FieldError]]]:
-        """Every record after the header as (physical line, row or its errors)."""
+    def records(
+        self, *, checked: bool = False
+    ) -> Iterator[tuple[int, RegisterRow | list[FieldError]]]:
+        """Every record after the header as (physical line, row or its errors).
+
+        `checked`: a pass over a file already validated; the rows are only normalised, and the
+        file's hash is verified at the end as always.
+        """
         decode_errors: list[tuple[int, FieldError]] = []
         digest = hashlib.sha256()
         reader = csv.reader(self._lines(decode_errors, digest), strict=True)
         last_line = 0
-        try:
-            for values in reader:
-                line = (
-                    last_line + 1
-                )  # a quoted field may span lines: report where the record starts
+        while True:
+            line = last_line + 1  # a quoted field may span lines: report where the record starts
+            try:
+                values = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as e:
+                # The reader resumes on the next line, so the lines after this one are still read.
                 last_line = reader.line_num
-                pending = [e for n, e in decode_errors if line <= n <= last_line]
                 decode_errors.clear()
-                if line == 1:
-                    if [v.strip() for v in values] != list(COLUMNS):
-                        yield (
-                            1,
-                            [
-                                FieldError(
-                                    "header",
-                                    f"must be {','.join(COLUMNS)} in that order, got {','.join(values)}",
-                                )
-                            ],
-                        )
-                    elif pending:
-                        yield 1, pending
-                    continue
-                if not values or values == [""]:
-                    continue  # a blank line carries no row
-                if pending:
-                    yield line, pending
-                    continue
-                yield line, parse_row(values, self.year)
-        except csv.Error as e:
-            yield reader.line_num, [FieldError("row", f"malformed CSV: {e}")]
-            return
+                yield line, [FieldError("row", f"malformed CSV: {e}")]
+                continue
+            last_line = reader.line_num
+            pending = [e for n, e in decode_errors if line <= n <= last_line]
+            decode_errors.clear()
+            if line == 1:
+                if [v.strip() for v in values] != list(COLUMNS):
+                    got = ",".join(values)
+                    yield (
+                        1,
+                        [
+                            FieldError(
+                                "header", f"must be {','.join(COLUMNS)} in that order, got {got}"
+                            )
+                        ],
+                    )
+                elif pending:
+                    yield 1, pending
+                continue
+            if not values or values == [""]:
+                continue  # a blank line carries no row
+            if pending:
+                yield line, pending
+                continue
+            yield line, checked_row(values) if checked else parse_row(values, self.year)
         if last_line == 0:
             yield (
                 1,

@@ -75,7 +75,9 @@ class RegisterSource(Protocol):
     name: str
     sha256: str
 
-    def records(self) -> Iterator[tuple[int, RegisterRow | list[FieldError]]]: ...
+    def records(
+        self, *, checked: bool = False
+    ) -> Iterator[tuple[int, RegisterRow | list[FieldError]]]: ...
 
 
 class EventStreamRecorder(Protocol):
@@ -116,6 +118,10 @@ class Ledger(Application):
 
     name = "ledger"
 
+    def __init__(self, env: Any = None) -> None:
+        super().__init__(env)
+        self._policy: Policy | None = None
+
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
@@ -131,11 +137,15 @@ class Ledger(Application):
 
     def get_policy(self) -> Policy:
         """The policy adopted in the log; refused when nothing has been imported yet."""
-        book = self.get_book()
-        policy = book.policy if book else None
-        if policy is None:
-            raise RefusedError("no policy adopted yet: import the baseline register first")
-        return policy
+        # One version applies to all years and a different one is refused, so once adopted it
+        # stays: keep it rather than replay the book for every payment.
+        if self._policy is None:
+            book = self.get_book()
+            policy = book.policy if book else None
+            if policy is None:
+                raise RefusedError("no policy adopted yet: import the baseline register first")
+            self._policy = policy
+        return self._policy
 
     def get_enterprise(self, uscc: str) -> Enterprise:
         try:
@@ -209,7 +219,7 @@ class Ledger(Application):
         def events() -> Iterator[Any]:
             yield from opening
             rows = 0
-            for _line, row in source.records():
+            for _line, row in source.records(checked=True):
                 assert not isinstance(row, list)  # validated in the first pass
                 rows += 1
                 yield from diff.events_for_row(row)
@@ -331,11 +341,13 @@ class Ledger(Application):
             raise RefusedError(
                 "ref must be the treasury voucher number, without surrounding spaces"
             )
-        for _attempt in range(5):
+        for _attempt in range(20):
+            # The firm first, then the ref: a concurrent payment with the same ref that commits
+            # in between is then seen in one or the other, never mistaken for an overpayment.
+            firm, entitlement = self._entitlement(entitlement_id)
             claimed = self.get_payment_ref(ref)
             if claimed is not None:
                 return self._replay(claimed, entitlement_id, ref, amount_fen, paid_on)
-            firm, entitlement = self._entitlement(entitlement_id)
             paid = firm.state.paid_fen(entitlement.entitlement_id)
             if paid + amount_fen > entitlement.amount_fen:
                 raise RefusedError(

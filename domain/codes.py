@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -36,27 +37,30 @@ def org_check_char(body8: str) -> str:
 
 def validate_uscc(code: str) -> str:
     """Return the USCC if valid, else raise CodeError saying which part is wrong."""
+    try:
+        values = [_USCC_VALUE[c] for c in code]
+    except KeyError:
+        values = []
     if len(code) != 18:
         raise CodeError(f"must be 18 characters, got {len(code)}")
-    if code != code.upper():
-        raise CodeError("must be upper case")
-    bad = sorted({c for c in code if c not in _USCC_VALUE})
-    if bad:
+    if len(values) != 18:
+        if code != code.upper():
+            raise CodeError("must be upper case")
+        bad = sorted({c for c in code if c not in _USCC_VALUE})
         raise CodeError(
             f"character(s) {''.join(bad)!r} not allowed (I, O, Z, S, V and punctuation never occur)"
         )
     if not code[2:8].isdigit():
         raise CodeError(f"positions 3-8 must be a 6-digit division code, got {code[2:8]!r}")
     body, org_check = code[8:16], code[16]
-    if not all(c.isdigit() or "A" <= c <= "Z" for c in body):
-        raise CodeError(f"organisation code body {body!r} must be digits and letters")
     expected_org = org_check_char(body)
     if org_check != expected_org:
         raise CodeError(
             f"organisation code check character is {org_check!r}, expected {expected_org!r} "
             f"for {body!r}: the code is mistyped"
         )
-    expected = uscc_check_char(code[:17])
+    total = sum(map(operator.mul, values, _USCC_WEIGHTS))  # zip stops at the 17 weights
+    expected = USCC_ALPHABET[(31 - total % 31) % 31]
     if code[17] != expected:
         raise CodeError(
             f"check character is {code[17]!r}, expected {expected!r}: the code is mistyped"
@@ -124,7 +128,7 @@ def industry_section(division: int) -> str | None:
 def normalize_industry(code: str) -> str:
     """Return the 4-digit industrial class of 'C1311' or '1311', else raise CodeError."""
     letter, digits = (code[0], code[1:]) if code[:1].isalpha() else ("", code)
-    if len(digits) != 4 or not digits.isdigit():
+    if len(digits) != 4 or not (digits.isascii() and digits.isdigit()):
         raise CodeError(
             f"must be a 4-digit GB/T 4754-2017 class, optionally after its section letter, got {code!r}"
         )

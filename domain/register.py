@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from eventsourcing.utils import get_topic
 
-from domain.codes import CodeError, normalize_industry, resolve_region, validate_uscc
+from domain.codes import CodeError, divisions, normalize_industry, resolve_region, validate_uscc
 from domain.enterprise import Enterprise, enterprise_id
 from domain.policy import Route, SizeClass
 
@@ -102,7 +102,7 @@ def parse_row(values: list[str], year: int) -> RegisterRow | list[FieldError]:
         )
     first_entry_year: int | None = None
     if first_entry:
-        if not (first_entry.isdigit() and len(first_entry) == 4):
+        if not (first_entry.isascii() and first_entry.isdigit() and len(first_entry) == 4):
             errors.append(FieldError("first_entry_year", f"{first_entry!r} is not a 4-digit year"))
         elif int(first_entry) > year:
             errors.append(
@@ -128,10 +128,28 @@ def parse_row(values: list[str], year: int) -> RegisterRow | list[FieldError]:
     )
 
 
+def checked_row(values: list[str]) -> RegisterRow:
+    """A row of a file that `parse_row` already accepted: the second pass of an import only
+    normalises (the import re-verifies the file's hash, so it cannot have changed between)."""
+    uscc, name, region, industry, size, route, first_entry = (v.strip() for v in values)
+    division = divisions()[region[:6]]
+    return RegisterRow(
+        uscc,
+        name,
+        division.code,
+        division.city_code,
+        industry[-4:],
+        size or None,
+        route or Route.GROWTH.value,
+        int(first_entry) if first_entry else None,
+    )
+
+
 class PriorFirm(NamedTuple):
     """The little the diff needs to know of a firm already in the ledger."""
 
     uscc: str
+    originator_id: uuid.UUID
     version: int
     name: str
     region_code: str
@@ -206,7 +224,7 @@ class RegisterDiff:
     def events_for_row(self, row: RegisterRow) -> list[Any]:
         """The events one row of the register adds to its firm's history."""
         prior = self.prior.get(row.uscc)
-        firm_id = enterprise_id(row.uscc)
+        firm_id = enterprise_id(row.uscc) if prior is None else prior.originator_id
         events: list[Any] = []
         y = self.year
         if prior is None:
@@ -296,7 +314,7 @@ class RegisterDiff:
                 self.counts.left += 1
                 yield self._event(
                     Enterprise.LeftRegister,
-                    enterprise_id(prior.uscc),
+                    prior.originator_id,
                     prior.version + 1,
                     year=self.year,
                 )

@@ -8,8 +8,9 @@ replays the log from the start into empty tables. Tables and SQL for both stores
 from __future__ import annotations
 
 import json
+import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,7 @@ from projections.store import (
 )
 
 TRACKING_NAME = "ledger.views"
-BATCH = 5000
+BATCH = 10000
 LOCK_KEY = 0x1ED6E5  # advisory lock of the views' catch-up
 
 _REGISTER_EVENTS = (
@@ -44,6 +45,7 @@ _REGISTER_EVENTS = (
     Enterprise.ReEnteredRegister,
     Enterprise.RetainedInRegister,
 )
+_HISTORY_EVENTS = (*_REGISTER_EVENTS, Enterprise.LeftRegister)
 _KIND = {
     Enterprise.OnBaselineRegister: "baseline",
     Enterprise.EnteredRegister: "entered",
@@ -56,7 +58,8 @@ SCHEMA = [
         originator_id TEXT PRIMARY KEY, uscc TEXT NOT NULL UNIQUE, version BIGINT NOT NULL,
         name TEXT NOT NULL, region_code TEXT NOT NULL, city_code TEXT NOT NULL,
         industry_code TEXT NOT NULL, size_class TEXT, first_entry_year INTEGER, route TEXT,
-        entry_size_class TEXT, baseline_year INTEGER, last_year INTEGER, history TEXT NOT NULL)""",
+        entry_size_class TEXT, baseline_year INTEGER, last_year INTEGER, years TEXT NOT NULL,
+        exit_years TEXT NOT NULL, re_entry_years TEXT NOT NULL, cities TEXT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS lv_register (
         year INTEGER NOT NULL, uscc TEXT NOT NULL, kind TEXT NOT NULL, first_entry BOOLEAN NOT NULL,
         name TEXT NOT NULL, region_code TEXT NOT NULL, city_code TEXT NOT NULL,
@@ -108,23 +111,10 @@ FIRM_COLUMNS = (
     "entry_size_class",
     "baseline_year",
     "last_year",
-    "history",
-)
-FIRM_TYPES = (
-    "text",
-    "text",
-    "bigint",
-    "text",
-    "text",
-    "text",
-    "text",
-    "text",
-    "int",
-    "text",
-    "text",
-    "int",
-    "int",
-    "text",
+    "years",
+    "exit_years",
+    "re_entry_years",
+    "cities",
 )
 REGISTER_COLUMNS = (
     "year",
@@ -137,7 +127,6 @@ REGISTER_COLUMNS = (
     "industry_code",
     "size_class",
 )
-REGISTER_TYPES = ("int", "text", "text", "boolean", "text", "text", "text", "text", "text")
 AWARD_COLUMNS = (
     "entitlement_id",
     "uscc",
@@ -150,7 +139,6 @@ AWARD_COLUMNS = (
     "city_code",
     "status",
 )
-AWARD_TYPES = ("text", "text", "text", "text", "text", "bigint", "int", "int", "text", "text")
 WINDOW_COLUMNS = (
     "uscc",
     "window_kind",
@@ -161,7 +149,6 @@ WINDOW_COLUMNS = (
     "fee_cap_bp",
     "size_class",
 )
-WINDOW_TYPES = ("text", "text", "text", "text", "text", "text", "int", "text")
 PAYMENT_COLUMNS = (
     "payment_ref",
     "entitlement_id",
@@ -172,21 +159,11 @@ PAYMENT_COLUMNS = (
     "actor",
     "position",
 )
-PAYMENT_TYPES = ("text", "text", "text", "bigint", "text", "int", "text", "bigint")
 
 
 def status_sql(paid: str = "paid_fen", amount: str = "amount_fen") -> str:
     """An award's status from what was paid against it."""
     return f"CASE WHEN {paid} >= {amount} THEN 'paid' WHEN {paid} > 0 THEN 'partially_paid' ELSE 'due' END"
-
-
-def _in(values: Sequence[Any]) -> str:
-    return ",".join("%s" for _ in values)
-
-
-def _chunks(values: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
-    for i in range(0, len(values), size):
-        yield values[i : i + size]
 
 
 @dataclass
@@ -200,12 +177,6 @@ class _Firm:
 
     def row(self) -> tuple[Any, ...]:
         s = self.state
-        history = {
-            "years": sorted(s.years),
-            "exit_years": sorted(s.exit_years),
-            "re_entry_years": sorted(s.re_entry_years),
-            "cities": {str(y): c for y, c in sorted(self.cities.items())},
-        }
         return (
             self.originator_id,
             s.uscc,
@@ -220,29 +191,38 @@ class _Firm:
             s.entry_size_class,
             s.baseline_year,
             max(s.years) if s.years else None,
-            json.dumps(history, separators=(",", ":")),
+            _years_text(s.years),
+            _years_text(s.exit_years),
+            _years_text(s.re_entry_years),
+            " ".join(f"{y}:{c}" for y, c in sorted(self.cities.items())),
         )
 
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> _Firm:
-        h = json.loads(r["history"])
         state = FirmState(
             uscc=r["uscc"],
             name=r["name"],
             region_code=r["region_code"],
             industry_code=r["industry_code"],
             size_class=SizeClass(r["size_class"]) if r["size_class"] else None,
-            years=set(h["years"]),
-            exit_years=set(h["exit_years"]),
-            re_entry_years=set(h["re_entry_years"]),
+            years=_years(r["years"]),
+            exit_years=_years(r["exit_years"]),
+            re_entry_years=_years(r["re_entry_years"]),
             baseline_year=r["baseline_year"],
             first_entry_year=r["first_entry_year"],
             route=Route(r["route"]) if r["route"] else None,
             entry_size_class=SizeClass(r["entry_size_class"]) if r["entry_size_class"] else None,
         )
-        return cls(
-            r["originator_id"], r["version"], state, {int(y): c for y, c in h["cities"].items()}
-        )
+        cities = dict(pair.split(":") for pair in r["cities"].split())
+        return cls(r["originator_id"], r["version"], state, {int(y): c for y, c in cities.items()})
+
+
+def _years_text(years: set[int]) -> str:
+    return " ".join(map(str, sorted(years)))
+
+
+def _years(text: str) -> set[int]:
+    return set(map(int, text.split()))
 
 
 def _city(region_code: str) -> str:
@@ -363,7 +343,6 @@ class LedgerViews:
             tx.bulk_insert(
                 "lv_payments",
                 PAYMENT_COLUMNS,
-                PAYMENT_TYPES,
                 [
                     (
                         e.payment_ref,
@@ -380,16 +359,15 @@ class LedgerViews:
             )
             # Recomputed from the payments rows, never incremented, so nothing can drift.
             ids = sorted({e.entitlement_id for e, _ in payments})
-            for chunk in _chunks(ids):
+            for condition, params in tx.matching("entitlement_id", ids):
                 tx.execute(
                     "UPDATE lv_awards SET paid_fen = (SELECT coalesce(sum(p.amount_fen), 0) "
                     "FROM lv_payments p WHERE p.entitlement_id = lv_awards.entitlement_id) "
-                    f"WHERE entitlement_id IN ({_in(chunk)})",
-                    chunk,
+                    f"WHERE {condition}",
+                    params,
                 )
                 tx.execute(
-                    f"UPDATE lv_awards SET status = {status_sql()} WHERE entitlement_id IN ({_in(chunk)})",
-                    chunk,
+                    f"UPDATE lv_awards SET status = {status_sql()} WHERE {condition}", params
                 )
 
     def _policy(self, tx: Tx) -> Policy | None:
@@ -401,13 +379,14 @@ class LedgerViews:
     ) -> list[_Firm]:
         ids = list(firm_events)
         known: dict[str, _Firm] = {}
-        for chunk in _chunks(ids):
-            for r in tx.execute(
-                f"SELECT * FROM lv_firms WHERE originator_id IN ({_in(chunk)})", chunk
-            ):
+        for condition, params in tx.matching("originator_id", ids):
+            for r in tx.execute(f"SELECT * FROM lv_firms WHERE {condition}", params):
                 known[r["originator_id"]] = _Firm.from_row(r)
         firms: list[_Firm] = []
         register_rows: list[tuple[Any, ...]] = []
+        # Awards and windows change only with a firm's place on the register; payments and
+        # renames leave them as they are.
+        rederive: list[_Firm] = []
         for oid, events in firm_events.items():
             firm = known.get(oid)
             for event in events:
@@ -446,18 +425,19 @@ class LedgerViews:
                     )
             assert firm is not None
             firms.append(firm)
+            if any(isinstance(e, _HISTORY_EVENTS) for e in events):
+                rederive.append(firm)
         tx.bulk_insert(
             "lv_firms",
             FIRM_COLUMNS,
-            FIRM_TYPES,
             [f.row() for f in firms],
             conflict="ON CONFLICT (originator_id) DO UPDATE SET "
             + ",".join(f"{c} = excluded.{c}" for c in FIRM_COLUMNS[1:]),
         )
-        tx.bulk_insert("lv_register", REGISTER_COLUMNS, REGISTER_TYPES, register_rows)
+        tx.bulk_insert("lv_register", REGISTER_COLUMNS, register_rows)
         award_rows: list[tuple[Any, ...]] = []
         window_rows: list[tuple[Any, ...]] = []
-        for firm in firms:
+        for firm in rederive:
             history = firm.state.history()
             for e in entitlements(history, policy):
                 award_rows.append(
@@ -470,9 +450,8 @@ class LedgerViews:
                         e.amount_fen,
                         e.decided_year,
                         e.due_fiscal_year,
-                        firm.cities[e.decided_year]
-                        if e.decided_year in firm.cities
-                        else _city(firm.state.region_code),
+                        # the firm's city in the decided year, which is always a register year
+                        firm.cities[e.decided_year],
                         "due",
                     )
                 )
@@ -493,16 +472,14 @@ class LedgerViews:
         tx.bulk_insert(
             "lv_awards",
             AWARD_COLUMNS,
-            AWARD_TYPES,
             award_rows,
             conflict="ON CONFLICT (entitlement_id) DO UPDATE SET "
             + ",".join(f"{c} = excluded.{c}" for c in AWARD_COLUMNS[1:-2])
             + f", status = {status_sql('lv_awards.paid_fen', 'excluded.amount_fen')}",
         )
-        usccs = [f.state.uscc for f in firms]
-        for chunk in _chunks(usccs):
-            tx.execute(f"DELETE FROM lv_windows WHERE uscc IN ({_in(chunk)})", chunk)
-        tx.bulk_insert("lv_windows", WINDOW_COLUMNS, WINDOW_TYPES, window_rows)
+        for condition, params in tx.matching("uscc", [f.state.uscc for f in rederive]):
+            tx.execute(f"DELETE FROM lv_windows WHERE {condition}", params)
+        tx.bulk_insert("lv_windows", WINDOW_COLUMNS, window_rows)
         return firms
 
     # What the importer needs ------------------------------------------------------------------
@@ -513,17 +490,18 @@ class LedgerViews:
         with self.read() as tx:
             rows = tx.execute(
                 "SELECT uscc, version, name, region_code, industry_code, size_class, "
-                "first_entry_year, baseline_year, history FROM lv_firms"
+                "first_entry_year, baseline_year, years, originator_id FROM lv_firms"
             )
         for r in rows:
             result[r["uscc"]] = PriorFirm(
                 r["uscc"],
+                uuid.UUID(r["originator_id"]),
                 r["version"],
                 r["name"],
                 r["region_code"],
                 r["industry_code"],
                 r["size_class"],
-                frozenset(json.loads(r["history"])["years"]),
+                frozenset(_years(r["years"])),
                 r["first_entry_year"],
                 r["baseline_year"],
             )

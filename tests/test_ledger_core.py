@@ -1,0 +1,376 @@
+"""The log and its views: interrupted imports, concurrent payments, exactly-once and rebuilds."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pg_server import create_database, drop_database
+
+from adapters.persistence import database_settings
+from adapters.register_csv import CsvRegister, RegisterFileError
+from adapters.service import LedgerService
+from domain.application import NotFoundError, RefusedError
+from domain.codes import make_uscc
+from domain.register import COLUMNS
+from domain.rules import entitlements
+
+CLI = [sys.executable, "-m", "adapters.cli"]
+REGIONS = ["140105", "140212", "140403", "140802", "141102"]
+
+
+def uscc(i: int) -> str:
+    return make_uscc(REGIONS[i % len(REGIONS)], f"{i:08d}")
+
+
+def write_register(path: Path, rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(COLUMNS)
+        w.writerows(rows)
+    return path
+
+
+def row(
+    i: int, *, region: str | None = None, first_entry_year: str = "", size: str = "small"
+) -> list[str]:
+    return [
+        uscc(i),
+        f"山西测试{i}有限公司",
+        region or REGIONS[i % len(REGIONS)],
+        "C1311",
+        size,
+        "",
+        first_entry_year,
+    ]
+
+
+def event_count(url: str) -> int:
+    settings = database_settings(url)
+    if settings.kind == "sqlite":
+        with sqlite3.connect(settings.env["SQLITE_DBNAME"]) as conn:
+            return int(conn.execute("SELECT count(*) FROM stored_events").fetchone()[0])
+    with psycopg.connect(url) as conn:
+        return int(conn.execute("SELECT count(*) FROM ledger_events").fetchone()[0])
+
+
+# Interrupted imports ----------------------------------------------------------------------------
+
+
+class FailingRegister(CsvRegister):
+    """A register whose second pass dies half-way, as a crash during the write would."""
+
+    def records(self, *, checked: bool = False):  # type: ignore[no-untyped-def]
+        for n, item in enumerate(super().records(checked=checked)):
+            if checked and n == 1500:
+                raise RegisterFileError("simulated crash half-way through the write")
+            yield item
+
+
+def test_an_import_that_fails_half_way_writes_nothing_and_a_rerun_completes(
+    db_url: str, tmp_path: Path
+) -> None:
+    base = write_register(tmp_path / "2020.csv", [row(i) for i in range(3000)])
+    with LedgerService(db_url, actor="t") as svc:
+        with pytest.raises(RegisterFileError):
+            svc.app.import_register(
+                2020,
+                FailingRegister(base, 2020),
+                baseline=True,
+                actor="t",
+                load_prior=svc.views.prior_firms,
+            )
+        assert event_count(db_url) == 0
+        assert svc.imported_years() == []
+        assert svc.register_sizes() == []
+        result = svc.import_register(base, 2020, baseline=True)
+        assert result.counts["on_baseline"] == 3000 and not result.replay
+        # 3000 registrations, 3000 baseline facts, the book opened, the policy, the year.
+        assert event_count(db_url) == 6003
+        assert sum(r["size"] for r in svc.register_sizes()) == 3000
+
+
+def _wait_for_write(url: str, proc: subprocess.Popen[bytes], wal: Path | None) -> None:
+    """Block until the import process is inside its write transaction."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the import finished before it could be interrupted"
+        if wal is not None:
+            if wal.exists() and wal.stat().st_size > 1_000_000:
+                return
+        else:
+            with psycopg.connect(url, autocommit=True) as conn:
+                held = conn.execute(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                    "WHERE c.relname = 'ledger_events' AND l.mode = 'ExclusiveLock' AND l.granted"
+                ).fetchone()
+                if held and held[0]:
+                    return
+        time.sleep(0.005)
+    raise AssertionError("the import never started writing")
+
+
+def test_an_import_killed_while_writing_leaves_the_year_invisible_and_a_rerun_completes(
+    db_url: str, tmp_path: Path
+) -> None:
+    rows = [row(i) for i in range(40_000)]
+    base = write_register(tmp_path / "2020.csv", rows)
+    settings = database_settings(db_url)
+    wal = Path(settings.env["SQLITE_DBNAME"] + "-wal") if settings.kind == "sqlite" else None
+    env = {**os.environ, "LEDGER_DATABASE_URL": db_url}
+    proc = subprocess.Popen(
+        [*CLI, "import-register", "--year", "2020", "--baseline", str(base)], env=env
+    )
+    try:
+        _wait_for_write(db_url, proc, wal)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    if settings.kind == "postgres":
+        time.sleep(0.5)  # the server notices the lost connection and rolls back
+    assert event_count(db_url) == 0
+    with LedgerService(db_url) as svc:
+        assert svc.imported_years() == []
+        assert svc.register_sizes() == []
+    done = subprocess.run(
+        [*CLI, "import-register", "--year", "2020", "--baseline", "--json", str(base)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"on_baseline": 40000' in done.stdout
+    assert event_count(db_url) == 2 * 40_000 + 3
+    with LedgerService(db_url) as svc:
+        assert sum(r["size"] for r in svc.register_sizes()) == 40_000
+
+
+# Payments under concurrency ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def ledger_with_award(db_url: str, tmp_path: Path) -> tuple[str, str]:
+    """A ledger where firm 1 first entered in 2021: 300,000 yuan (四) decided 2021."""
+    write_register(tmp_path / "2020.csv", [row(0)])
+    write_register(tmp_path / "2021.csv", [row(0), row(1)])
+    with LedgerService(db_url, actor="t") as svc:
+        svc.import_register(tmp_path / "2020.csv", 2020, baseline=True)
+        svc.import_register(tmp_path / "2021.csv", 2021)
+    return db_url, f"{uscc(1)}/first_entry/2021"
+
+
+def test_a_payment_retried_from_twenty_threads_at_once_is_recorded_exactly_once(
+    ledger_with_award: tuple[str, str],
+) -> None:
+    url, award = ledger_with_award
+    results: list[bool] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(20, timeout=30)
+    services = [LedgerService(url, actor="finance") for _ in range(20)]
+
+    def pay(svc: LedgerService) -> None:
+        try:
+            barrier.wait()
+            results.append(
+                svc.record_payment(award, "GK2022000001", 30_000_000, date(2022, 5, 1)).replay
+            )
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=pay, args=(s,)) for s in services]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in services:
+        s.close()
+    assert errors == []
+    assert sorted(results) == [False] + [True] * 19
+    with LedgerService(url) as svc:
+        (a,) = svc.awards()
+        assert (a["paid_fen"], a["status"]) == (30_000_000, "paid")
+        assert len(svc.enterprise(uscc(1))["payments"]) == 1
+
+
+def test_concurrent_instalments_never_add_up_to_more_than_the_award(
+    ledger_with_award: tuple[str, str],
+) -> None:
+    url, award = ledger_with_award
+    outcomes: list[str] = []
+    barrier = threading.Barrier(5, timeout=30)
+    services = [LedgerService(url, actor="finance") for _ in range(5)]
+
+    def pay(n: int) -> None:
+        barrier.wait()
+        try:
+            services[n].record_payment(award, f"GK{n}", 10_000_000, date(2022, 5, 1))
+            outcomes.append("paid")
+        except RefusedError as e:
+            outcomes.append(str(e).split(":")[0])
+
+    threads = [threading.Thread(target=pay, args=(n,)) for n in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for s in services:
+        s.close()
+    # 300,000 yuan in 100,000-yuan instalments: three fit, two are overpayments.
+    assert sorted(outcomes) == ["overpayment"] * 2 + ["paid"] * 3
+    with LedgerService(url) as svc:
+        assert svc.awards()[0]["paid_fen"] == 30_000_000
+
+
+# Views: exactly once, caught up, rebuildable -----------------------------------------------------
+
+
+def view_tables(svc: LedgerService) -> dict[str, list[tuple[object, ...]]]:
+    tables = {
+        "lv_firms": "uscc",
+        "lv_register": "year, uscc",
+        "lv_awards": "entitlement_id",
+        "lv_payments": "payment_ref",
+        "lv_windows": "uscc, window_kind",
+        "lv_years": "year",
+        "lv_policy": "content_hash",
+    }
+    svc.catch_up()
+    with svc.views.read() as tx:
+        return {
+            t: [
+                tuple(str(v) for v in r.values())
+                for r in tx.execute(f"SELECT * FROM {t} ORDER BY {key}")
+            ]
+            for t, key in tables.items()
+        }
+
+
+def test_two_services_catching_up_at_once_apply_each_event_once(
+    db_url: str, tmp_path: Path
+) -> None:
+    write_register(tmp_path / "2020.csv", [row(i) for i in range(2000)])
+    with LedgerService(db_url) as writer:
+        writer.app.import_register(
+            2020,
+            CsvRegister(tmp_path / "2020.csv", 2020),
+            baseline=True,
+            actor="t",
+            load_prior=dict,
+        )
+    services = [LedgerService(db_url) for _ in range(3)]
+    try:
+        threads = [threading.Thread(target=s.catch_up) for s in services]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert {s.views.position() for s in services} == {
+            services[0].app.recorder.max_notification_id()
+        }
+        assert sum(r["size"] for r in services[0].register_sizes()) == 2000
+    finally:
+        for s in services:
+            s.close()
+
+
+histories = st.lists(
+    st.tuples(
+        st.lists(st.booleans(), min_size=4, max_size=4),  # on the register 2020..2023?
+        st.sampled_from(
+            ["", "2017", "2018", "2019", "2020"]
+        ),  # first_entry_year given on the baseline
+        st.sampled_from(["140105", "140212", "141102"]),  # region in 2022 and after (a move)
+        st.sampled_from(["small", "medium", "micro", ""]),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+def _import_history(
+    svc: LedgerService, folder: Path, history: list[tuple[list[bool], str, str, str]]
+) -> None:
+    for k, year in enumerate(range(2020, 2024)):
+        rows = []
+        for i, (present, first, moved_to, size) in enumerate(history):
+            if present[k] or (k == 0 and not any(present)):
+                region = moved_to if year >= 2022 else REGIONS[i % len(REGIONS)]
+                fey = first if (k == 0 and first and int(first) <= year) else ""
+                rows.append(row(i, region=region, first_entry_year=fey, size=size))
+        if not rows:
+            rows = [row(999)]
+        svc.import_register(write_register(folder / f"{year}.csv", rows), year, baseline=(k == 0))
+        # Pay every award due so far, half now and half later, to exercise paid/partially paid.
+        for a in svc.awards(status="due"):
+            svc.record_payment(
+                a["entitlement_id"],
+                f"V-{a['entitlement_id']}-1",
+                a["amount_fen"] // 2,
+                date(2024, 1, 2),
+            )
+
+
+def _check_rebuild(url: str, folder: Path, history: list[tuple[list[bool], str, str, str]]) -> None:
+    with LedgerService(url, actor="prop") as svc:
+        _import_history(svc, folder, history)
+        incremental = view_tables(svc)
+        policy = svc.app.get_policy()
+        truth = sorted(
+            e.entitlement_id
+            for i in [*range(len(history)), 999]
+            for e in _firm_entitlements(svc, uscc(i), policy)
+        )
+        assert sorted(r[0] for r in incremental["lv_awards"]) == truth
+        svc.rebuild_projections()
+        assert view_tables(svc) == incremental
+
+
+def _firm_entitlements(svc: LedgerService, code: str, policy: object) -> list[object]:
+    try:
+        firm = svc.app.get_enterprise(code)
+    except NotFoundError:  # a firm never on any register
+        return []
+    return entitlements(firm.state.history(), policy)  # type: ignore[arg-type]
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(history=histories)
+def test_rebuilt_views_equal_incremental_views_on_sqlite(
+    tmp_path_factory: pytest.TempPathFactory, history: list[tuple[list[bool], str, str, str]]
+) -> None:
+    folder = tmp_path_factory.mktemp("prop")
+    _check_rebuild(f"sqlite:///{folder}/ledger.db", folder, history)
+
+
+@pytest.mark.postgres
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(history=histories)
+def test_rebuilt_views_equal_incremental_views_on_postgres(
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_server: object,
+    history: list[tuple[list[bool], str, str, str]],
+) -> None:
+    folder = tmp_path_factory.mktemp("prop")
+    admin = postgres_server.admin_url  # type: ignore[attr-defined]
+    url = create_database(admin)
+    try:
+        _check_rebuild(url, folder, history)
+    finally:
+        drop_database(admin, url)
