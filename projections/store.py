@@ -8,10 +8,15 @@ from typing import Any, Protocol
 
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
+from psycopg.rows import tuple_row
 
 
 class Tx(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Like execute, with plain tuples for rows: for reads of many rows."""
+        ...
 
     def matching(self, column: str, values: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
         """`column` matching any of `values`, as (condition, params) pieces to run in turn."""
@@ -39,6 +44,10 @@ class SQLiteTx:
         if self.cursor.description is None:
             return []
         return [dict(r) for r in self.cursor.fetchall()]
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self.cursor.execute(sql.replace("%s", "?"), tuple(params))
+        return [tuple(r) for r in self.cursor.fetchall()]
 
     def matching(self, column: str, values: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
         # SQLite caps bound parameters per statement.
@@ -80,6 +89,11 @@ class PostgresTx:
         if self.cursor.description is None:
             return []
         return list(self.cursor.fetchall())
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.cursor.connection.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(sql, tuple(params))
+            return cursor.fetchall()
 
     def matching(self, column: str, values: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
         if values:
