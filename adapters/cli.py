@@ -23,7 +23,7 @@ from adapters.register_csv import RegisterFileError
 from adapters.service import LedgerService
 from domain.application import ConcurrentWriteError, ImportRejectedError, LedgerError
 from domain.codes import cities
-from domain.policy import load_policy
+from domain.policy import PolicyFileError, load_policy
 from projections.queries import AWARD_STATUSES
 
 EXIT_OK, EXIT_FINDINGS, EXIT_REFUSED, EXIT_FAILURE = 0, 1, 2, 3
@@ -225,8 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _import(svc: LedgerService, a: argparse.Namespace) -> int:
-    policy = load_policy(a.policy) if a.policy else None
-    r = svc.import_register(a.file, a.year, baseline=a.baseline, encoding=a.encoding, policy=policy)
+    r = svc.import_register(
+        a.file, a.year, baseline=a.baseline, encoding=a.encoding, policy=a.policy_loaded
+    )
     doc = {
         "year": r.year,
         "baseline": r.baseline,
@@ -415,13 +416,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             from adapters.demo import run_demo
 
             return run_demo(out=args.out, seed=args.seed, scale=args.scale, as_json=args.json)
+        # A bad policy file is refused before the database is even opened.
+        args.policy_loaded = load_policy(args.policy) if getattr(args, "policy", None) else None
         with LedgerService(args.db, actor=args.actor) as svc:
             return COMMANDS[args.command](svc, args)
     except ImportRejectedError as e:
         for line in e.lines():
             print(line, file=sys.stderr)
         return fail(str(e), EXIT_REFUSED)
-    except (LedgerError, RegisterFileError, SettingsError) as e:
+    except (LedgerError, RegisterFileError, SettingsError, PolicyFileError) as e:
         return fail(str(e), EXIT_REFUSED)
     except ConcurrentWriteError as e:
         return fail(str(e), EXIT_FAILURE)

@@ -8,7 +8,7 @@ import os
 from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from adapters.persistence import DatabaseSettings, database_settings
@@ -45,7 +45,8 @@ class LedgerService:
         self.actor = actor or default_actor()
         self.app = Ledger(env=self.settings.env)
         views_class = SQLiteLedgerViews if self.settings.kind == "sqlite" else PostgresLedgerViews
-        self.views: LedgerViews = self.app.factory.tracking_recorder(views_class)  # type: ignore[arg-type]
+        # The library builds the views as a tracking recorder on the log's own datastore.
+        self.views = cast(LedgerViews, self.app.factory.tracking_recorder(views_class))
 
     def close(self) -> None:
         self.app.close()

@@ -11,7 +11,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class Route(StrEnum):
@@ -128,15 +136,30 @@ class Policy(_Model):
 DEFAULT_POLICY_FILE = "jinbanfa-2020-38.toml"
 
 
+class PolicyFileError(ValueError):
+    """A policy file that cannot be read or is not a valid policy; the message says where."""
+
+
 def load_policy(path: str | Path | None = None) -> Policy:
     """Read and validate a policy file (TOML); the packaged 38号 policy when no path is given."""
-    if path is None:
-        text = (
-            resources.files("domain").joinpath("policies", DEFAULT_POLICY_FILE).read_text("utf-8")
-        )
-    else:
-        text = Path(path).read_text("utf-8")
-    return Policy.model_validate(tomllib.loads(text))
+    name = str(path) if path is not None else DEFAULT_POLICY_FILE
+    try:
+        if path is None:
+            packaged = resources.files("domain").joinpath("policies", DEFAULT_POLICY_FILE)
+            text = packaged.read_text("utf-8")
+        else:
+            text = Path(path).read_text("utf-8")
+        return Policy.model_validate(tomllib.loads(text))
+    except OSError as e:
+        raise PolicyFileError(f"{name}: cannot read: {e.strerror or e}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise PolicyFileError(f"{name}: not valid TOML: {e}") from e
+    except ValidationError as e:
+        lines = [
+            f"{name}: {'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
+            for err in e.errors()
+        ]
+        raise PolicyFileError("\n".join(lines)) from e
 
 
 def policy_from_json(content: str) -> Policy:

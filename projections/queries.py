@@ -18,15 +18,13 @@ def awards(
     fiscal_year: int | None = None,
     city: str | None = None,
     status: str | None = None,
-    uscc: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per entitlement, filtered by due fiscal year, city, status or firm."""
+    """One row per entitlement, filtered by due fiscal year, city or status."""
     where, params = [], []
     for column, value in (
         ("a.due_fiscal_year", fiscal_year),
         ("a.city_code", city),
         ("a.status", status),
-        ("a.uscc", uscc),
     ):
         if value is not None:
             where.append(f"{column} = %s")
@@ -159,14 +157,3 @@ def imported_years(tx: Tx) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
-
-
-def left_years(tx: Tx) -> list[dict[str, Any]]:
-    """Firms that left the register, per year and city (the city of their last year on it)."""
-    rows = tx.execute(
-        "SELECT r.year + 1 AS year, r.city_code, count(*) AS left_count FROM lv_register r "
-        "WHERE r.year < (SELECT max(year) FROM lv_years) AND NOT EXISTS "
-        "(SELECT 1 FROM lv_register n WHERE n.year = r.year + 1 AND n.uscc = r.uscc) "
-        "GROUP BY r.year + 1, r.city_code ORDER BY 1, 2"
-    )
-    return [{k: (int(v) if k != "city_code" else v) for k, v in r.items()} for r in rows]
