@@ -8,11 +8,13 @@ replays the log from the start into empty tables. Tables and SQL for both stores
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from eventsourcing.application import Application
@@ -20,11 +22,12 @@ from eventsourcing.persistence import Notification
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
+from domain.application import paused_gc
 from domain.codes import divisions
 from domain.enterprise import Enterprise, FirmState, RegisterBook
 from domain.policy import Policy, Route, SizeClass, policy_from_json
 from domain.register import PriorFirm
-from domain.rules import entitlements, windows
+from domain.rules import History, entitlements, windows
 from projections.store import (
     PostgresTx,
     SQLiteTx,
@@ -231,14 +234,14 @@ class _Firm:
             name=name,
             region_code=region,
             industry_code=industry,
-            size_class=SizeClass(size) if size else None,
+            size_class=_SIZE[size] if size else None,
             years=_years(years),
             exit_years=_years(exits),
             re_entry_years=_years(re_entries),
             baseline_year=baseline,
             first_entry_year=first_entry,
-            route=Route(route) if route else None,
-            entry_size_class=SizeClass(entry_size) if entry_size else None,
+            route=_ROUTE[route] if route else None,
+            entry_size_class=_SIZE[entry_size] if entry_size else None,
         )
         by_year = {int(y): c for y, c in (pair.split(":") for pair in cities.split())}
         return cls(oid, version, state, by_year)
@@ -249,10 +252,10 @@ def _years_text(years: set[int]) -> str:
 
 
 def _years(text: str) -> set[int]:
-    return set(map(int, text.split()))
+    return set(map(int, text.split())) if text else set()
 
 
-def _award_rows(firm: _Firm, policy: Policy) -> list[tuple[Any, ...]]:
+def _award_rows(firm: _Firm, history: History, policy: Policy) -> list[tuple[Any, ...]]:
     """The awards the rules give a firm's history, as lv_awards rows."""
     return [
         (
@@ -268,11 +271,11 @@ def _award_rows(firm: _Firm, policy: Policy) -> list[tuple[Any, ...]]:
             firm.cities[e.decided_year],
             "due",
         )
-        for e in entitlements(firm.state.history(), policy)
+        for e in entitlements(history, policy)
     ]
 
 
-def _window_rows(firm: _Firm, policy: Policy) -> list[tuple[Any, ...]]:
+def _window_rows(history: History, policy: Policy) -> list[tuple[Any, ...]]:
     """The windows the rules give a firm's history, as lv_windows rows."""
     return [
         (
@@ -285,12 +288,48 @@ def _window_rows(firm: _Firm, policy: Policy) -> list[tuple[Any, ...]]:
             w.fee_cap_bp,
             w.size_class,
         )
-        for w in windows(firm.state.history(), policy)
+        for w in windows(history, policy)
     ]
 
 
 def _city(region_code: str) -> str:
     return divisions()[region_code].city_code
+
+
+_SIZE = {s.value: s for s in SizeClass}
+_ROUTE = {r.value: r for r in Route}
+
+
+class _StaleBatchError(Exception):
+    """Another writer moved the views after the batch was folded: fold it again."""
+
+
+@dataclass
+class _Batch:
+    """A batch of the log turned into view rows, to be written with its position `end`.
+
+    The rows hold for views at position `start`; the writer checks that under its lock.
+    """
+
+    start: int
+    end: int
+    events: int
+    policy: Policy | None
+    """The policy in force after the batch."""
+    firms: dict[str, _Firm] = field(default_factory=dict)
+    """Every firm of the batch, folded: the next batch starts from these."""
+    new_firms: set[str] = field(default_factory=set)
+    firm_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    register_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    award_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    window_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    reopened: list[str] = field(default_factory=list)
+    """Firms whose windows are replaced by `window_rows`."""
+    payment_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    policy_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    year_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    locked: threading.Event = field(default_factory=threading.Event)
+    """Set once the writer holds the lock (or gave up): the views are then frozen but for it."""
 
 
 class LedgerViews:
@@ -342,19 +381,62 @@ class LedgerViews:
     # Catch-up and rebuild ---------------------------------------------------------------------
 
     def catch_up(self, app: Application, *, progress: Any = None) -> int:
-        """Apply every event after the tracked position; return the position reached."""
+        """Apply every event after the tracked position; return the position reached.
+
+        Pipelined over two threads so that the database (on the other core) writes and commits
+        batch k while this thread reads and folds batch k+1. Batch k+1 is folded from the views
+        as they were when batch k's writer took the lock, plus batch k's own firms, which is what
+        a serial catch-up would see. Each batch still commits with its position in one
+        transaction; if another writer moved the views in between, the stale batch is refused
+        under the lock and the catch-up starts again from where the views are.
+        """
+        with ThreadPoolExecutor(1, thread_name_prefix="views-writer") as writer:
+            while True:
+                try:
+                    return self._pipeline(app, writer, progress)
+                except _StaleBatchError:
+                    continue
+
+    def _pipeline(self, app: Application, writer: ThreadPoolExecutor, progress: Any) -> int:
+        in_flight: _Batch | None = None  # the batch the writer thread is committing
+        committed: Future[None] | None = None
         while True:
+            if in_flight is None:
+                with self.read() as tx, paused_gc():
+                    # position and firms from one snapshot; the writer checks the position again
+                    start, policy = self._position(tx), self._policy(tx)
+                    batch = self._prepare(tx, app, start, policy, {})
+            else:
+                start = in_flight.end
+                with paused_gc():
+                    notifications = self._notifications(app, start)
+                    # Once the writer holds the lock and found the position it expected, the
+                    # views can change only by its own batch, whose firms we carry over.
+                    in_flight.locked.wait()
+                    with self.read() as tx:
+                        batch = self._prepare(
+                            tx, app, start, in_flight.policy, in_flight.firms, notifications
+                        )
+            if committed is not None and in_flight is not None:
+                committed.result()  # the writer's error, _StaleBatchError included
+                if progress is not None:
+                    progress(in_flight.events)
+            if batch is None:
+                return start
+            committed = writer.submit(self._commit, batch)
+            in_flight = batch
+
+    def _commit(self, batch: _Batch) -> None:
+        """Write a batch's rows and its position in one transaction (in the writer thread)."""
+        try:
             with self._write() as tx:
-                start = self._position(tx)
-                notifications = app.recorder.select_notifications(
-                    start, BATCH, inclusive_of_start=False
-                )
-                if not notifications:
-                    return start
-                self._apply(tx, app, notifications)
-                self._track(tx, notifications[-1].id)
-            if progress is not None:
-                progress(len(notifications))
+                if self._position(tx) != batch.start:
+                    raise _StaleBatchError
+                batch.locked.set()
+                self._write_batch(tx, batch)
+                self._track(tx, batch.end)
+        finally:
+            batch.locked.set()
 
     def rebuild(self, app: Application, *, progress: Any = None) -> int:
         """Empty every view and replay the whole log into them."""
@@ -366,8 +448,26 @@ class LedgerViews:
             )
         return self.catch_up(app, progress=progress)
 
-    def _apply(self, tx: Tx, app: Application, notifications: Sequence[Notification]) -> None:
-        policy = self._policy(tx)
+    @staticmethod
+    def _notifications(app: Application, start: int) -> Sequence[Notification]:
+        return app.recorder.select_notifications(start, BATCH, inclusive_of_start=False)
+
+    def _prepare(
+        self,
+        tx: Tx,
+        app: Application,
+        start: int,
+        policy: Policy | None,
+        carried: dict[str, _Firm],
+        notifications: Sequence[Notification] | None = None,
+    ) -> _Batch | None:
+        """The view rows of the events after `start`, from the views read in `tx` and the firms
+        `carried` over from the batch before (not yet committed); None when there are none."""
+        if notifications is None:
+            notifications = self._notifications(app, start)
+        if not notifications:
+            return None
+        batch = _Batch(start, notifications[-1].id, len(notifications), policy)
         firm_events: dict[str, list[Any]] = defaultdict(list)
         payments: list[tuple[Any, int]] = []
         for n in notifications:
@@ -377,15 +477,10 @@ class LedgerViews:
                 if isinstance(event, Enterprise.PaymentRecorded):
                     payments.append((event, n.id))
             elif isinstance(event, RegisterBook.PolicyAdopted):
-                tx.execute(
-                    "INSERT INTO lv_policy (policy_id, content_hash, content, position) VALUES (%s,%s,%s,%s)",
-                    (event.policy_id, event.content_hash, event.content, n.id),
-                )
-                policy = policy_from_json(event.content)
+                batch.policy_rows.append((event.policy_id, event.content_hash, event.content, n.id))
+                batch.policy = policy_from_json(event.content)
             elif isinstance(event, RegisterBook.YearImported):
-                tx.execute(
-                    "INSERT INTO lv_years (year, baseline, sha256, row_count, counts, actor, position) "
-                    "VALUES (%s,%s,%s,%s,%s,%s,%s)",
+                batch.year_rows.append(
                     (
                         event.year,
                         event.baseline,
@@ -394,67 +489,54 @@ class LedgerViews:
                         json.dumps(event.counts, sort_keys=True),
                         event.actor,
                         n.id,
-                    ),
+                    )
                 )
         if not firm_events:
-            return
-        if policy is None:
+            return batch
+        if batch.policy is None:
             raise RuntimeError("enterprise events before any policy was adopted")
-        uscc_of = {
-            f.originator_id: f.state.uscc for f in self._apply_firm_events(tx, firm_events, policy)
-        }
-        if payments:
-            tx.bulk_insert(
-                "lv_payments",
-                PAYMENT_COLUMNS,
-                [
-                    (
-                        e.payment_ref,
-                        e.entitlement_id,
-                        uscc_of[e.originator_id.hex],
-                        e.amount_fen,
-                        e.paid_on.isoformat(),
-                        e.paid_on.year,
-                        e.actor,
-                        position,
-                    )
-                    for e, position in payments
-                ],
+        self._fold(tx, batch, firm_events, carried)
+        batch.payment_rows = [
+            (
+                e.payment_ref,
+                e.entitlement_id,
+                batch.firms[e.originator_id.hex].state.uscc,
+                e.amount_fen,
+                e.paid_on.isoformat(),
+                e.paid_on.year,
+                e.actor,
+                position,
             )
-            # Recomputed from the payments rows, never incremented, so nothing can drift.
-            ids = sorted({e.entitlement_id for e, _ in payments})
-            for condition, params in tx.matching("entitlement_id", ids):
-                tx.execute(
-                    "UPDATE lv_awards SET paid_fen = (SELECT coalesce(sum(p.amount_fen), 0) "
-                    "FROM lv_payments p WHERE p.entitlement_id = lv_awards.entitlement_id) "
-                    f"WHERE {condition}",
-                    params,
-                )
-                tx.execute(
-                    f"UPDATE lv_awards SET status = {status_sql()} WHERE {condition}", params
-                )
+            for e, position in payments
+        ]
+        return batch
 
     def _policy(self, tx: Tx) -> Policy | None:
         rows = tx.execute("SELECT content FROM lv_policy ORDER BY position DESC LIMIT 1")
         return policy_from_json(rows[0]["content"]) if rows else None
 
-    def _apply_firm_events(
-        self, tx: Tx, firm_events: dict[str, list[Any]], policy: Policy
-    ) -> list[_Firm]:
+    def _fold(
+        self,
+        tx: Tx,
+        batch: _Batch,
+        firm_events: dict[str, list[Any]],
+        carried: dict[str, _Firm],
+    ) -> None:
+        """Fold each firm's events into its state and turn the result into view rows."""
+        policy = batch.policy
+        assert policy is not None
         known: dict[str, _Firm] = {}
-        for condition, params in tx.matching("originator_id", list(firm_events)):
+        unread = [oid for oid in firm_events if oid not in carried]
+        for condition, params in tx.matching("originator_id", unread):
             for r in tx.rows(
                 f"SELECT {','.join(FIRM_COLUMNS)} FROM lv_firms WHERE {condition}", params
             ):
-                firm = _Firm.from_row(r)
-                known[firm.originator_id] = firm
-        firms: list[_Firm] = []
-        register_rows: list[tuple[Any, ...]] = []
-        award_rows: list[tuple[Any, ...]] = []
-        window_rows: list[tuple[Any, ...]] = []
-        reopened: list[str] = []
+                known[r[0]] = _Firm.from_row(r)
+        register_rows = batch.register_rows
         for oid, events in firm_events.items():
-            firm = known.get(oid)
+            firm = carried.get(oid) or known.get(oid)
+            if firm is None:
+                batch.new_firms.add(oid)
             for event in events:
                 if firm is None:
                     assert isinstance(event, Enterprise.Registered), event
@@ -466,13 +548,14 @@ class LedgerViews:
                             event.name,
                             event.region_code,
                             event.industry_code,
-                            SizeClass(event.size_class) if event.size_class else None,
+                            _SIZE[event.size_class] if event.size_class else None,
                         ),
                         {},
                     )
                 firm.state.apply(event)
                 firm.version = event.originator_version
-                if isinstance(event, _REGISTER_EVENTS):
+                kind = _KIND.get(type(event))
+                if kind is not None:
                     s = firm.state
                     city = _city(s.region_code)
                     firm.cities[event.year] = city
@@ -480,7 +563,7 @@ class LedgerViews:
                         (
                             event.year,
                             s.uscc,
-                            _KIND[type(event)],
+                            kind,
                             s.first_entry_year == event.year,
                             s.name,
                             s.region_code,
@@ -490,58 +573,96 @@ class LedgerViews:
                         )
                     )
             assert firm is not None
-            firms.append(firm)
+            batch.firms[oid] = firm
+            # Rows now: the next batch may fold these firms further while this one is written.
+            batch.firm_rows.append(firm.row())
             # Awards change only with a firm's place on the register, windows only with its entry
             # and exits; payments and renames leave both as they are.
-            if any(isinstance(e, _HISTORY_EVENTS) for e in events):
-                award_rows.extend(_award_rows(firm, policy))
-            if any(isinstance(e, _WINDOW_EVENTS) for e in events):
-                reopened.append(firm.state.uscc)
-                window_rows.extend(_window_rows(firm, policy))
+            types = {type(e) for e in events}
+            awards_change = not types.isdisjoint(_HISTORY_EVENTS)
+            windows_change = not types.isdisjoint(_WINDOW_EVENTS)
+            if awards_change or windows_change:
+                history = firm.state.history()
+                if awards_change:
+                    batch.award_rows.extend(_award_rows(firm, history, policy))
+                if windows_change:
+                    batch.reopened.append(firm.state.uscc)
+                    batch.window_rows.extend(_window_rows(history, policy))
+
+    def _write_batch(self, tx: Tx, b: _Batch) -> None:
+        for row in b.policy_rows:
+            tx.execute(
+                "INSERT INTO lv_policy (policy_id, content_hash, content, position) VALUES (%s,%s,%s,%s)",
+                row,
+            )
+        for row in b.year_rows:
+            tx.execute(
+                "INSERT INTO lv_years (year, baseline, sha256, row_count, counts, actor, position) "
+                "VALUES (%s,%s,%s,%s,%s,%s,%s)",
+                row,
+            )
+        # Firms not in the views when the batch was folded are inserted, the others updated.
+        new_rows: list[tuple[Any, ...]] = []
+        known_rows: list[tuple[Any, ...]] = []
+        for r in b.firm_rows:
+            (new_rows if r[0] in b.new_firms else known_rows).append(r)
+        tx.bulk_insert("lv_firms", FIRM_COLUMNS, new_rows)
         tx.bulk_insert(
             "lv_firms",
             FIRM_COLUMNS,
-            [f.row() for f in firms],
+            known_rows,
             conflict="ON CONFLICT (originator_id) DO UPDATE SET "
             + ",".join(f"{c} = excluded.{c}" for c in FIRM_COLUMNS[1:]),
         )
-        tx.bulk_insert("lv_register", REGISTER_COLUMNS, register_rows)
+        tx.bulk_insert("lv_register", REGISTER_COLUMNS, b.register_rows)
         # Amounts and clauses follow the rules; what was paid stays with the award.
         tx.bulk_insert(
             "lv_awards",
             AWARD_COLUMNS,
-            award_rows,
+            b.award_rows,
             conflict="ON CONFLICT (entitlement_id) DO UPDATE SET "
             + ",".join(f"{c} = excluded.{c}" for c in AWARD_COLUMNS[1:-2])
             + f", status = {status_sql('lv_awards.paid_fen', 'excluded.amount_fen')}",
         )
-        for condition, params in tx.matching("uscc", reopened):
+        for condition, params in tx.matching("uscc", b.reopened):
             tx.execute(f"DELETE FROM lv_windows WHERE {condition}", params)
-        tx.bulk_insert("lv_windows", WINDOW_COLUMNS, window_rows)
-        return firms
+        tx.bulk_insert("lv_windows", WINDOW_COLUMNS, b.window_rows)
+        if not b.payment_rows:
+            return
+        tx.bulk_insert("lv_payments", PAYMENT_COLUMNS, b.payment_rows)
+        # Recomputed from the payments rows, never incremented, so nothing can drift.
+        ids = sorted({r[1] for r in b.payment_rows})
+        for condition, params in tx.matching("entitlement_id", ids):
+            tx.execute(
+                "UPDATE lv_awards SET paid_fen = (SELECT coalesce(sum(p.amount_fen), 0) "
+                "FROM lv_payments p WHERE p.entitlement_id = lv_awards.entitlement_id) "
+                f"WHERE {condition}",
+                params,
+            )
+            tx.execute(f"UPDATE lv_awards SET status = {status_sql()} WHERE {condition}", params)
 
     # What the importer needs ------------------------------------------------------------------
 
     def prior_firms(self) -> dict[str, PriorFirm]:
         """Every firm the ledger knows, as the register diff needs it."""
-        result: dict[str, PriorFirm] = {}
         with self.read() as tx:
-            rows = tx.execute(
-                "SELECT uscc, version, name, region_code, industry_code, size_class, "
-                "first_entry_year, baseline_year, years, originator_id FROM lv_firms"
+            rows = tx.rows(
+                "SELECT uscc, originator_id, version, name, region_code, industry_code, "
+                "size_class, years, first_entry_year, baseline_year FROM lv_firms"
             )
-        for r in rows:
-            result[r["uscc"]] = PriorFirm(
-                r["uscc"],
-                uuid.UUID(r["originator_id"]),
-                r["version"],
-                r["name"],
-                r["region_code"],
-                r["industry_code"],
-                r["size_class"],
-                frozenset(_years(r["years"])),
-                r["first_entry_year"],
-                r["baseline_year"],
+        result: dict[str, PriorFirm] = {}
+        for uscc, oid, version, name, region, industry, size, years, first_entry, base in rows:
+            result[uscc] = PriorFirm(
+                uscc,
+                uuid.UUID(oid),
+                version,
+                name,
+                region,
+                industry,
+                size,
+                frozenset(_years(years)),
+                first_entry,
+                base,
             )
         return result
 
