@@ -1,0 +1,33 @@
+"""The README's examples keep working: its CSV imports, and every command it names exists."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from helpers import Cli
+
+from adapters.cli import build_parser
+
+README = (Path(__file__).parents[1] / "README.md").read_text("utf-8")
+
+
+def test_the_register_example_imports_as_a_baseline(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    block = re.search(r"```\n(uscc,name,.*?)```", README, re.S)
+    assert block is not None
+    path = tmp_path / "2020.csv"
+    path.write_text(block.group(1), "utf-8")
+    result = Cli(sqlite_url, capsys).import_year(path, 2020, baseline=True)
+    assert result.code == 0, result.err
+    assert result.json()["on_baseline"] == block.group(1).count("\n") - 1
+
+
+def test_every_command_the_readme_shows_is_a_command() -> None:
+    shown = set(re.findall(r"^### `([a-z-]+)", README, re.M))
+    shown |= set(re.findall(r"subsidy-ledger ([a-z][a-z-]+)", README))
+    parser = build_parser()
+    commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    assert shown and shown <= commands, shown - commands
