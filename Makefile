@@ -18,6 +18,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy domain projections adapters
 	$(BIN)/pytest
 
 lint: $(STAMP)

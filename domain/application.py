@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -134,7 +135,7 @@ IMPORT_CHUNK_EVENTS = 1000
 """Events per INSERT statement; well under the size where psycopg's pipeline hangs."""
 
 
-class Ledger(Application):
+class Ledger(Application[uuid.UUID]):
     """The scale-up award ledger. Commands append events; reads replay them."""
 
     name = "ledger"

@@ -229,10 +229,10 @@ class RegisterDiff:
         y = self.year
         if prior is None:
             events.append(
-                Enterprise.Registered(
-                    originator_id=firm_id,
-                    originator_version=1,
-                    timestamp=Enterprise.Registered.create_timestamp(),
+                self._event(
+                    Enterprise.Registered,
+                    firm_id,
+                    1,
                     originator_topic=ENTERPRISE_TOPIC,
                     uscc=row.uscc,
                     name=row.name,
@@ -240,8 +240,6 @@ class RegisterDiff:
                     industry_code=row.industry_code,
                     size_class=row.size_class,
                     year=y,
-                    actor=self.actor,
-                    source_sha256=self.source_sha256,
                 )
             )
             version = 1

@@ -380,7 +380,7 @@ class LedgerViews:
 
     # Catch-up and rebuild ---------------------------------------------------------------------
 
-    def catch_up(self, app: Application, *, progress: Any = None) -> int:
+    def catch_up(self, app: Application[uuid.UUID], *, progress: Any = None) -> int:
         """Apply every event after the tracked position; return the position reached.
 
         Pipelined over two threads so that the database (on the other core) writes and commits
@@ -397,7 +397,9 @@ class LedgerViews:
                 except _StaleBatchError:
                     continue
 
-    def _pipeline(self, app: Application, writer: ThreadPoolExecutor, progress: Any) -> int:
+    def _pipeline(
+        self, app: Application[uuid.UUID], writer: ThreadPoolExecutor, progress: Any
+    ) -> int:
         in_flight: _Batch | None = None  # the batch the writer thread is committing
         committed: Future[None] | None = None
         while True:
@@ -438,7 +440,7 @@ class LedgerViews:
         finally:
             batch.locked.set()
 
-    def rebuild(self, app: Application, *, progress: Any = None) -> int:
+    def rebuild(self, app: Application[uuid.UUID], *, progress: Any = None) -> int:
         """Empty every view and replay the whole log into them."""
         with self._write() as tx:
             for table in VIEW_TABLES:
@@ -449,13 +451,13 @@ class LedgerViews:
         return self.catch_up(app, progress=progress)
 
     @staticmethod
-    def _notifications(app: Application, start: int) -> Sequence[Notification]:
+    def _notifications(app: Application[uuid.UUID], start: int) -> Sequence[Notification]:
         return app.recorder.select_notifications(start, BATCH, inclusive_of_start=False)
 
     def _prepare(
         self,
         tx: Tx,
-        app: Application,
+        app: Application[uuid.UUID],
         start: int,
         policy: Policy | None,
         carried: dict[str, _Firm],
