@@ -13,6 +13,9 @@ USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_VALUE = {c: i for i, c in enumerate(USCC_ALPHABET)}
 _USCC_WEIGHTS = [pow(3, i, 31) for i in range(17)]
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+# GB 11714: digits count as themselves, letters A=10 … Z=35; a check of 10 is X, 11 is 0.
+_ORG_VALUE = {c: i for i, c in enumerate("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")}
+_ORG_CHECK = {n: {10: "X", 11: "0"}.get(n, str(n)) for n in range(1, 12)}
 
 
 class CodeError(ValueError):
@@ -27,12 +30,10 @@ def uscc_check_char(first17: str) -> str:
 
 def org_check_char(body8: str) -> str:
     """The check character of an organisation code (GB 11714) with the given 8-character body."""
-    total = 0
-    for c, w in zip(body8, _ORG_WEIGHTS, strict=True):
-        value = int(c) if c.isdigit() else ord(c) - ord("A") + 10
-        total += value * w
-    check = 11 - total % 11
-    return {10: "X", 11: "0"}.get(check, str(check))
+    if len(body8) != len(_ORG_WEIGHTS):
+        raise ValueError(f"an organisation code body has 8 characters, got {body8!r}")
+    total = sum(map(operator.mul, map(_ORG_VALUE.__getitem__, body8), _ORG_WEIGHTS))
+    return _ORG_CHECK[11 - total % 11]
 
 
 def validate_uscc(code: str) -> str:
