@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import getpass
 import os
+import time
 from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
+
+from eventsourcing.persistence import IntegrityError, InternalError, ProgrammingError
 
 from adapters.persistence import DatabaseSettings, database_settings
 from adapters.register_csv import CsvRegister
@@ -43,10 +46,25 @@ class LedgerService:
     ):
         self.settings: DatabaseSettings = database_settings(url, pool_size=pool_size)
         self.actor = actor or default_actor()
-        self.app = Ledger(env=self.settings.env)
         views_class = SQLiteLedgerViews if self.settings.kind == "sqlite" else PostgresLedgerViews
-        # The library builds the views as a tracking recorder on the log's own datastore.
-        self.views = cast(LedgerViews, self.app.factory.tracking_recorder(views_class))
+        for attempt in range(5):
+            app: Ledger | None = None
+            try:
+                app = Ledger(env=self.settings.env)
+                # The library builds the views as a tracking recorder on the log's own datastore.
+                views = cast(LedgerViews, app.factory.tracking_recorder(views_class))
+                break
+            except (InternalError, IntegrityError, ProgrammingError):
+                # Processes creating a new database's tables at once collide in PostgreSQL's
+                # catalogue ("tuple concurrently updated"); the tables exist after one try.
+                if app is not None:
+                    app.close()
+                if attempt == 4:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+        assert app is not None
+        self.app: Ledger = app
+        self.views: LedgerViews = views
 
     def close(self) -> None:
         self.app.close()

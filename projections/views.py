@@ -695,8 +695,12 @@ class PostgresLedgerViews(LedgerViews, PostgresTrackingRecorder):
         self._create_views()
         with self._write() as tx:
             # Every batch rewrites its firms' rows; free room in each page lets PostgreSQL update
-            # them in place (HOT) without touching the indexes.
-            tx.execute("ALTER TABLE lv_firms SET (fillfactor = 50)")
+            # them in place (HOT) without touching the indexes. Set once: ALTER TABLE locks.
+            options = tx.execute(
+                "SELECT reloptions FROM pg_class WHERE oid = 'lv_firms'::regclass"
+            )[0]["reloptions"]
+            if not options or "fillfactor=50" not in options:
+                tx.execute("ALTER TABLE lv_firms SET (fillfactor = 50)")
 
     def _write(self) -> AbstractContextManager[PostgresTx]:
         return postgres_write(self.datastore, LOCK_KEY)

@@ -374,3 +374,24 @@ def test_rebuilt_views_equal_incremental_views_on_postgres(
         _check_rebuild(url, folder, history)
     finally:
         drop_database(admin, url)
+
+
+@pytest.mark.postgres
+def test_commands_started_together_on_a_new_postgres_database_all_answer(
+    pg_database_url: str,
+) -> None:
+    env = {**os.environ, "LEDGER_DATABASE_URL": pg_database_url}
+    procs = [
+        subprocess.Popen(
+            [*CLI, "awards", "--json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    results = [(p.wait(timeout=60), *p.communicate()) for p in procs]
+    assert [(code, out.strip()) for code, out, _err in results] == [(0, "[]")] * 6, [
+        r[2] for r in results
+    ]
