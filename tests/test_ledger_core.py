@@ -26,6 +26,7 @@ from domain.application import NotFoundError, RefusedError
 from domain.codes import make_uscc
 from domain.register import COLUMNS
 from domain.rules import entitlements
+from projections import views
 
 CLI = [sys.executable, "-m", "adapters.cli"]
 REGIONS = ["140105", "140212", "140403", "140802", "141102"]
@@ -258,9 +259,12 @@ def view_tables(svc: LedgerService) -> dict[str, list[tuple[object, ...]]]:
         }
 
 
-def test_two_services_catching_up_at_once_apply_each_event_once(
-    db_url: str, tmp_path: Path
+@pytest.mark.parametrize("batch", [10_000, 50])
+def test_services_catching_up_at_once_apply_each_event_once(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: int
 ) -> None:
+    # Small batches make the catch-ups interleave: a batch folded on stale views is refused.
+    monkeypatch.setattr(views, "BATCH", batch)
     write_register(tmp_path / "2020.csv", [row(i) for i in range(2000)])
     with LedgerService(db_url) as writer:
         writer.app.import_register(
@@ -281,6 +285,7 @@ def test_two_services_catching_up_at_once_apply_each_event_once(
             services[0].app.recorder.max_notification_id()
         }
         assert sum(r["size"] for r in services[0].register_sizes()) == 2000
+        assert len(view_tables(services[0])["lv_register"]) == 2000
     finally:
         for s in services:
             s.close()

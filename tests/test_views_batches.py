@@ -1,15 +1,13 @@
 """Catch-up in many small batches (the writer thread commits one batch while the next is folded)
-gives the same views as one big batch, and concurrent catch-ups still apply each event once."""
+gives the same views as one big batch (concurrent catch-ups: test_ledger_core)."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
-from test_ledger_core import _import_history, row, view_tables, write_register
+from test_ledger_core import _import_history, view_tables
 
-from adapters.register_csv import CsvRegister
 from adapters.service import LedgerService
 from projections import views
 
@@ -44,33 +42,3 @@ def test_small_batches_build_the_views_one_big_batch_rebuilds(
         monkeypatch.setattr(views, "BATCH", 3)
         svc.rebuild_projections()
         assert view_tables(svc) == small
-
-
-def test_concurrent_catch_ups_in_small_batches_apply_each_event_once(
-    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(views, "BATCH", 50)
-    write_register(tmp_path / "2020.csv", [row(i) for i in range(600)])
-    with LedgerService(db_url) as writer:
-        writer.app.import_register(
-            2020,
-            CsvRegister(tmp_path / "2020.csv", 2020),
-            baseline=True,
-            actor="t",
-            load_prior=dict,
-        )
-    services = [LedgerService(db_url) for _ in range(3)]
-    try:
-        threads = [threading.Thread(target=s.catch_up) for s in services]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert {s.views.position() for s in services} == {
-            services[0].app.recorder.max_notification_id()
-        }
-        assert sum(r["size"] for r in services[0].register_sizes()) == 600
-        assert len(view_tables(services[0])["lv_register"]) == 600
-    finally:
-        for s in services:
-            s.close()
