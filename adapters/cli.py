@@ -198,6 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("uscc", metavar="USCC", type=_uscc)
 
     p = sub.add_parser(
+        "audit-trail",
+        parents=[common, listing],
+        help="every event of an enterprise in log order, with position and commit time",
+    )
+    p.add_argument("uscc", metavar="USCC", type=_uscc)
+
+    p = sub.add_parser(
         "register",
         parents=[common, listing],
         help="register size and first entries per year and city",
@@ -373,6 +380,17 @@ def _enterprise(svc: LedgerService, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _audit_trail(svc: LedgerService, a: argparse.Namespace) -> int:
+    trail = svc.audit_trail(a.uscc)
+    if a.json:
+        emit_json(trail)
+    else:
+        for e in trail:
+            e["payload"] = json.dumps(e["payload"], ensure_ascii=False)
+        print_table(trail, ["position", "recorded_at", "type", "actor", "valid_from", "payload"])
+    return EXIT_OK
+
+
 def _register(svc: LedgerService, a: argparse.Namespace) -> int:
     rows = svc.register_sizes()
     if a.json:
@@ -399,6 +417,7 @@ COMMANDS: dict[str, Callable[[LedgerService, argparse.Namespace], int]] = {
     "windows": _windows,
     "enterprise": _enterprise,
     "register": _register,
+    "audit-trail": _audit_trail,
     "rebuild-projections": _rebuild,
 }
 

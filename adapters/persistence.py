@@ -19,8 +19,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+from uuid import UUID
 
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
@@ -32,6 +34,19 @@ from psycopg.sql import SQL, Identifier
 
 DEFAULT_DATABASE_URL = "sqlite:///ledger.db"
 COMMITS_TABLE = "ledger_commits"
+
+
+@dataclass(frozen=True)
+class TrailEntry:
+    """An event as the log holds it: its position, its stored form and when it was committed."""
+
+    position: int
+    stored: StoredEvent
+    recorded_at: datetime | None
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class SettingsError(ValueError):
@@ -111,6 +126,24 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             "position INTEGER PRIMARY KEY, recorded_at TEXT NOT NULL)",
         ]
 
+    def select_trail(self, originator_id: UUID) -> list[TrailEntry]:
+        """One aggregate's events in log order, each with its position and commit time."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT e.rowid, e.originator_version, e.topic, e.state, (SELECT recorded_at "
+                f"FROM {COMMITS_TABLE} k WHERE k.position >= e.rowid ORDER BY k.position LIMIT 1) "
+                f"FROM {self.events_table_name} e WHERE e.originator_id = ? ORDER BY e.rowid",
+                (originator_id.hex,),
+            )
+            return [
+                TrailEntry(
+                    r[0],
+                    StoredEvent(originator_id, r[1], r[2], bytes(r[3])),
+                    _utc(datetime.fromisoformat(r[4].replace("Z", "+00:00"))) if r[4] else None,
+                )
+                for r in c.fetchall()
+            ]
+
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
@@ -171,6 +204,15 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             "SELECT currval(pg_get_serial_sequence(%s, 'notification_id')) AS last"
         )
         self._qualified_events_table = f'"{self.datastore.schema}"."{self.events_table_name}"'
+        self.select_trail_statement = SQL(
+            "SELECT e.notification_id, e.originator_version, e.topic, e.state, (SELECT recorded_at "
+            "FROM {schema}.{commits} k WHERE k.position >= e.notification_id ORDER BY k.position "
+            "LIMIT 1) FROM {schema}.{table} e WHERE e.originator_id = %s ORDER BY e.notification_id"
+        ).format(
+            schema=Identifier(self.datastore.schema),
+            commits=Identifier(self.commits_table),
+            table=Identifier(self.events_table_name),
+        )
         self.select_after_statement = SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state "
             "FROM {schema}.{table} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
@@ -207,6 +249,18 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                     state=bytes(state),
                 )
                 for nid, oid, version, topic, state in curs.fetchall()
+            ]
+
+    def select_trail(self, originator_id: UUID) -> list[TrailEntry]:
+        """One aggregate's events in log order, each with its position and commit time."""
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row) as curs,
+        ):
+            curs.execute(self.select_trail_statement, (originator_id,))
+            return [
+                TrailEntry(r[0], StoredEvent(originator_id, r[1], r[2], bytes(r[3])), r[4])
+                for r in curs.fetchall()
             ]
 
     def insert_events(
@@ -249,3 +303,6 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             last = int(row["last"])
             curs.execute(self.record_commit_statement, (last,))
         return last
+
+
+LedgerRecorder = LedgerSQLiteRecorder | LedgerPostgresRecorder

@@ -7,17 +7,18 @@ import getpass
 import os
 import time
 from dataclasses import asdict
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from eventsourcing.persistence import IntegrityError, InternalError, ProgrammingError
 
-from adapters.persistence import DatabaseSettings, database_settings
+from adapters.persistence import DatabaseSettings, LedgerRecorder, database_settings
 from adapters.register_csv import CsvRegister
 from domain.application import ImportResult, Ledger, PaymentResult
 from domain.codes import divisions
+from domain.enterprise import Enterprise
 from domain.policy import Policy
 from domain.rules import windows as rule_windows
 from projections import queries
@@ -137,6 +138,44 @@ class LedgerService:
     def imported_years(self) -> list[dict[str, Any]]:
         with self._read() as tx:
             return queries.imported_years(tx)
+
+    def audit_trail(self, uscc: str) -> list[dict[str, Any]]:
+        """Every event of a firm in log order: position, commit time, actor, type, valid time and
+        payload (dates as ISO strings)."""
+        firm = self.app.get_enterprise(uscc)  # NotFoundError for a firm the ledger never saw
+        recorder = cast(LedgerRecorder, self.app.recorder)
+        trail = []
+        for entry in recorder.select_trail(firm.id):
+            event: Any = self.app.mapper.to_domain_event(entry.stored)
+            fields = {
+                k: v
+                for k, v in vars(event).items()
+                if k not in ("originator_id", "originator_version", "timestamp", "actor")
+            }
+            # Valid time: a register fact holds from 1 January of its year, a payment from its date.
+            if isinstance(event, Enterprise.PaymentRecorded):
+                valid_from: str | None = event.paid_on.isoformat()
+            elif "year" in fields:
+                valid_from = f"{fields['year']}-01-01"
+            else:
+                valid_from = None
+            trail.append(
+                {
+                    "position": entry.position,
+                    "recorded_at": entry.recorded_at.astimezone(UTC).isoformat()
+                    if entry.recorded_at
+                    else None,
+                    "version": event.originator_version,
+                    "type": type(event).__name__,
+                    "actor": getattr(event, "actor", None),
+                    "valid_from": valid_from,
+                    "client_timestamp": event.timestamp.isoformat(),
+                    "payload": {
+                        k: v.isoformat() if isinstance(v, date) else v for k, v in fields.items()
+                    },
+                }
+            )
+        return trail
 
     def enterprise(self, uscc: str) -> dict[str, Any]:
         """A firm from its own events: identity, register years, entitlements, payments, windows."""
