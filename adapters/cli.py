@@ -207,8 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "register",
         parents=[common, listing],
-        help="register size and first entries per year and city",
+        help="register size and first entries per year and city, or who was on it in one year",
     )
+    p.add_argument("--year", type=_year, help="list the firms on the register of this year")
 
     sub.add_parser(
         "rebuild-projections",
@@ -392,11 +393,16 @@ def _audit_trail(svc: LedgerService, a: argparse.Namespace) -> int:
 
 
 def _register(svc: LedgerService, a: argparse.Namespace) -> int:
-    rows = svc.register_sizes()
+    if a.year is not None:
+        rows = svc.register(a.year)
+        columns = ["uscc", "name", "kind", "first_entry", "region_code", "city_code", "size_class"]
+    else:
+        rows = svc.register_sizes()
+        columns = ["year", "city_code", "size", "first_entries", "re_entries"]
     if a.json:
         emit_json(rows)
     else:
-        print_table(rows, ["year", "city_code", "size", "first_entries", "re_entries"])
+        print_table(rows, columns)
     return EXIT_OK
 
 

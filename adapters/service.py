@@ -135,6 +135,11 @@ class LedgerService:
         with self._read() as tx:
             return queries.register_sizes(tx)
 
+    def register(self, year: int) -> list[dict[str, Any]]:
+        """Who was on the register of `year`, with the kind of their presence."""
+        with self._read() as tx:
+            return queries.register(tx, year)
+
     def imported_years(self) -> list[dict[str, Any]]:
         with self._read() as tx:
             return queries.imported_years(tx)
