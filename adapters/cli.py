@@ -198,6 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("uscc", metavar="USCC", type=_uscc)
 
     p = sub.add_parser(
+        "explain",
+        parents=[common, listing],
+        help="why an entitlement is owed: policy, clause, the facts it derives from, payments",
+    )
+    p.add_argument("entitlement_id", metavar="ENTITLEMENT_ID", help="USCC/KIND/DECIDED_YEAR")
+
+    p = sub.add_parser(
         "audit-trail",
         parents=[common, listing],
         help="every event of an enterprise in log order, with position and commit time",
@@ -381,6 +388,35 @@ def _enterprise(svc: LedgerService, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _explain(svc: LedgerService, a: argparse.Namespace) -> int:
+    doc = svc.explain(a.entitlement_id)
+    if a.json:
+        emit_json(doc)
+        return EXIT_OK
+    print(
+        f"{doc['entitlement_id']}: {yuan(doc['amount_fen'])} yuan, clause {doc['clause']} of "
+        f"{doc['policy']['id']} ({doc['policy']['content_hash']})"
+    )
+    print(
+        f"decided on register year {doc['decided_year']}, due in fiscal year "
+        f"{doc['due_fiscal_year']}; register years {', '.join(map(str, doc['basis_years']))}"
+        + (
+            f" (assumed before the baseline: {doc['assumed_years']})"
+            if doc["assumed_years"]
+            else ""
+        )
+    )
+    print("derives from:")
+    print_table(doc["derives_from"], ["position", "recorded_at", "type", "year", "actor"])
+    print(f"payments ({doc['status']}, paid {yuan(doc['paid_fen'])}):")
+    print_table(
+        doc["payments"],
+        ["position", "payment_ref", "amount_fen", "paid_on", "actor"],
+        money=["amount_fen"],
+    )
+    return EXIT_OK
+
+
 def _audit_trail(svc: LedgerService, a: argparse.Namespace) -> int:
     trail = svc.audit_trail(a.uscc)
     if a.json:
@@ -424,6 +460,7 @@ COMMANDS: dict[str, Callable[[LedgerService, argparse.Namespace], int]] = {
     "enterprise": _enterprise,
     "register": _register,
     "audit-trail": _audit_trail,
+    "explain": _explain,
     "rebuild-projections": _rebuild,
 }
 

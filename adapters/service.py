@@ -25,6 +25,12 @@ from projections import queries
 from projections.views import LedgerViews, PostgresLedgerViews, SQLiteLedgerViews
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+REGISTER_FACTS = (
+    "OnBaselineRegister",
+    "EnteredRegister",
+    "ReEnteredRegister",
+    "RetainedInRegister",
+)
 
 
 def today_in_shanghai() -> date:
@@ -181,6 +187,53 @@ class LedgerService:
                 }
             )
         return trail
+
+    def explain(self, entitlement_id: str) -> dict[str, Any]:
+        """Why an entitlement is owed: the policy and clause, the register facts it derives from
+        (with their log positions), and the payments against it."""
+        firm, entitlement = self.app.get_entitlement(entitlement_id)
+        book = self.app.get_book()
+        assert book is not None  # an entitlement implies an imported register and a policy
+        trail = self.audit_trail(firm.uscc)
+        basis = set(entitlement.basis_years)
+        facts = [e for e in trail if e["type"] in REGISTER_FACTS and e["payload"]["year"] in basis]
+        payments = [
+            e
+            for e in trail
+            if e["type"] == "PaymentRecorded" and e["payload"]["entitlement_id"] == entitlement_id
+        ]
+        paid = sum(p["payload"]["amount_fen"] for p in payments)
+        known = {e["payload"]["year"] for e in facts}
+        return {
+            "entitlement_id": entitlement.entitlement_id,
+            "uscc": firm.uscc,
+            "kind": entitlement.kind,
+            "clause": entitlement.clause,
+            "policy": {"id": entitlement.policy_id, "content_hash": book.policy_hash},
+            "amount_fen": entitlement.amount_fen,
+            "decided_year": entitlement.decided_year,
+            "due_fiscal_year": entitlement.due_fiscal_year,
+            "basis_years": list(entitlement.basis_years),
+            # Years before the baseline count as on the register when the baseline gave the first
+            # entry year (DOMAIN.md default 5): no event of the ledger records them.
+            "assumed_years": sorted(basis - known),
+            "derives_from": [
+                {k: e[k] for k in ("position", "recorded_at", "type", "actor", "valid_from")}
+                | {"year": e["payload"]["year"], "source_sha256": e["payload"]["source_sha256"]}
+                for e in facts
+            ],
+            "payments": [
+                {k: p[k] for k in ("position", "recorded_at", "actor")}
+                | {k: p["payload"][k] for k in ("payment_ref", "amount_fen", "paid_on")}
+                for p in payments
+            ],
+            "paid_fen": paid,
+            "status": "paid"
+            if paid >= entitlement.amount_fen
+            else "partially_paid"
+            if paid
+            else "due",
+        }
 
     def enterprise(self, uscc: str) -> dict[str, Any]:
         """A firm from its own events: identity, register years, entitlements, payments, windows."""

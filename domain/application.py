@@ -368,7 +368,7 @@ class Ledger(Application[uuid.UUID]):
         for _attempt in range(20):
             # The firm first, then the ref: a concurrent payment with the same ref that commits
             # in between is then seen in one or the other, never mistaken for an overpayment.
-            firm, entitlement = self._entitlement(entitlement_id)
+            firm, entitlement = self.get_entitlement(entitlement_id)
             claimed = self.get_payment_ref(ref)
             if claimed is not None:
                 return self._replay(claimed, entitlement_id, ref, amount_fen, paid_on)
@@ -407,7 +407,8 @@ class Ledger(Application[uuid.UUID]):
             f"payment {ref} kept conflicting with concurrent writes; try again"
         )
 
-    def _entitlement(self, entitlement_id: str) -> tuple[Enterprise, Entitlement]:
+    def get_entitlement(self, entitlement_id: str) -> tuple[Enterprise, Entitlement]:
+        """The firm and the entitlement the rules give it under this id; NotFoundError if none."""
         try:
             uscc, _kind, _year = parse_entitlement_id(entitlement_id)
         except ValueError as e:
@@ -440,7 +441,7 @@ class Ledger(Application[uuid.UUID]):
                 f"ref {ref} already records {claimed.amount_fen} fen on {claimed.paid_on} against "
                 f"{claimed.entitlement_id}; a voucher number is used once"
             )
-        firm, entitlement = self._entitlement(entitlement_id)
+        firm, entitlement = self.get_entitlement(entitlement_id)
         return PaymentResult(
             entitlement_id,
             ref,
