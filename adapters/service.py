@@ -259,6 +259,7 @@ class LedgerService:
             )
         return {
             "uscc": s.uscc,
+            "registration_division": firm.registration_division,
             "name": s.name,
             "region_code": s.region_code,
             "region_name": division.name,

@@ -1,7 +1,9 @@
 """Aggregates and their events: enterprises, payment refs and the register book.
 
 Event classes' module paths and names are part of the stored schema: never move or rename one
-without registering its old topic.
+without registering its old topic. Each event class has a version (the library's `class_version`,
+1 unless set): a change of shape bumps it and adds a static `upcast_vN_vN+1(state)` that brings a
+stored event of the old shape up to date when it is read (see `Enterprise.Registered`).
 """
 
 from __future__ import annotations
@@ -136,6 +138,10 @@ class Enterprise(Aggregate):
             aggregate.state.apply(self)
 
     class Registered(Event, Aggregate.Created):
+        # Version 2 records where the firm first registered (the USCC's division segment) beside
+        # its current region; version 1 events are upcast when read.
+        class_version = 2
+
         uscc: str
         name: str
         region_code: str
@@ -143,6 +149,12 @@ class Enterprise(Aggregate):
         size_class: str | None
         year: int
         """The register year the firm was first seen on."""
+        registration_division: str
+        """Where the firm first registered (USCC positions 3-8); never changes, unlike its region."""
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["registration_division"] = state["uscc"][2:8]
 
     class NameChanged(Event):
         name: str
@@ -200,7 +212,9 @@ class Enterprise(Aggregate):
         region_code: str,
         industry_code: str,
         size_class: str | None,
+        registration_division: str,
     ) -> None:
+        self.registration_division = registration_division
         self.state = FirmState(uscc, name, region_code, industry_code, _size(size_class))
 
     @property
