@@ -196,6 +196,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="one enterprise: identity, register years, awards, payments, windows",
     )
     p.add_argument("uscc", metavar="USCC", type=_uscc)
+    p.add_argument(
+        "--as-of",
+        type=_day,
+        metavar="DATE",
+        help="facts valid on DATE (default today, Asia/Shanghai)",
+    )
+    p.add_argument(
+        "--known-at",
+        metavar="WHEN",
+        help="what the ledger knew then: an RFC 3339 instant with an offset, or @POSITION",
+    )
 
     p = sub.add_parser(
         "explain",
@@ -355,11 +366,15 @@ def _windows(svc: LedgerService, a: argparse.Namespace) -> int:
 
 
 def _enterprise(svc: LedgerService, a: argparse.Namespace) -> int:
-    doc = svc.enterprise(a.uscc)
+    doc = svc.enterprise(a.uscc, as_of=a.as_of, known_at=a.known_at)
     if a.json:
         emit_json(doc)
         return EXIT_OK
     print(f"{doc['uscc']}  {doc['name']}")
+    print(
+        f"as of {doc['as_of']}, as the ledger knew it at position {doc['known_at']['position']} "
+        f"({doc['known_at']['recorded_at']})"
+    )
     print(
         f"region {doc['region_code']} {doc['region_name']} ({doc['city_name']}), industry {doc['industry_code']}, size {doc['size_class'] or 'unknown'}"
     )

@@ -45,8 +45,22 @@ class TrailEntry:
     recorded_at: datetime | None
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+@dataclass(frozen=True)
+class Commit:
+    """A transaction of the log: its last position and when the database committed it."""
+
+    position: int
+    recorded_at: datetime
+
+
+def _parse_sqlite_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _sqlite_time(moment: datetime) -> str:
+    # The same text form the commits table holds (UTC, milliseconds, Z), so text order is time order.
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 class SettingsError(ValueError):
@@ -126,6 +140,24 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             "position INTEGER PRIMARY KEY, recorded_at TEXT NOT NULL)",
         ]
 
+    def commit_at(
+        self, position: int | None = None, instant: datetime | None = None
+    ) -> Commit | None:
+        """The last commit at or before a position or an instant (the log's head by default)."""
+        where, params = "", tuple[Any, ...]()
+        if position is not None:
+            where, params = "WHERE position <= ?", (position,)
+        elif instant is not None:
+            where, params = "WHERE recorded_at <= ?", (_sqlite_time(instant),)
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT position, recorded_at FROM {COMMITS_TABLE} {where} "
+                "ORDER BY position DESC LIMIT 1",
+                params,
+            )
+            row = c.fetchone()
+        return Commit(row[0], _parse_sqlite_time(row[1])) if row else None
+
     def select_trail(self, originator_id: UUID) -> list[TrailEntry]:
         """One aggregate's events in log order, each with its position and commit time."""
         with self.datastore.transaction(commit=False) as c:
@@ -139,7 +171,7 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
                 TrailEntry(
                     r[0],
                     StoredEvent(originator_id, r[1], r[2], bytes(r[3])),
-                    _utc(datetime.fromisoformat(r[4].replace("Z", "+00:00"))) if r[4] else None,
+                    _parse_sqlite_time(r[4]) if r[4] else None,
                 )
                 for r in c.fetchall()
             ]
@@ -250,6 +282,33 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 )
                 for nid, oid, version, topic, state in curs.fetchall()
             ]
+
+    def commit_at(
+        self, position: int | None = None, instant: datetime | None = None
+    ) -> Commit | None:
+        """The last commit at or before a position or an instant (the log's head by default)."""
+        condition, params = SQL(""), tuple[Any, ...]()
+        if position is not None:
+            condition, params = SQL("WHERE position <= %s"), (position,)
+        elif instant is not None:
+            condition, params = SQL("WHERE recorded_at <= %s"), (instant,)
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row) as curs,
+        ):
+            curs.execute(
+                SQL(
+                    "SELECT position, recorded_at FROM {schema}.{commits} {where} "
+                    "ORDER BY position DESC LIMIT 1"
+                ).format(
+                    schema=Identifier(self.datastore.schema),
+                    commits=Identifier(self.commits_table),
+                    where=condition,
+                ),
+                params,
+            )
+            row = curs.fetchone()
+        return Commit(row[0], row[1]) if row else None
 
     def select_trail(self, originator_id: UUID) -> list[TrailEntry]:
         """One aggregate's events in log order, each with its position and commit time."""

@@ -14,12 +14,13 @@ from zoneinfo import ZoneInfo
 
 from eventsourcing.persistence import IntegrityError, InternalError, ProgrammingError
 
-from adapters.persistence import DatabaseSettings, LedgerRecorder, database_settings
+from adapters.persistence import Commit, DatabaseSettings, LedgerRecorder, database_settings
 from adapters.register_csv import CsvRegister
-from domain.application import ImportResult, Ledger, PaymentResult
+from domain.application import ImportResult, Ledger, NotFoundError, PaymentResult, RefusedError
 from domain.codes import divisions
-from domain.enterprise import Enterprise
+from domain.enterprise import Enterprise, FirmState, enterprise_id
 from domain.policy import Policy
+from domain.rules import entitlements as rule_entitlements
 from domain.rules import windows as rule_windows
 from projections import queries
 from projections.views import LedgerViews, PostgresLedgerViews, SQLiteLedgerViews
@@ -31,6 +32,14 @@ REGISTER_FACTS = (
     "ReEnteredRegister",
     "RetainedInRegister",
 )
+
+
+def valid_from(event: Any) -> date:
+    """Valid time: a register fact of year Y holds from 1 January of Y, a payment from its date."""
+    if isinstance(event, Enterprise.PaymentRecorded):
+        paid_on: date = event.paid_on
+        return paid_on
+    return date(event.year, 1, 1)
 
 
 def today_in_shanghai() -> date:
@@ -163,13 +172,6 @@ class LedgerService:
                 for k, v in vars(event).items()
                 if k not in ("originator_id", "originator_version", "timestamp", "actor")
             }
-            # Valid time: a register fact holds from 1 January of its year, a payment from its date.
-            if isinstance(event, Enterprise.PaymentRecorded):
-                valid_from: str | None = event.paid_on.isoformat()
-            elif "year" in fields:
-                valid_from = f"{fields['year']}-01-01"
-            else:
-                valid_from = None
             trail.append(
                 {
                     "position": entry.position,
@@ -179,7 +181,7 @@ class LedgerService:
                     "version": event.originator_version,
                     "type": type(event).__name__,
                     "actor": getattr(event, "actor", None),
-                    "valid_from": valid_from,
+                    "valid_from": valid_from(event).isoformat(),
                     "client_timestamp": event.timestamp.isoformat(),
                     "payload": {
                         k: v.isoformat() if isinstance(v, date) else v for k, v in fields.items()
@@ -235,14 +237,59 @@ class LedgerService:
             else "due",
         }
 
-    def enterprise(self, uscc: str) -> dict[str, Any]:
-        """A firm from its own events: identity, register years, entitlements, payments, windows."""
-        firm = self.app.get_enterprise(uscc)
+    def commit_at(self, known_at: str | None = None) -> Commit | None:
+        """The log commit a `--known-at` names: `@POSITION`, or an RFC 3339 instant with an offset
+        (inclusive); the head of the log when None."""
+        recorder = cast(LedgerRecorder, self.app.recorder)
+        if known_at is None:
+            return recorder.commit_at()
+        if known_at.startswith("@"):
+            if not known_at[1:].isdigit():
+                raise RefusedError(f"--known-at {known_at!r}: a position is @ and a whole number")
+            return recorder.commit_at(position=int(known_at[1:]))
+        try:
+            instant = datetime.fromisoformat(known_at)
+        except ValueError:
+            raise RefusedError(
+                f"--known-at {known_at!r} is not an RFC 3339 instant, e.g. 2024-03-01T09:00:00+08:00"
+            ) from None
+        if instant.tzinfo is None:
+            raise RefusedError(
+                f"--known-at {known_at!r} has no offset: give one (+08:00 or Z), the ledger does "
+                "not guess a time zone"
+            )
+        return recorder.commit_at(instant=instant)
+
+    def enterprise(
+        self, uscc: str, *, as_of: date | None = None, known_at: str | None = None
+    ) -> dict[str, Any]:
+        """A firm from its own events: identity, register years, entitlements, payments, windows.
+
+        `known_at`: only the events the ledger had committed then (what it answered then);
+        `as_of`: only the facts valid on that date (default today in Asia/Shanghai).
+        """
+        commit = self.commit_at(known_at)
+        recorder = cast(LedgerRecorder, self.app.recorder)
+        day = as_of or today_in_shanghai()
+        entries = [
+            e
+            for e in recorder.select_trail(enterprise_id(uscc))
+            if commit is not None and e.position <= commit.position
+        ]
+        events: list[Any] = [self.app.mapper.to_domain_event(e.stored) for e in entries]
+        if not events or valid_from(events[0]) > day:
+            when = f" as of {day}" + (f", known at {known_at}" if known_at else "")
+            raise NotFoundError(f"no enterprise with USCC {uscc} in the ledger{when}")
+        assert commit is not None
+        first = events[0]
+        s = FirmState(first.uscc, first.name, first.region_code, first.industry_code, None)
+        for event in events:
+            if valid_from(event) <= day:
+                s.apply(event)
         policy = self.app.get_policy()
-        s = firm.state
         division = divisions()[s.region_code]
         entitlements = []
-        for e in firm.entitlements(policy):
+        for e in rule_entitlements(s.history(), policy):
             paid = s.paid_fen(e.entitlement_id)
             entitlements.append(
                 {
@@ -258,8 +305,13 @@ class LedgerService:
                 }
             )
         return {
+            "as_of": day.isoformat(),
+            "known_at": {
+                "position": commit.position,
+                "recorded_at": commit.recorded_at.astimezone(UTC).isoformat(),
+            },
             "uscc": s.uscc,
-            "registration_division": firm.registration_division,
+            "registration_division": first.registration_division,
             "name": s.name,
             "region_code": s.region_code,
             "region_name": division.name,
@@ -274,7 +326,7 @@ class LedgerService:
             "first_entry_year": s.first_entry_year,
             "first_entry_route": s.route,
             "entry_size_class": s.entry_size_class,
-            "version": firm.version,
+            "version": events[-1].originator_version,
             "entitlements": entitlements,
             "payments": [
                 {
