@@ -311,7 +311,6 @@ class LedgerService:
                 "recorded_at": commit.recorded_at.astimezone(UTC).isoformat(),
             },
             "uscc": s.uscc,
-            "registration_division": first.registration_division,
             "name": s.name,
             "region_code": s.region_code,
             "region_name": division.name,

@@ -77,6 +77,7 @@ class RegisterSource(Protocol):
 
     name: str
     sha256: str
+    encoding: str
 
     def records(
         self, *, checked: bool = False
@@ -255,6 +256,7 @@ class Ledger(Application[uuid.UUID]):
                 rows=rows,
                 counts=diff.counts.as_dict(),
                 actor=actor,
+                encoding=source.encoding,
             )
             yield from book.collect_events()
 

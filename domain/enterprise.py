@@ -3,7 +3,7 @@
 Event classes' module paths and names are part of the stored schema: never move or rename one
 without registering its old topic. Each event class has a version (the library's `class_version`,
 1 unless set): a change of shape bumps it and adds a static `upcast_vN_vN+1(state)` that brings a
-stored event of the old shape up to date when it is read (see `Enterprise.Registered`).
+stored event of the old shape up to date when it is read (see `RegisterBook.YearImported`).
 """
 
 from __future__ import annotations
@@ -138,10 +138,6 @@ class Enterprise(Aggregate):
             aggregate.state.apply(self)
 
     class Registered(Event, Aggregate.Created):
-        # Version 2 records where the firm first registered (the USCC's division segment) beside
-        # its current region; version 1 events are upcast when read.
-        class_version = 2
-
         uscc: str
         name: str
         region_code: str
@@ -149,12 +145,6 @@ class Enterprise(Aggregate):
         size_class: str | None
         year: int
         """The register year the firm was first seen on."""
-        registration_division: str
-        """Where the firm first registered (USCC positions 3-8); never changes, unlike its region."""
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["registration_division"] = state["uscc"][2:8]
 
     class NameChanged(Event):
         name: str
@@ -212,9 +202,7 @@ class Enterprise(Aggregate):
         region_code: str,
         industry_code: str,
         size_class: str | None,
-        registration_division: str,
     ) -> None:
-        self.registration_division = registration_division
         self.state = FirmState(uscc, name, region_code, industry_code, _size(size_class))
 
     @property
@@ -266,6 +254,7 @@ class ImportedYear:
     sha256: str
     rows: int
     counts: dict[str, int]
+    encoding: str | None
 
 
 class RegisterBook(Aggregate):
@@ -289,16 +278,26 @@ class RegisterBook(Aggregate):
             aggregate.policy_hash = self.content_hash
 
     class YearImported(Aggregate.Event):
+        # Version 2 records the file's encoding with its hash; a version 1 event did not, and is
+        # read with encoding None (unknown), never a guess.
+        class_version = 2
+
         year: int
         baseline: bool
         sha256: str
         rows: int
         counts: dict[str, int]
         actor: str
+        encoding: str | None
+        """The encoding the file was read in (utf-8 or gb18030)."""
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["encoding"] = None
 
         def apply(self, aggregate: Any) -> None:
             aggregate.years[self.year] = ImportedYear(
-                self.year, self.baseline, self.sha256, self.rows, dict(self.counts)
+                self.year, self.baseline, self.sha256, self.rows, dict(self.counts), self.encoding
             )
 
     def __init__(self, actor: str) -> None:

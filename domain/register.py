@@ -240,7 +240,6 @@ class RegisterDiff:
                     industry_code=row.industry_code,
                     size_class=row.size_class,
                     year=y,
-                    registration_division=row.uscc[2:8],
                 )
             )
             version = 1

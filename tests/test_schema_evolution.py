@@ -4,57 +4,45 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
-from helpers import ref_uscc
+from helpers import Firm, ref_uscc, write_register
 
 from adapters.service import LedgerService
-from domain.enterprise import Enterprise, enterprise_id
-from domain.register import ENTERPRISE_TOPIC
-
-USCC = ref_uscc(5, division="140202")  # first registered in 140202, now elsewhere
+from domain.enterprise import REGISTER_BOOK_ID, RegisterBook
 
 
-def v1_registered(svc: LedgerService):  # type: ignore[no-untyped-def]
-    """A `Registered` event as version 1 stored it: no class_version, no registration_division."""
-    event = Enterprise.Registered(
-        originator_id=enterprise_id(USCC),
-        originator_version=1,
-        timestamp=Enterprise.Registered.create_timestamp(),
-        originator_topic=ENTERPRISE_TOPIC,
-        uscc=USCC,
-        name="山西旧事件有限公司",
-        region_code="140105",
-        industry_code="1311",
-        size_class="small",
-        year=2020,
-        actor="old-ledger",
-        source_sha256=None,
-        registration_division="ignored",
-    )
-    stored = svc.app.mapper.to_stored_event(event)
-    state = json.loads(stored.state)
-    assert state.pop("class_version") == 2  # what the current version writes
-    del state["registration_division"]
-    return replace(stored, state=json.dumps(state, separators=(",", ":")).encode())
-
-
-def test_a_version_1_registration_is_read_as_version_2(db_url: str) -> None:
+def test_a_version_1_year_import_is_read_with_an_unknown_encoding(db_url: str) -> None:
     with LedgerService(db_url) as svc:
-        old = v1_registered(svc)
-        event = svc.app.mapper.to_domain_event(old)
-        assert event.registration_division == "140202"  # type: ignore[attr-defined]
-        assert event.region_code == "140105"  # type: ignore[attr-defined]
+        book = RegisterBook._create(RegisterBook.Opened, id=REGISTER_BOOK_ID, actor="old-ledger")
+        book.trigger_event(
+            RegisterBook.YearImported,
+            year=2019,
+            baseline=True,
+            sha256="ab" * 32,
+            rows=1,
+            counts={"on_baseline": 1},
+            actor="old-ledger",
+            encoding="dropped below",
+        )
+        stored = [svc.app.mapper.to_stored_event(e) for e in book.collect_events()]
+        state = json.loads(stored[1].state)
+        assert state.pop("class_version") == 2  # what the current version writes
+        del state["encoding"]
+        # As version 1 stored it: no class_version, no encoding.
+        stored[1] = replace(stored[1], state=json.dumps(state, separators=(",", ":")).encode())
+        svc.app.recorder.insert_events(stored)
 
-        # Stored as an old ledger would have, it still rebuilds the aggregate.
-        svc.app.recorder.insert_events([old])
-        firm = svc.app.get_enterprise(USCC)
-        assert (firm.registration_division, firm.state.region_code) == ("140202", "140105")
-        assert svc.audit_trail(USCC)[0]["payload"]["registration_division"] == "140202"
+        year = svc.app.get_book().years[2019]  # type: ignore[union-attr]
+        assert (year.encoding, year.sha256, year.counts) == (None, "ab" * 32, {"on_baseline": 1})
 
 
-def test_new_registrations_are_stored_as_version_2(db_url: str) -> None:
+def test_a_new_year_import_records_its_encoding_as_version_2(db_url: str, tmp_path: Path) -> None:
+    path = write_register(tmp_path / "2020.csv", [Firm(ref_uscc(1))], encoding="gb18030")
     with LedgerService(db_url) as svc:
-        event = svc.app.mapper.to_domain_event(v1_registered(svc))
-        stored = json.loads(svc.app.mapper.to_stored_event(event).state)
-        assert stored["class_version"] == 2
-        assert stored["registration_division"] == "140202"
+        svc.import_register(path, 2020, baseline=True, encoding="gbk")
+        book = svc.app.get_book()
+        assert book is not None and book.years[2020].encoding == "gb18030"
+        last = list(svc.app.events.get(REGISTER_BOOK_ID))[-1]
+        stored = json.loads(svc.app.mapper.to_stored_event(last).state)
+        assert (stored["class_version"], stored["encoding"]) == (2, "gb18030")
