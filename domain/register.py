@@ -23,6 +23,8 @@ COLUMNS = (
     "first_entry_year",
 )
 EARLIEST_YEAR = 1949
+_SIZES = frozenset(SizeClass)  # str enums: a plain string is found by its value
+_ROUTES = frozenset(Route)
 
 
 class RegisterRow(NamedTuple):
@@ -92,11 +94,11 @@ def parse_row(values: list[str], year: int) -> RegisterRow | list[FieldError]:
             industry_code = normalize_industry(industry)
         except CodeError as e:
             errors.append(FieldError("industry_code", str(e)))
-    if size and size not in SizeClass.__members__.values():
+    if size and size not in _SIZES:
         errors.append(
             FieldError("size_class", f"{size!r} is not one of {', '.join(SizeClass)} (or empty)")
         )
-    if route and route not in Route.__members__.values():
+    if route and route not in _ROUTES:
         errors.append(
             FieldError("route", f"{route!r} is not one of {', '.join(Route)} (or empty for growth)")
         )
