@@ -215,6 +215,12 @@ class Ledger(Application[uuid.UUID]):
         if done is not None:
             if done.sha256 == source.sha256 and done.baseline == baseline:
                 return ImportResult(year, baseline, done.sha256, done.rows, done.counts, True, None)
+            if done.sha256 == source.sha256:
+                raise RefusedError(
+                    f"register year {year} was imported from this file "
+                    f"{'as' if done.baseline else 'not as'} the baseline; repeat the command "
+                    f"{'with' if done.baseline else 'without'} --baseline to confirm it"
+                )
             raise RefusedError(
                 f"register year {year} was already imported from a different file "
                 f"(sha256 {done.sha256}); corrections of an imported year are not accepted by a "

@@ -806,3 +806,14 @@ def test_a_bad_database_url_is_exit_2(capsys: pytest.CaptureFixture[str], url: s
     result = Cli(url, capsys).run("awards", "--json")
     assert result.code == 2
     assert result.err
+
+
+def test_the_same_file_with_the_baseline_flag_changed_is_refused_and_says_why(
+    cli: Cli, tmp_path: Path
+) -> None:
+    path = write_year(tmp_path, 2020)
+    import_ok(cli, path, 2020, baseline=True)
+    again = cli.import_year(path, 2020)
+    assert again.code == 2
+    assert "as the baseline" in again.err and "with --baseline" in again.err
+    assert cli.import_year(path, 2020, baseline=True).json()["replay"] is True
