@@ -8,7 +8,8 @@ position order. They add two things:
   `ledger_commits` (position = the highest notification id of the transaction), so "what the
   ledger knew at T" follows commit order, not the client's event timestamps;
 - `insert_event_stream` appends a long stream of events (a register year) in one transaction,
-  a bounded chunk per INSERT, so an interrupted import leaves nothing behind.
+  chunk by chunk (COPY on PostgreSQL, the library's executemany on SQLite), so an interrupted
+  import leaves nothing behind.
 
 On PostgreSQL the inserts run in an ordinary transaction, not psycopg's pipeline mode, which hangs
 on large saves (../shared/eventsourcing-notes.md).

@@ -20,6 +20,7 @@ from domain.application import ImportResult, Ledger, NotFoundError, PaymentResul
 from domain.codes import divisions
 from domain.enterprise import Enterprise, FirmState, enterprise_id
 from domain.policy import Policy
+from domain.rules import award_status
 from domain.rules import entitlements as rule_entitlements
 from domain.rules import windows as rule_windows
 from projections import queries
@@ -230,11 +231,7 @@ class LedgerService:
                 for p in payments
             ],
             "paid_fen": paid,
-            "status": "paid"
-            if paid >= entitlement.amount_fen
-            else "partially_paid"
-            if paid
-            else "due",
+            "status": award_status(paid, entitlement.amount_fen),
         }
 
     def commit_at(self, known_at: str | None = None) -> Commit | None:
@@ -297,11 +294,7 @@ class LedgerService:
                     "policy": e.policy_id,
                     "basis_years": list(e.basis_years),
                     "paid_fen": paid,
-                    "status": "paid"
-                    if paid >= e.amount_fen
-                    else "partially_paid"
-                    if paid
-                    else "due",
+                    "status": award_status(paid, e.amount_fen),
                 }
             )
         return {

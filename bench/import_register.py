@@ -7,7 +7,6 @@ Usage: python bench/import_register.py [--firms 100000] [--pg URL] [--stores sql
 from __future__ import annotations
 
 import argparse
-import csv
 import random
 import resource
 import shutil
@@ -19,9 +18,9 @@ from pathlib import Path
 import psycopg
 
 from adapters.service import LedgerService
+from adapters.synthetic import write_csv
 from domain.codes import divisions, make_uscc
 
-HEADER = ["uscc", "name", "region_code", "industry_code", "size_class", "route", "first_entry_year"]
 INDUSTRIES = ["0610", "C1311", "2511", "3110", "3011", "D4411", "1711", "2614", "3130", "3360"]
 SIZES = ["small", "small", "small", "micro", "medium", "large", ""]
 
@@ -45,10 +44,7 @@ def write_registers(folder: Path, firms: int, seed: int = 7) -> tuple[Path, Path
             ]
         )
     base = folder / "2020.csv"
-    with base.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(HEADER)
-        w.writerows(rows)
+    write_csv(base, rows)
     year2 = [[*r[:6], ""] for r in rows if rng.random() > 0.05]
     for j in range(firms, firms + firms * 8 // 100):
         region = rng.choice(counties)
@@ -67,10 +63,7 @@ def write_registers(folder: Path, firms: int, seed: int = 7) -> tuple[Path, Path
     # exactly `firms` rows in the measured year
     year2 = year2[:firms]
     nxt = folder / "2021.csv"
-    with nxt.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(HEADER)
-        w.writerows(year2)
+    write_csv(nxt, year2)
     return base, nxt
 
 
@@ -78,20 +71,18 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run(url: str, base: Path, nxt: Path, firms: int, label: str) -> None:
+def run(url: str, base: Path, nxt: Path, label: str) -> None:
     with LedgerService(url, actor="bench") as svc:
         for path, year, baseline in ((base, 2020, True), (nxt, 2021, False)):
             t0 = time.perf_counter()
             result = svc.import_register(path, year, baseline=baseline)
             seconds = time.perf_counter() - t0
-            events = sum(result.counts.values())
             print(
                 f"{label:9} {year} {'baseline' if baseline else 'diffed  '} {result.rows:>7} rows "
                 f"{seconds:6.2f} s  {result.rows / seconds:8,.0f} rows/s  "
                 f"({result.counts})  peak RSS {peak_rss_mb():.0f} MB",
                 flush=True,
             )
-            del events
 
 
 def main() -> None:
@@ -112,13 +103,13 @@ def main() -> None:
             f"generated 2 register files of {args.firms:,} firms in {time.perf_counter() - t0:.1f} s"
         )
         if "sqlite" in args.stores:
-            run(f"sqlite:///{folder}/bench.db", base, nxt, args.firms, "sqlite")
+            run(f"sqlite:///{folder}/bench.db", base, nxt, "sqlite")
         if "postgres" in args.stores:
             name = f"ledger_bench_{uuid.uuid4().hex[:8]}"
             with psycopg.connect(args.pg, autocommit=True) as conn:
                 conn.execute(f'CREATE DATABASE "{name}"')
             try:
-                run(args.pg.rsplit("/", 1)[0] + f"/{name}", base, nxt, args.firms, "postgres")
+                run(args.pg.rsplit("/", 1)[0] + f"/{name}", base, nxt, "postgres")
             finally:
                 with psycopg.connect(args.pg, autocommit=True) as conn:
                     conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

@@ -133,7 +133,8 @@ def paused_gc() -> Iterator[None]:
 
 
 IMPORT_CHUNK_EVENTS = 1000
-"""Events per INSERT statement; well under the size where psycopg's pipeline hangs."""
+"""Events encoded and handed to the recorder at a time: memory stays bounded while one
+transaction takes the whole year."""
 
 
 class Ledger(Application[uuid.UUID]):

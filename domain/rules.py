@@ -57,6 +57,14 @@ class Entitlement:
     """The register years the award derives from."""
 
 
+def award_status(paid_fen: int, amount_fen: int) -> str:
+    """`due`, `partially_paid` or `paid`, from what was paid against an award (the views' SQL
+    `status_sql` says the same for their rows)."""
+    if paid_fen >= amount_fen:
+        return "paid"
+    return "partially_paid" if paid_fen > 0 else "due"
+
+
 def entitlement_id(uscc: str, kind: str, decided_year: int) -> str:
     return f"{uscc}/{kind}/{decided_year}"
 

@@ -172,7 +172,7 @@ PAYMENT_COLUMNS = (
 
 
 def status_sql(paid: str = "paid_fen", amount: str = "amount_fen") -> str:
-    """An award's status from what was paid against it."""
+    """An award's status from what was paid against it: domain.rules.award_status, in SQL."""
     return f"CASE WHEN {paid} >= {amount} THEN 'paid' WHEN {paid} > 0 THEN 'partially_paid' ELSE 'due' END"
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 import signal
 import sqlite3
@@ -22,9 +21,9 @@ from pg_server import create_database, drop_database
 from adapters.persistence import database_settings
 from adapters.register_csv import CsvRegister, RegisterFileError
 from adapters.service import LedgerService
+from adapters.synthetic import write_csv
 from domain.application import NotFoundError, RefusedError
 from domain.codes import make_uscc
-from domain.register import COLUMNS
 from domain.rules import entitlements
 from projections import views
 
@@ -37,10 +36,7 @@ def uscc(i: int) -> str:
 
 
 def write_register(path: Path, rows: list[list[str]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(COLUMNS)
-        w.writerows(rows)
+    write_csv(path, rows)
     return path
 
 
