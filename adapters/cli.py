@@ -13,6 +13,7 @@ import sys
 import traceback
 import unicodedata
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from datetime import date
 from typing import Any
 
@@ -20,8 +21,13 @@ from eventsourcing.persistence import PersistenceError
 
 from adapters.persistence import SettingsError
 from adapters.register_csv import RegisterFileError
-from adapters.service import LedgerService
-from domain.application import ConcurrentWriteError, ImportRejectedError, LedgerError
+from adapters.service import LedgerService, Point
+from domain.application import (
+    ConcurrentWriteError,
+    ImportRejectedError,
+    LedgerError,
+    RefusedError,
+)
 from domain.codes import cities
 from domain.policy import PolicyFileError, load_policy
 from projections.queries import AWARD_STATUSES
@@ -127,6 +133,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     listing = argparse.ArgumentParser(add_help=False)
     listing.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    pointing = argparse.ArgumentParser(add_help=False)
+    pointing.add_argument(
+        "--as-of",
+        type=_day,
+        metavar="DATE",
+        help="facts valid on DATE (default today, Asia/Shanghai)",
+    )
+    pointing.add_argument(
+        "--known-at",
+        metavar="WHEN",
+        help="what the ledger knew then: an RFC 3339 instant with an offset, or @POSITION",
+    )
 
     parser = argparse.ArgumentParser(
         prog="subsidy-ledger",
@@ -157,9 +175,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="policy file adopted with the baseline (default: the packaged 晋办发〔2020〕38号)",
     )
+    p.add_argument(
+        "--correction",
+        action="store_true",
+        help="the bureau re-issued this imported year: append corrections (needs --reason)",
+    )
+    p.add_argument("--reason", help="why the year was re-issued (recorded with the correction)")
 
     p = sub.add_parser(
-        "awards", parents=[common, listing], help="entitlements with amounts, payments and status"
+        "awards",
+        parents=[common, listing, pointing],
+        help="entitlements with amounts, payments and status",
     )
     p.add_argument("--fiscal-year", type=_year, help="due fiscal year")
     p.add_argument("--city", type=_city, help="city code, e.g. 140100")
@@ -177,14 +203,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--paid-on", type=_day, required=True, help="payment date YYYY-MM-DD")
 
-    p = sub.add_parser("totals", parents=[common, listing], help="fiscal totals by kind or city")
+    p = sub.add_parser(
+        "record-recovery",
+        parents=[common, listing],
+        help="record money paid against a revoked entitlement coming back (追回)",
+    )
+    p.add_argument("entitlement_id", metavar="ENTITLEMENT_ID", help="USCC/KIND/DECIDED_YEAR")
+    p.add_argument("--ref", required=True, help="the treasury's voucher number, unique ledger-wide")
+    p.add_argument(
+        "--amount-fen", type=_fen, required=True, help="amount in fen (1 yuan = 100 fen)"
+    )
+    p.add_argument(
+        "--received-on", type=_day, required=True, help="date the money came back YYYY-MM-DD"
+    )
+
+    p = sub.add_parser(
+        "totals", parents=[common, listing, pointing], help="fiscal totals by kind or city"
+    )
     p.add_argument("--fiscal-year", type=_year)
     p.add_argument("--by", default="kind", choices=["kind", "city"])
     p.add_argument("--basis", default="due", choices=["due", "cash"])
 
     p = sub.add_parser(
         "windows",
-        parents=[common, listing],
+        parents=[common, listing, pointing],
         help="guarantee (八) and energy (十一) windows of first entrants",
     )
     p.add_argument("--uscc", type=_uscc)
@@ -192,21 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "enterprise",
-        parents=[common, listing],
+        parents=[common, listing, pointing],
         help="one enterprise: identity, register years, awards, payments, windows",
     )
     p.add_argument("uscc", metavar="USCC", type=_uscc)
-    p.add_argument(
-        "--as-of",
-        type=_day,
-        metavar="DATE",
-        help="facts valid on DATE (default today, Asia/Shanghai)",
-    )
-    p.add_argument(
-        "--known-at",
-        metavar="WHEN",
-        help="what the ledger knew then: an RFC 3339 instant with an offset, or @POSITION",
-    )
 
     p = sub.add_parser(
         "explain",
@@ -224,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "register",
-        parents=[common, listing],
+        parents=[common, listing, pointing],
         help="register size and first entries per year and city, or who was on it in one year",
     )
     p.add_argument("--year", type=_year, help="list the firms on the register of this year")
@@ -251,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _import(svc: LedgerService, a: argparse.Namespace) -> int:
+    if a.correction:
+        return _correct(svc, a)
+    if a.reason is not None:
+        raise RefusedError("--reason goes with --correction (a plain import needs none)")
     r = svc.import_register(
         a.file, a.year, baseline=a.baseline, encoding=a.encoding, policy=a.policy_loaded
     )
@@ -277,13 +312,73 @@ def _import(svc: LedgerService, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _correct(svc: LedgerService, a: argparse.Namespace) -> int:
+    if a.baseline or a.policy:
+        raise RefusedError("a correction re-issues an imported year: no --baseline or --policy")
+    if not a.reason:
+        raise RefusedError("--correction needs --reason TEXT: say why the bureau re-issued it")
+    r = svc.correct_register(a.file, a.year, reason=a.reason, encoding=a.encoding)
+    doc: dict[str, Any] = {
+        "year": r.year,
+        "correction": True,
+        "sha256": r.sha256,
+        "reason": r.reason,
+        "rows": r.rows,
+        "replay": r.replay,
+        "firms": r.firms,
+        "arrears": [asdict(c) for c in r.arrears],
+        "revoked": [asdict(c) for c in r.revoked],
+        "recovery_due": [asdict(c) for c in r.recovery_due],
+        "position": r.position,
+    }
+    if a.json:
+        emit_json(doc)
+        return EXIT_OK
+    if r.replay:
+        print(f"register {r.year} already reads as this file (sha256 {r.sha256}); nothing changed")
+        return EXIT_OK
+    print(
+        f"corrected register {r.year} (sha256 {r.sha256}): {len(r.firms)} firms changed, "
+        f"reason: {r.reason}"
+    )
+    for title, changes, money in (
+        ("arrears (newly owed)", doc["arrears"], ["amount_fen"]),
+        ("revoked (unpaid, no longer owed)", doc["revoked"], ["amount_fen"]),
+        (
+            "recovery due (paid, no longer owed: 追回)",
+            doc["recovery_due"],
+            ["amount_fen", "recover_fen"],
+        ),
+    ):
+        print(f"{title}:")
+        print_table(changes, ["entitlement_id", "due_fiscal_year", *money], money=money)
+    return EXIT_OK
+
+
+def _header(at: Point) -> str:
+    h = at.header()
+    return (
+        f"as of {h['as_of']}, as the ledger knew it at position {h['known_at']['position']} "
+        f"({h['known_at']['recorded_at'] or 'nothing recorded yet'})"
+    )
+
+
+def _answer(at: Point, name: str, rows: list[dict[str, Any]]) -> None:
+    emit_json({**at.header(), name: rows})
+
+
 def _awards(svc: LedgerService, a: argparse.Namespace) -> int:
+    at = svc.point(a.known_at, a.as_of)
     rows = svc.awards(
-        fiscal_year=a.fiscal_year, city=a.city, status=None if a.status == "all" else a.status
+        at=at,
+        fiscal_year=a.fiscal_year,
+        city=a.city,
+        status=None if a.status == "all" else a.status,
     )
     if a.json:
-        emit_json(rows)
+        _answer(at, "awards", rows)
     else:
+        print(_header(at))
         print_table(
             rows,
             [
@@ -326,29 +421,57 @@ def _payment(svc: LedgerService, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _totals(svc: LedgerService, a: argparse.Namespace) -> int:
-    rows = svc.totals(fiscal_year=a.fiscal_year, by=a.by, basis=a.basis)
+def _recovery(svc: LedgerService, a: argparse.Namespace) -> int:
+    r = svc.record_recovery(a.entitlement_id, a.ref, a.amount_fen, a.received_on)
+    doc = {
+        "entitlement_id": r.entitlement_id,
+        "recovery_ref": r.payment_ref,
+        "amount_fen": r.amount_fen,
+        "received_on": r.paid_on.isoformat(),
+        "replay": r.replay,
+        "recovered_fen": r.paid_fen,
+        "paid_fen": r.entitlement_amount_fen,
+    }
     if a.json:
-        emit_json(rows)
+        emit_json(doc)
+    elif r.replay:
+        print(f"replay: recovery {a.ref} is already recorded with these details; nothing written")
+    else:
+        print(
+            f"recorded recovery {a.ref}: {yuan(r.amount_fen)} yuan back against {r.entitlement_id} "
+            f"(recovered {yuan(r.paid_fen)} of {yuan(r.entitlement_amount_fen)} paid)"
+        )
+    return EXIT_OK
+
+
+def _totals(svc: LedgerService, a: argparse.Namespace) -> int:
+    at = svc.point(a.known_at, a.as_of)
+    rows = svc.totals(at=at, fiscal_year=a.fiscal_year, by=a.by, basis=a.basis)
+    if a.json:
+        _answer(at, "totals", rows)
     else:
         group = "kind" if a.by == "kind" else "city_code"
+        extra = "recovery_due_fen" if a.basis == "due" else "recovered_fen"
+        print(_header(at))
         print(f"basis: {a.basis}")
         print_table(
             rows,
-            ["fiscal_year", group, "count", "entitled_fen", "paid_fen", "outstanding_fen"],
-            money=["entitled_fen", "paid_fen", "outstanding_fen"],
+            ["fiscal_year", group, "count", "entitled_fen", "paid_fen", "outstanding_fen", extra],
+            money=["entitled_fen", "paid_fen", "outstanding_fen", extra],
         )
     return EXIT_OK
 
 
 def _windows(svc: LedgerService, a: argparse.Namespace) -> int:
-    rows = svc.windows(uscc=a.uscc, active_on=a.active_on)
+    at = svc.point(a.known_at, a.as_of)
+    rows = svc.windows(at=at, uscc=a.uscc, active_on=a.active_on)
     if a.json:
-        emit_json(rows)
+        _answer(at, "windows", rows)
     else:
         for r in rows:
             r.setdefault("closed_on", None)
             r.setdefault("fee_cap_bp", None)
+        print(_header(at))
         print_table(
             rows,
             [
@@ -444,15 +567,17 @@ def _audit_trail(svc: LedgerService, a: argparse.Namespace) -> int:
 
 
 def _register(svc: LedgerService, a: argparse.Namespace) -> int:
+    at = svc.point(a.known_at, a.as_of)
     if a.year is not None:
-        rows = svc.register(a.year)
+        rows = svc.register(a.year, at=at)
         columns = ["uscc", "name", "kind", "first_entry", "region_code", "city_code", "size_class"]
     else:
-        rows = svc.register_sizes()
+        rows = svc.register_sizes(at=at)
         columns = ["year", "city_code", "size", "first_entries", "re_entries"]
     if a.json:
-        emit_json(rows)
+        _answer(at, "register", rows)
     else:
+        print(_header(at))
         print_table(rows, columns)
     return EXIT_OK
 
@@ -470,6 +595,7 @@ COMMANDS: dict[str, Callable[[LedgerService, argparse.Namespace], int]] = {
     "import-register": _import,
     "awards": _awards,
     "record-payment": _payment,
+    "record-recovery": _recovery,
     "totals": _totals,
     "windows": _windows,
     "enterprise": _enterprise,

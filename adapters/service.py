@@ -6,7 +6,7 @@ from __future__ import annotations
 import getpass
 import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -14,13 +14,26 @@ from zoneinfo import ZoneInfo
 
 from eventsourcing.persistence import IntegrityError, InternalError, ProgrammingError
 
-from adapters.persistence import Commit, DatabaseSettings, LedgerRecorder, database_settings
+from adapters.persistence import (
+    Commit,
+    DatabaseSettings,
+    LedgerRecorder,
+    TrailEntry,
+    database_settings,
+)
 from adapters.register_csv import CsvRegister
-from domain.application import ImportResult, Ledger, NotFoundError, PaymentResult, RefusedError
+from domain.application import (
+    CorrectionResult,
+    ImportResult,
+    Ledger,
+    NotFoundError,
+    PaymentResult,
+    RefusedError,
+)
 from domain.codes import divisions
 from domain.enterprise import Enterprise, FirmState, enterprise_id
-from domain.policy import Policy
-from domain.rules import award_status
+from domain.policy import Policy, policy_from_json
+from domain.rules import Entitlement, award_status, parse_entitlement_id
 from domain.rules import entitlements as rule_entitlements
 from domain.rules import windows as rule_windows
 from projections import queries
@@ -35,12 +48,57 @@ REGISTER_FACTS = (
 )
 
 
+IDENTITY_EVENTS = (
+    Enterprise.NameChanged,
+    Enterprise.RegionChanged,
+    Enterprise.IndustryChanged,
+    Enterprise.SizeClassChanged,
+)
+REGISTER_CHANGES = (
+    Enterprise.OnBaselineRegister,
+    Enterprise.EnteredRegister,
+    Enterprise.ReEnteredRegister,
+    Enterprise.RetainedInRegister,
+    Enterprise.LeftRegister,
+    Enterprise.RegisterYearCorrected,
+)
+
+
 def valid_from(event: Any) -> date:
-    """Valid time: a register fact of year Y holds from 1 January of Y, a payment from its date."""
+    """Valid time: a register fact of year Y holds from 1 January of Y (a correction of Y too),
+    a payment from its date, a recovery from the day the money came back."""
     if isinstance(event, Enterprise.PaymentRecorded):
         paid_on: date = event.paid_on
         return paid_on
+    if isinstance(event, Enterprise.RecoveryRecorded):
+        received_on: date = event.received_on
+        return received_on
     return date(event.year, 1, 1)
+
+
+@dataclass
+class FirmStory:
+    """A firm's events up to a commit, folded, with what the rules gave it along the way."""
+
+    state: FirmState
+    policy: Policy
+    entries: list[TrailEntry]
+    events: list[Any]
+    ever: dict[str, Entitlement] = field(default_factory=dict)
+    """Every entitlement the firm was ever owed, as last computed."""
+    revoked_by: dict[str, TrailEntry] = field(default_factory=dict)
+    """Revoked entitlements and the correction that revoked each."""
+
+
+def _money_row(t: dict[str, Any]) -> dict[str, Any]:
+    ref, day = (
+        ("payment_ref", "paid_on")
+        if t["type"] == "PaymentRecorded"
+        else ("recovery_ref", "received_on")
+    )
+    return {k: t[k] for k in ("position", "recorded_at", "actor")} | {
+        k: t["payload"][k] for k in (ref, "amount_fen", day)
+    }
 
 
 def today_in_shanghai() -> date:
@@ -53,6 +111,27 @@ def default_actor() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return os.environ.get("USER", "unknown")
+
+
+@dataclass(frozen=True)
+class Point:
+    """Where a register-wide answer stands: known at a log position, valid on a day."""
+
+    at: queries.At
+    recorded_at: datetime | None
+    """When the database committed that position (None: nothing committed yet)."""
+
+    def header(self) -> dict[str, Any]:
+        assert self.at.day is not None and self.at.position is not None
+        return {
+            "as_of": self.at.day.isoformat(),
+            "known_at": {
+                "position": self.at.position,
+                "recorded_at": self.recorded_at.astimezone(UTC).isoformat()
+                if self.recorded_at
+                else None,
+            },
+        }
 
 
 class LedgerService:
@@ -118,6 +197,34 @@ class LedgerService:
         self.catch_up()
         return result
 
+    def correct_register(
+        self, path: str | Path, year: int, *, reason: str, encoding: str = "utf-8"
+    ) -> CorrectionResult:
+        """The bureau's re-issue of an imported year: appended as corrections, never edits."""
+        source = CsvRegister(path, year, encoding)
+
+        def known() -> LedgerViews:
+            self.catch_up()
+            return self.views
+
+        result = self.app.correct_register(
+            year, source, reason=reason, actor=self.actor, known=known
+        )
+        self.catch_up()
+        return result
+
+    def record_recovery(
+        self, entitlement_id: str, ref: str, amount_fen: int, received_on: date
+    ) -> PaymentResult:
+        return self.app.record_recovery(
+            entitlement_id,
+            ref,
+            amount_fen,
+            received_on,
+            actor=self.actor,
+            today=today_in_shanghai(),
+        )
+
     def record_payment(
         self, entitlement_id: str, ref: str, amount_fen: int, paid_on: date
     ) -> PaymentResult:
@@ -135,39 +242,66 @@ class LedgerService:
         self.catch_up()
         return self.views.read()
 
-    def awards(self, **filters: Any) -> list[dict[str, Any]]:
-        with self._read() as tx:
-            return queries.awards(tx, **filters)
+    def point(self, known_at: str | None = None, as_of: date | None = None) -> Point:
+        """The bitemporal point a query answers at: the log commit `known_at` names (default: the
+        head, once the views are caught up) and the day `as_of` (default: today, Asia/Shanghai)."""
+        head = self.catch_up()
+        commit = self.commit_at(known_at) if known_at is not None else None
+        if known_at is None:
+            commit = cast(LedgerRecorder, self.app.recorder).commit_at(position=head)
+        day = as_of or today_in_shanghai()
+        if commit is None:
+            return Point(queries.At(0, day), None)
+        return Point(queries.At(commit.position, day), commit.recorded_at)
 
-    def totals(self, **options: Any) -> list[dict[str, Any]]:
-        with self._read() as tx:
-            return queries.totals(tx, **options)
+    def awards(self, *, at: Point | None = None, **filters: Any) -> list[dict[str, Any]]:
+        at = at or self.point()
+        with self.views.read() as tx:
+            return queries.awards(tx, at=at.at, **filters)
 
-    def windows(self, **filters: Any) -> list[dict[str, Any]]:
-        with self._read() as tx:
-            return queries.windows(tx, **filters)
+    def totals(self, *, at: Point | None = None, **options: Any) -> list[dict[str, Any]]:
+        at = at or self.point()
+        with self.views.read() as tx:
+            return queries.totals(tx, at=at.at, **options)
 
-    def register_sizes(self) -> list[dict[str, Any]]:
-        with self._read() as tx:
-            return queries.register_sizes(tx)
+    def windows(self, *, at: Point | None = None, **filters: Any) -> list[dict[str, Any]]:
+        at = at or self.point()
+        with self.views.read() as tx:
+            return queries.windows(tx, at=at.at, **filters)
 
-    def register(self, year: int) -> list[dict[str, Any]]:
+    def register_sizes(self, *, at: Point | None = None) -> list[dict[str, Any]]:
+        at = at or self.point()
+        with self.views.read() as tx:
+            return queries.register_sizes(tx, at=at.at)
+
+    def register(self, year: int, *, at: Point | None = None) -> list[dict[str, Any]]:
         """Who was on the register of `year`, with the kind of their presence."""
-        with self._read() as tx:
-            return queries.register(tx, year)
+        at = at or self.point()
+        with self.views.read() as tx:
+            return queries.register(tx, year, at=at.at)
 
     def imported_years(self) -> list[dict[str, Any]]:
         with self._read() as tx:
             return queries.imported_years(tx)
+
+    def corrections(self) -> list[dict[str, Any]]:
+        with self._read() as tx:
+            return queries.corrections(tx)
 
     def audit_trail(self, uscc: str) -> list[dict[str, Any]]:
         """Every event of a firm in log order: position, commit time, actor, type, valid time and
         payload (dates as ISO strings)."""
         firm = self.app.get_enterprise(uscc)  # NotFoundError for a firm the ledger never saw
         recorder = cast(LedgerRecorder, self.app.recorder)
+        entries = recorder.select_trail(firm.id)
+        return self._trail_rows(
+            entries, [self.app.mapper.to_domain_event(e.stored) for e in entries]
+        )
+
+    @staticmethod
+    def _trail_rows(entries: list[TrailEntry], events: list[Any]) -> list[dict[str, Any]]:
         trail = []
-        for entry in recorder.select_trail(firm.id):
-            event: Any = self.app.mapper.to_domain_event(entry.stored)
+        for entry, event in zip(entries, events, strict=True):
             fields = {
                 k: v
                 for k, v in vars(event).items()
@@ -191,28 +325,88 @@ class LedgerService:
             )
         return trail
 
-    def explain(self, entitlement_id: str) -> dict[str, Any]:
-        """Why an entitlement is owed: the policy and clause, the register facts it derives from
-        (with their log positions), and the payments against it."""
-        firm, entitlement = self.app.get_entitlement(entitlement_id)
-        book = self.app.get_book()
-        assert book is not None  # an entitlement implies an imported register and a policy
-        trail = self.audit_trail(firm.uscc)
-        basis = set(entitlement.basis_years)
-        facts = [e for e in trail if e["type"] in REGISTER_FACTS and e["payload"]["year"] in basis]
-        payments = [
+    def _story(self, uscc: str, commit: Commit | None) -> FirmStory:
+        """A firm's events up to a commit, folded one by one, keeping every entitlement the
+        rules ever gave it and the event that last changed each."""
+        recorder = cast(LedgerRecorder, self.app.recorder)
+        entries = [
             e
-            for e in trail
-            if e["type"] == "PaymentRecorded" and e["payload"]["entitlement_id"] == entitlement_id
+            for e in recorder.select_trail(enterprise_id(uscc))
+            if commit is not None and e.position <= commit.position
         ]
-        paid = sum(p["payload"]["amount_fen"] for p in payments)
-        known = {e["payload"]["year"] for e in facts}
+        if not entries:
+            raise NotFoundError(f"no enterprise with USCC {uscc} in the ledger")
+        policy = self._policy_at(commit)
+        events: list[Any] = [self.app.mapper.to_domain_event(e.stored) for e in entries]
+        s = FirmState.registered(events[0])
+        story = FirmStory(s, policy, entries, events)
+        for entry, event in zip(entries, events, strict=True):
+            s.apply(event)
+            if isinstance(event, REGISTER_CHANGES):
+                for e in rule_entitlements(s.history(), policy):
+                    story.ever.setdefault(e.entitlement_id, e)
+                if isinstance(event, Enterprise.RegisterYearCorrected):
+                    for eid in event.revoked:
+                        story.revoked_by[eid] = entry
+                    for eid in event.earned:
+                        story.revoked_by.pop(eid, None)
+        return story
+
+    def _policy_at(self, commit: Commit | None) -> Policy:
+        """The policy in force at a commit: the one adopted then (the log keeps each adoption)."""
+        with self._read() as tx:
+            rows = tx.rows(
+                "SELECT content FROM lv_policy WHERE position <= %s ORDER BY position DESC LIMIT 1",
+                (commit.position if commit else 0,),
+            )
+        return policy_from_json(rows[0][0]) if rows else self.app.get_policy()
+
+    def explain(self, entitlement_id: str) -> dict[str, Any]:
+        """Why an entitlement is (or was) owed: the policy and clause, the register facts it
+        derives from (with their log positions), the payments and recoveries against it, and for
+        a revoked one the correction that took it away."""
+        try:
+            uscc, _kind, _year = parse_entitlement_id(entitlement_id)
+        except ValueError as e:
+            raise NotFoundError(f"unknown entitlement: {e}") from None
+        story = self._story(uscc, self.commit_at())
+        entitlement = story.ever.get(entitlement_id)
+        if entitlement is None:
+            raise NotFoundError(
+                f"unknown entitlement {entitlement_id}: the ledger owes {uscc} no such award "
+                "(see `subsidy-ledger enterprise` for what it is entitled to)"
+            )
+        trail = {t["position"]: t for t in self._trail_rows(story.entries, story.events)}
+        basis = set(entitlement.basis_years)
+        facts = [
+            t
+            for t in trail.values()
+            if t["type"] in REGISTER_FACTS and t["payload"]["year"] in basis
+        ]
+        corrections = [
+            t
+            for t in trail.values()
+            if t["type"] == "RegisterYearCorrected" and t["payload"]["year"] in basis
+        ]
+        money = [
+            t
+            for t in trail.values()
+            if t["type"] in ("PaymentRecorded", "RecoveryRecorded")
+            and t["payload"]["entitlement_id"] == entitlement_id
+        ]
+        s = story.state
+        paid, back = s.paid_fen(entitlement_id), s.recovered_fen(entitlement_id)
+        revoked_by = story.revoked_by.get(entitlement_id)
+        known = {t["payload"]["year"] for t in facts} | {
+            y for t in corrections for y in t["payload"]["years"] if y in basis
+        }
+        policy_hash = story.policy.content_hash
         return {
             "entitlement_id": entitlement.entitlement_id,
-            "uscc": firm.uscc,
+            "uscc": uscc,
             "kind": entitlement.kind,
             "clause": entitlement.clause,
-            "policy": {"id": entitlement.policy_id, "content_hash": book.policy_hash},
+            "policy": {"id": entitlement.policy_id, "content_hash": policy_hash},
             "amount_fen": entitlement.amount_fen,
             "decided_year": entitlement.decided_year,
             "due_fiscal_year": entitlement.due_fiscal_year,
@@ -221,17 +415,27 @@ class LedgerService:
             # entry year (DOMAIN.md default 5): no event of the ledger records them.
             "assumed_years": sorted(basis - known),
             "derives_from": [
-                {k: e[k] for k in ("position", "recorded_at", "type", "actor", "valid_from")}
-                | {"year": e["payload"]["year"], "source_sha256": e["payload"]["source_sha256"]}
-                for e in facts
+                {k: t[k] for k in ("position", "recorded_at", "type", "actor", "valid_from")}
+                | {"year": t["payload"]["year"], "source_sha256": t["payload"]["source_sha256"]}
+                for t in facts + corrections
             ],
-            "payments": [
-                {k: p[k] for k in ("position", "recorded_at", "actor")}
-                | {k: p["payload"][k] for k in ("payment_ref", "amount_fen", "paid_on")}
-                for p in payments
-            ],
+            "payments": [_money_row(t) for t in money if t["type"] == "PaymentRecorded"],
+            "recoveries": [_money_row(t) for t in money if t["type"] == "RecoveryRecorded"],
             "paid_fen": paid,
-            "status": award_status(paid, entitlement.amount_fen),
+            "recovered_fen": back,
+            "status": award_status(
+                paid, entitlement.amount_fen, earned=revoked_by is None, recovered_fen=back
+            ),
+            "revoked_by": None
+            if revoked_by is None
+            else {
+                "position": revoked_by.position,
+                "recorded_at": trail[revoked_by.position]["recorded_at"],
+                "year": trail[revoked_by.position]["payload"]["year"],
+                "reason": trail[revoked_by.position]["payload"]["reason"],
+                "source_sha256": trail[revoked_by.position]["payload"]["source_sha256"],
+                "actor": trail[revoked_by.position]["actor"],
+            },
         }
 
     def commit_at(self, known_at: str | None = None) -> Commit | None:
@@ -266,37 +470,63 @@ class LedgerService:
         `as_of`: only the facts valid on that date (default today in Asia/Shanghai).
         """
         commit = self.commit_at(known_at)
-        recorder = cast(LedgerRecorder, self.app.recorder)
         day = as_of or today_in_shanghai()
-        entries = [
-            e
-            for e in recorder.select_trail(enterprise_id(uscc))
-            if commit is not None and e.position <= commit.position
-        ]
-        events: list[Any] = [self.app.mapper.to_domain_event(e.stored) for e in entries]
-        if not events or valid_from(events[0]) > day:
-            when = f" as of {day}" + (f", known at {known_at}" if known_at else "")
-            raise NotFoundError(f"no enterprise with USCC {uscc} in the ledger{when}")
+        when = f" as of {day}" + (f", known at {known_at}" if known_at else "")
+        try:
+            story = self._story(uscc, commit)
+        except NotFoundError:
+            raise NotFoundError(f"no enterprise with USCC {uscc} in the ledger{when}") from None
         assert commit is not None
-        first = events[0]
-        s = FirmState(first.uscc, first.name, first.region_code, first.industry_code, None)
-        for event in events:
-            if valid_from(event) <= day:
+        history = story.state
+        first_year = min(history.years) if history.years else story.events[0].year
+        if first_year > day.year:
+            raise NotFoundError(f"no enterprise with USCC {uscc} in the ledger{when}")
+        # Identity and money as valid on the day; the register history as the ledger knows it
+        # now (a correction restates the past), cut at the day's year.
+        s = FirmState.registered(story.events[0])
+        for event in story.events:
+            if isinstance(event, IDENTITY_EVENTS) and valid_from(event) <= day:
                 s.apply(event)
-        policy = self.app.get_policy()
+        policy = story.policy
         division = divisions()[s.region_code]
         entitlements = []
-        for e in rule_entitlements(s.history(), policy):
-            paid = s.paid_fen(e.entitlement_id)
+        owed = [
+            (e, True)
+            for e in rule_entitlements(history.history(), policy)
+            if e.decided_year <= day.year
+        ] + [
+            (story.ever[eid], False)
+            for eid in sorted(history.revoked)
+            if story.ever[eid].decided_year <= day.year
+        ]
+        for e, earned in owed:
+            paid = sum(
+                p.amount_fen
+                for p in history.payments.values()
+                if p.entitlement_id == e.entitlement_id and p.paid_on <= day
+            )
+            back = sum(
+                r.amount_fen
+                for r in history.recoveries.values()
+                if r.entitlement_id == e.entitlement_id and r.received_on <= day
+            )
             entitlements.append(
                 {
                     **{k: v for k, v in asdict(e).items() if k not in ("basis_years", "policy_id")},
                     "policy": e.policy_id,
                     "basis_years": list(e.basis_years),
                     "paid_fen": paid,
-                    "status": award_status(paid, e.amount_fen),
+                    "recovered_fen": back,
+                    "status": award_status(paid, e.amount_fen, earned=earned, recovered_fen=back),
                 }
             )
+        s.years = {y for y in history.years if y <= day.year}
+        s.exit_years = {y for y in history.exit_years if y <= day.year}
+        s.re_entry_years = {y for y in history.re_entry_years if y <= day.year}
+        s.baseline_year, s.first_entry_year = history.baseline_year, history.first_entry_year
+        s.route, s.entry_size_class = history.route, history.entry_size_class
+        s.payments = {k: p for k, p in history.payments.items() if p.paid_on <= day}
+        s.recoveries = {k: r for k, r in history.recoveries.items() if r.received_on <= day}
         return {
             "as_of": day.isoformat(),
             "known_at": {
@@ -318,7 +548,7 @@ class LedgerService:
             "first_entry_year": s.first_entry_year,
             "first_entry_route": s.route,
             "entry_size_class": s.entry_size_class,
-            "version": events[-1].originator_version,
+            "version": story.events[-1].originator_version,
             "entitlements": entitlements,
             "payments": [
                 {
@@ -329,6 +559,15 @@ class LedgerService:
                 }
                 for p in sorted(s.payments.values(), key=lambda p: (p.paid_on, p.ref))
             ],
+            "recoveries": [
+                {
+                    "recovery_ref": r.ref,
+                    "entitlement_id": r.entitlement_id,
+                    "amount_fen": r.amount_fen,
+                    "received_on": r.received_on.isoformat(),
+                }
+                for r in sorted(s.recoveries.values(), key=lambda r: (r.received_on, r.ref))
+            ],
             "windows": [
                 {
                     "window": w.window,
@@ -336,12 +575,17 @@ class LedgerService:
                     "starts_on": w.starts_on.isoformat(),
                     "ends_on": w.ends_on.isoformat(),
                     **(
-                        {"closed_on": w.closed_on.isoformat() if w.closed_on else None}
+                        {
+                            "closed_on": w.closed_on.isoformat()
+                            if w.closed_on and w.closed_on <= day
+                            else None
+                        }
                         if w.window == "energy"
                         else {"fee_cap_bp": w.fee_cap_bp}
                     ),
                     "size_class": w.size_class,
                 }
-                for w in rule_windows(s.history(), policy)
+                for w in rule_windows(history.history(), policy)
+                if w.starts_on <= day
             ],
         }

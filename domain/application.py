@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEvent, Transcoding
 
+from domain.correction import YearFact, restate, row_fact
 from domain.enterprise import (
     REGISTER_BOOK_ID,
     Enterprise,
@@ -20,6 +21,7 @@ from domain.enterprise import (
     RegisterBook,
     enterprise_id,
     payment_ref_id,
+    recovery_ref_id,
 )
 from domain.policy import Policy, load_policy
 from domain.register import (
@@ -31,6 +33,7 @@ from domain.register import (
     check_against_ledger,
 )
 from domain.rules import Entitlement, parse_entitlement_id
+from domain.rules import entitlements as rule_entitlements
 
 
 class LedgerError(Exception):
@@ -84,6 +87,20 @@ class RegisterSource(Protocol):
     ) -> Iterator[tuple[int, RegisterRow | list[FieldError]]]: ...
 
 
+class KnownRegister(Protocol):
+    """What the ledger already holds of the register, caught up to the log (the views)."""
+
+    def prior_firms(self) -> dict[str, PriorFirm]: ...
+
+    def year_facts(self, year: int) -> dict[str, YearFact]:
+        """Each firm's row of register year `year`, as imported or last corrected."""
+        ...
+
+    def firm_sizes(self, usccs: Sequence[str]) -> dict[str, dict[int, str | None]]:
+        """The size class of each of these firms in each register year it is on."""
+        ...
+
+
 class EventStreamRecorder(Protocol):
     """A recorder that appends a long stream of events in one transaction, chunk by chunk."""
 
@@ -98,6 +115,36 @@ class ImportResult:
     rows: int
     counts: dict[str, int]
     replay: bool
+    position: int | None
+
+
+@dataclass(frozen=True)
+class AwardChange:
+    """An entitlement a correction changed: newly owed (arrears), revoked or to be recovered."""
+
+    entitlement_id: str
+    uscc: str
+    kind: str
+    amount_fen: int
+    due_fiscal_year: int
+    paid_fen: int
+    recover_fen: int
+    """What must come back (追回): paid less already recovered, for a `recovery_due`."""
+
+
+@dataclass(frozen=True)
+class CorrectionResult:
+    year: int
+    sha256: str
+    reason: str
+    rows: int
+    replay: bool
+    """The file is the year's record already, or changes nothing: nothing was written."""
+    firms: list[str]
+    """Firms whose register history or row the correction changed."""
+    arrears: list[AwardChange]
+    revoked: list[AwardChange]
+    recovery_due: list[AwardChange]
     position: int | None
 
 
@@ -135,6 +182,16 @@ def paused_gc() -> Iterator[None]:
 IMPORT_CHUNK_EVENTS = 1000
 """Events encoded and handed to the recorder at a time: memory stays bounded while one
 transaction takes the whole year."""
+
+
+def _check_money(amount_fen: int, day: date, today: date, ref: str, day_field: str) -> None:
+    """What every movement of money must satisfy, payment or recovery."""
+    if type(amount_fen) is not int or amount_fen <= 0:
+        raise RefusedError(f"amount_fen must be a positive whole number of fen, got {amount_fen!r}")
+    if day > today:
+        raise RefusedError(f"{day_field} {day} is after today ({today}, Asia/Shanghai)")
+    if not ref or ref != ref.strip():
+        raise RefusedError("ref must be the treasury voucher number, without surrounding spaces")
 
 
 class Ledger(Application[uuid.UUID]):
@@ -178,9 +235,11 @@ class Ledger(Application[uuid.UUID]):
             raise NotFoundError(f"no enterprise with USCC {uscc} in the ledger") from None
         return firm
 
-    def get_payment_ref(self, ref: str) -> PaymentRef | None:
+    def get_payment_ref(self, ref: str, *, recovery: bool = False) -> PaymentRef | None:
         try:
-            claimed: PaymentRef = self.repository.get(payment_ref_id(ref))
+            claimed: PaymentRef = self.repository.get(
+                recovery_ref_id(ref) if recovery else payment_ref_id(ref)
+            )
         except AggregateNotFoundError:
             return None
         return claimed
@@ -280,6 +339,199 @@ class Ledger(Application[uuid.UUID]):
             year, baseline, source.sha256, len(present), diff.counts.as_dict(), False, position
         )
 
+    def correct_register(
+        self,
+        year: int,
+        source: RegisterSource,
+        *,
+        reason: str,
+        actor: str,
+        known: Callable[[], KnownRegister],
+    ) -> CorrectionResult:
+        """Take the bureau's re-issue of an imported register year, all or nothing.
+
+        Appends, for every firm whose row or history changes, one `RegisterYearCorrected` with the
+        history re-derived (later years included), and the book's `YearCorrected`; never edits or
+        deletes. Returns the awards that changed: arrears, revoked, recovery due.
+
+        Raises:
+            ImportRejectedError: bad rows, each listed; nothing written.
+            RefusedError: a year not imported, an empty reason.
+        """
+        if not reason.strip():
+            raise RefusedError("--reason is required: say why the bureau re-issued the year")
+        book = self.get_book()
+        done = book.years.get(year) if book else None
+        if book is None or done is None:
+            imported = f"{min(book.years)}-{max(book.years)}" if book and book.years else "none"
+            raise RefusedError(
+                f"register year {year} has not been imported (imported: {imported}); a correction "
+                "re-issues an imported year: import it first"
+            )
+        if done.sha256 == source.sha256:
+            return CorrectionResult(
+                year, source.sha256, reason, done.rows, True, [], [], [], [], None
+            )
+        baseline = book.baseline_year
+        assert baseline is not None
+        with paused_gc():
+            register = known()
+            prior = register.prior_firms()
+            rows = self._validate_correction(year, source, prior)
+            facts = register.year_facts(year)
+        candidates = self._changed_firms(year, baseline, rows, prior, facts)
+        sizes = register.firm_sizes(sorted(candidates))
+        policy = self.get_policy()
+        firms: list[Enterprise] = []
+        arrears: list[AwardChange] = []
+        revoked: list[AwardChange] = []
+        recovery_due: list[AwardChange] = []
+        for uscc in sorted(candidates):
+            row = rows.get(uscc)
+            firm = self._firm_or_new(uscc, row, year, actor, source.sha256)
+            state = firm.state if uscc in prior else None
+            history = restate(state, year, row, book.years, baseline, sizes.get(uscc, {}))
+            same_row = (row_fact(row) if row else None) == facts.get(uscc)
+            if same_row and history.same_as(state):
+                continue
+            before = {e.entitlement_id: e for e in firm.entitlements(policy)}
+            after = {e.entitlement_id: e for e in rule_entitlements(history.history(uscc), policy)}
+            firm.trigger_event(
+                Enterprise.RegisterYearCorrected,
+                year=year,
+                row=row._asdict() if row else None,
+                reason=reason,
+                actor=actor,
+                source_sha256=source.sha256,
+                earned=sorted(after.keys() - before.keys()),
+                revoked=sorted(before.keys() - after.keys()),
+                **history.fields(),
+            )
+            firms.append(firm)
+            for eid in sorted(after.keys() - before.keys()):
+                arrears.append(self._change(firm, after[eid]))
+            for eid in sorted(before.keys() - after.keys()):
+                change = self._change(firm, before[eid])
+                (recovery_due if change.recover_fen else revoked).append(change)
+        if not firms:
+            return CorrectionResult(
+                year, source.sha256, reason, len(rows), True, [], [], [], [], None
+            )
+        book.trigger_event(
+            RegisterBook.YearCorrected,
+            year=year,
+            sha256=source.sha256,
+            rows=len(rows),
+            reason=reason,
+            counts={
+                "firms": len(firms),
+                "arrears": len(arrears),
+                "revoked": len(revoked),
+                "recovery_due": len(recovery_due),
+            },
+            actor=actor,
+            encoding=source.encoding,
+        )
+        try:
+            recordings = self.save(book, *firms)
+        except IntegrityError as e:
+            raise ConcurrentWriteError(
+                f"another writer changed the ledger during the correction of {year}; nothing was "
+                f"written: run the same command again ({e})"
+            ) from e
+        return CorrectionResult(
+            year,
+            source.sha256,
+            reason,
+            len(rows),
+            False,
+            [f.uscc for f in firms],
+            arrears,
+            revoked,
+            recovery_due,
+            max(r.notification.id for r in recordings) if recordings else None,
+        )
+
+    @staticmethod
+    def _change(firm: Enterprise, e: Entitlement) -> AwardChange:
+        paid = firm.state.paid_fen(e.entitlement_id)
+        return AwardChange(
+            e.entitlement_id,
+            e.uscc,
+            e.kind,
+            e.amount_fen,
+            e.due_fiscal_year,
+            paid,
+            paid - firm.state.recovered_fen(e.entitlement_id),
+        )
+
+    def _firm_or_new(
+        self, uscc: str, row: RegisterRow | None, year: int, actor: str, sha256: str
+    ) -> Enterprise:
+        try:
+            return self.get_enterprise(uscc)
+        except NotFoundError:
+            assert row is not None  # a firm the ledger never saw is on the corrected file
+            firm: Enterprise = Enterprise._create(
+                Enterprise.Registered,
+                id=enterprise_id(uscc),
+                uscc=uscc,
+                name=row.name,
+                region_code=row.region_code,
+                industry_code=row.industry_code,
+                size_class=row.size_class,
+                year=year,
+                actor=actor,
+                source_sha256=sha256,
+            )
+            return firm
+
+    def _validate_correction(
+        self, year: int, source: RegisterSource, prior: dict[str, PriorFirm]
+    ) -> dict[str, RegisterRow]:
+        """Every bad line of a corrected year, or its rows by USCC. A row's first entry year and
+        route are the correction's to change where they decide the firm's history (the baseline
+        year, the firm's first year); elsewhere they must agree with the ledger, as on import."""
+        decisive = {
+            u
+            for u, p in prior.items()
+            if p.baseline_year == year or not p.years or year <= min(p.years)
+        }
+        checked = {u: p for u, p in prior.items() if u not in decisive}
+        self._validate(year, source, checked)
+        rows: dict[str, RegisterRow] = {}
+        for _line, row in source.records(checked=True):
+            assert not isinstance(row, list)  # validated above
+            rows[row.uscc] = row
+        return rows
+
+    @staticmethod
+    def _changed_firms(
+        year: int,
+        baseline: int,
+        rows: dict[str, RegisterRow],
+        prior: dict[str, PriorFirm],
+        facts: dict[str, YearFact],
+    ) -> set[str]:
+        """Firms the correction may change: on one of the two versions of the year only, with a
+        different row, or with a different first entry where the year is the firm's first."""
+        changed = set(rows).symmetric_difference(facts)
+        for uscc in set(rows) & set(facts):
+            row, p = rows[uscc], prior[uscc]
+            if row_fact(row) != facts[uscc]:
+                changed.add(uscc)
+            elif year == baseline:
+                route = row.route if row.first_entry_year is not None else None
+                if (row.first_entry_year, route) != (p.first_entry_year, p.route):
+                    changed.add(uscc)
+            elif year == min(p.years):
+                given = row.first_entry_year
+                first_entry = given if given is not None and given < year else year
+                route = None if first_entry < year else row.route
+                if (first_entry, route) != (p.first_entry_year, p.route):
+                    changed.add(uscc)
+        return changed
+
     def _chunks(self, events: Iterator[Any]) -> Iterator[list[StoredEvent]]:
         chunk: list[StoredEvent] = []
         for event in events:
@@ -364,16 +616,7 @@ class Ledger(Application[uuid.UUID]):
             RefusedError: non-positive amount, future date, overpayment, ref reused with other
                 details; NotFoundError for an unknown entitlement.
         """
-        if type(amount_fen) is not int or amount_fen <= 0:
-            raise RefusedError(
-                f"amount_fen must be a positive whole number of fen, got {amount_fen!r}"
-            )
-        if paid_on > today:
-            raise RefusedError(f"paid_on {paid_on} is after today ({today}, Asia/Shanghai)")
-        if not ref or ref != ref.strip():
-            raise RefusedError(
-                "ref must be the treasury voucher number, without surrounding spaces"
-            )
+        _check_money(amount_fen, paid_on, today, ref, "paid_on")
         for _attempt in range(20):
             # The firm first, then the ref: a concurrent payment with the same ref that commits
             # in between is then seen in one or the other, never mistaken for an overpayment.
@@ -389,15 +632,8 @@ class Ledger(Application[uuid.UUID]):
                     f"paid, not {amount_fen}"
                 )
             firm.record_payment(entitlement, ref, amount_fen, paid_on, actor)
-            new_ref = PaymentRef._create(
-                PaymentRef.Claimed,
-                id=payment_ref_id(ref),
-                ref=ref,
-                uscc=firm.uscc,
-                entitlement_id=entitlement_id,
-                amount_fen=amount_fen,
-                paid_on=paid_on,
-                actor=actor,
+            new_ref = self._claim(
+                payment_ref_id(ref), ref, firm.uscc, entitlement_id, amount_fen, paid_on, actor
             )
             try:
                 self.save(firm, new_ref)
@@ -416,12 +652,59 @@ class Ledger(Application[uuid.UUID]):
             f"payment {ref} kept conflicting with concurrent writes; try again"
         )
 
+    def record_recovery(
+        self,
+        entitlement_id: str,
+        ref: str,
+        amount_fen: int,
+        received_on: date,
+        *,
+        actor: str,
+        today: date,
+    ) -> PaymentResult:
+        """Record money paid against a revoked entitlement coming back (追回).
+
+        Same replay and refusal rules as a payment: a ref is used once, a replay with the same
+        details changes nothing, and never more comes back than is due back.
+        """
+        _check_money(amount_fen, received_on, today, ref, "received_on")
+        uscc, _kind, _year = self._parse_id(entitlement_id)
+        for _attempt in range(20):
+            firm = self.get_enterprise(uscc)
+            claimed = self.get_payment_ref(ref, recovery=True)
+            if claimed is not None:
+                return self._replay(claimed, entitlement_id, ref, amount_fen, received_on, firm)
+            if entitlement_id not in firm.state.revoked:
+                raise RefusedError(
+                    f"{entitlement_id} is not a revoked entitlement: only money paid against an "
+                    "award a correction took away is recovered"
+                )
+            paid = firm.state.paid_fen(entitlement_id)
+            back = firm.state.recovered_fen(entitlement_id)
+            if back + amount_fen > paid:
+                raise RefusedError(
+                    f"over-recovery: {paid} fen was paid against {entitlement_id} and {back} fen "
+                    f"already came back, so at most {paid - back} fen can be recovered, not "
+                    f"{amount_fen}"
+                )
+            firm.record_recovery(entitlement_id, ref, amount_fen, received_on, actor)
+            new_ref = self._claim(
+                recovery_ref_id(ref), ref, firm.uscc, entitlement_id, amount_fen, received_on, actor
+            )
+            try:
+                self.save(firm, new_ref)
+            except IntegrityError:
+                continue
+            return PaymentResult(
+                entitlement_id, ref, amount_fen, received_on, False, back + amount_fen, paid
+            )
+        raise ConcurrentWriteError(
+            f"recovery {ref} kept conflicting with concurrent writes; try again"
+        )
+
     def get_entitlement(self, entitlement_id: str) -> tuple[Enterprise, Entitlement]:
         """The firm and the entitlement the rules give it under this id; NotFoundError if none."""
-        try:
-            uscc, _kind, _year = parse_entitlement_id(entitlement_id)
-        except ValueError as e:
-            raise NotFoundError(f"unknown entitlement: {e}") from None
+        uscc, _kind, _year = self._parse_id(entitlement_id)
         try:
             firm = self.get_enterprise(uscc)
         except NotFoundError:
@@ -432,13 +715,54 @@ class Ledger(Application[uuid.UUID]):
         for entitlement in firm.entitlements(policy):
             if entitlement.entitlement_id == entitlement_id:
                 return firm, entitlement
+        if entitlement_id in firm.state.revoked:
+            raise RefusedError(
+                f"{entitlement_id} was revoked by the correction in the file with sha256 "
+                f"{firm.state.revoked[entitlement_id]}: nothing more is paid against it (see "
+                "`subsidy-ledger explain`)"
+            )
         raise NotFoundError(
             f"unknown entitlement {entitlement_id}: the ledger owes {firm.uscc} no such award "
             "(see `subsidy-ledger enterprise` for what it is entitled to)"
         )
 
+    @staticmethod
+    def _claim(
+        ref_id: uuid.UUID,
+        ref: str,
+        uscc: str,
+        entitlement_id: str,
+        amount_fen: int,
+        day: date,
+        actor: str,
+    ) -> PaymentRef:
+        claimed: PaymentRef = PaymentRef._create(
+            PaymentRef.Claimed,
+            id=ref_id,
+            ref=ref,
+            uscc=uscc,
+            entitlement_id=entitlement_id,
+            amount_fen=amount_fen,
+            paid_on=day,
+            actor=actor,
+        )
+        return claimed
+
+    @staticmethod
+    def _parse_id(entitlement_id: str) -> tuple[str, str, int]:
+        try:
+            return parse_entitlement_id(entitlement_id)
+        except ValueError as e:
+            raise NotFoundError(f"unknown entitlement: {e}") from None
+
     def _replay(
-        self, claimed: PaymentRef, entitlement_id: str, ref: str, amount_fen: int, paid_on: date
+        self,
+        claimed: PaymentRef,
+        entitlement_id: str,
+        ref: str,
+        amount_fen: int,
+        paid_on: date,
+        recovered_from: Enterprise | None = None,
     ) -> PaymentResult:
         same = (claimed.entitlement_id, claimed.amount_fen, claimed.paid_on) == (
             entitlement_id,
@@ -449,6 +773,17 @@ class Ledger(Application[uuid.UUID]):
             raise RefusedError(
                 f"ref {ref} already records {claimed.amount_fen} fen on {claimed.paid_on} against "
                 f"{claimed.entitlement_id}; a voucher number is used once"
+            )
+        if recovered_from is not None:
+            s = recovered_from.state
+            return PaymentResult(
+                entitlement_id,
+                ref,
+                amount_fen,
+                paid_on,
+                True,
+                s.recovered_fen(entitlement_id),
+                s.paid_fen(entitlement_id),
             )
         firm, entitlement = self.get_entitlement(entitlement_id)
         return PaymentResult(

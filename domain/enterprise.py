@@ -30,6 +30,12 @@ def payment_ref_id(ref: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"payment-ref:{ref}")
 
 
+def recovery_ref_id(ref: str) -> uuid.UUID:
+    """A recovery's voucher: a PaymentRef of its own namespace, whose `paid_on` is the day the
+    money came back."""
+    return uuid.uuid5(NAMESPACE, f"recovery-ref:{ref}")
+
+
 REGISTER_BOOK_ID = uuid.uuid5(NAMESPACE, "register-book")
 
 
@@ -39,6 +45,14 @@ class Payment:
     entitlement_id: str
     amount_fen: int
     paid_on: date
+
+
+@dataclass(slots=True)
+class Recovery:
+    ref: str
+    entitlement_id: str
+    amount_fen: int
+    received_on: date
 
 
 @dataclass(slots=True)
@@ -58,6 +72,16 @@ class FirmState:
     route: Route | None = None
     entry_size_class: SizeClass | None = None
     payments: dict[str, Payment] = field(default_factory=dict)
+    recoveries: dict[str, Recovery] = field(default_factory=dict)
+    revoked: dict[str, str] = field(default_factory=dict)
+    """Entitlements a correction took away: id -> the corrected file's SHA-256."""
+
+    @classmethod
+    def registered(cls, event: Any) -> FirmState:
+        """A firm as its `Registered` event first records it."""
+        return cls(
+            event.uscc, event.name, event.region_code, event.industry_code, _size(event.size_class)
+        )
 
     def history(self) -> History:
         return History(
@@ -74,6 +98,33 @@ class FirmState:
         return sum(
             p.amount_fen for p in self.payments.values() if p.entitlement_id == entitlement_id
         )
+
+    def recovered_fen(self, entitlement_id: str) -> int:
+        return sum(
+            r.amount_fen for r in self.recoveries.values() if r.entitlement_id == entitlement_id
+        )
+
+    def restate(self, event: Any) -> None:
+        """Take the register history a correction re-derived (see domain.correction)."""
+        self.years = set(event.years)
+        self.exit_years = set(event.exit_years)
+        self.re_entry_years = set(event.re_entry_years)
+        self.baseline_year = event.baseline_year
+        self.first_entry_year = event.derived_first_entry_year
+        self.route = _route(event.derived_route)
+        self.entry_size_class = _size(event.entry_size_class)
+        row = event.row
+        # The corrected row names the firm only if it is the firm's latest register year.
+        if row is not None and event.year >= max(self.years):
+            self.name = row["name"]
+            self.region_code = row["region_code"]
+            self.industry_code = row["industry_code"]
+            if row["size_class"]:
+                self.size_class = _size(row["size_class"])
+        for entitlement_id in event.revoked:
+            self.revoked[entitlement_id] = event.source_sha256
+        for entitlement_id in event.earned:
+            self.revoked.pop(entitlement_id, None)
 
     def apply(self, event: Any) -> None:
         """Fold one enterprise event into the state."""
@@ -110,6 +161,12 @@ class FirmState:
             case Enterprise.PaymentRecorded():
                 self.payments[event.payment_ref] = Payment(
                     event.payment_ref, event.entitlement_id, event.amount_fen, event.paid_on
+                )
+            case Enterprise.RegisterYearCorrected():
+                self.restate(event)
+            case Enterprise.RecoveryRecorded():
+                self.recoveries[event.recovery_ref] = Recovery(
+                    event.recovery_ref, event.entitlement_id, event.amount_fen, event.received_on
                 )
             case Enterprise.Registered():
                 pass
@@ -195,6 +252,34 @@ class Enterprise(Aggregate):
         amount_fen: int
         paid_on: date
 
+    class RegisterYearCorrected(Event):
+        """The statistics bureau re-issued register year `year`: the firm's row there (None if it
+        is no longer on that year's register) and the register history re-derived from it, later
+        years included. `source_sha256` is the corrected file's hash."""
+
+        year: int
+        row: dict[str, Any] | None
+        reason: str
+        years: list[int]
+        exit_years: list[int]
+        re_entry_years: list[int]
+        baseline_year: int | None
+        derived_first_entry_year: int | None
+        derived_route: str | None
+        entry_size_class: str | None
+        earned: list[str]
+        """Entitlements owed after the correction that were not before (arrears)."""
+        revoked: list[str]
+        """Entitlements owed before the correction that are not after."""
+
+    class RecoveryRecorded(Event):
+        """Money paid against a revoked entitlement came back to the treasury (追回)."""
+
+        entitlement_id: str
+        recovery_ref: str
+        amount_fen: int
+        received_on: date
+
     def __init__(
         self,
         uscc: str,
@@ -225,9 +310,23 @@ class Enterprise(Aggregate):
             source_sha256=None,
         )
 
+    def record_recovery(
+        self, entitlement_id: str, ref: str, amount_fen: int, received_on: date, actor: str
+    ) -> None:
+        self.trigger_event(
+            self.RecoveryRecorded,
+            entitlement_id=entitlement_id,
+            recovery_ref=ref,
+            amount_fen=amount_fen,
+            received_on=received_on,
+            actor=actor,
+            source_sha256=None,
+        )
+
 
 class PaymentRef(Aggregate):
-    """A treasury voucher number, claimed once ledger-wide by the payment it records."""
+    """A treasury voucher number, claimed once ledger-wide by the payment (or, under
+    `recovery_ref_id`, the recovery) it records."""
 
     class Claimed(Aggregate.Created):
         ref: str
@@ -298,6 +397,23 @@ class RegisterBook(Aggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.years[self.year] = ImportedYear(
                 self.year, self.baseline, self.sha256, self.rows, dict(self.counts), self.encoding
+            )
+
+    class YearCorrected(Aggregate.Event):
+        """The bureau re-issued an imported year; the corrected file is now the year's record."""
+
+        year: int
+        sha256: str
+        rows: int
+        reason: str
+        counts: dict[str, int]
+        actor: str
+        encoding: str
+
+        def apply(self, aggregate: Any) -> None:
+            before = aggregate.years[self.year]
+            aggregate.years[self.year] = ImportedYear(
+                self.year, before.baseline, self.sha256, self.rows, dict(self.counts), self.encoding
             )
 
     def __init__(self, actor: str) -> None:

@@ -160,6 +160,8 @@ class PriorFirm(NamedTuple):
     years: frozenset[int]
     first_entry_year: int | None
     baseline_year: int | None
+    route: str | None = None
+    """The route of the firm's first entry, if the ledger knows one."""
 
 
 def check_against_ledger(row: RegisterRow, prior: PriorFirm | None) -> list[FieldError]:

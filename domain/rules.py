@@ -57,9 +57,19 @@ class Entitlement:
     """The register years the award derives from."""
 
 
-def award_status(paid_fen: int, amount_fen: int) -> str:
-    """`due`, `partially_paid` or `paid`, from what was paid against an award (the views' SQL
-    `status_sql` says the same for their rows)."""
+def award_status(
+    paid_fen: int, amount_fen: int, *, earned: bool = True, recovered_fen: int = 0
+) -> str:
+    """An award's status from what was paid and recovered against it (the views' SQL
+    `status_sql` says the same for their rows).
+
+    Earned: `due`, `partially_paid` or `paid`. Revoked by a correction: `revoked` if nothing was
+    paid, `recovery_due` while paid money is still to come back (追回), `recovered` once it has.
+    """
+    if not earned:
+        if paid_fen > recovered_fen:
+            return "recovery_due"
+        return "recovered" if paid_fen > 0 else "revoked"
     if paid_fen >= amount_fen:
         return "paid"
     return "partially_paid" if paid_fen > 0 else "due"

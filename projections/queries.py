@@ -3,13 +3,74 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from domain.rules import award_status
 from projections.store import Tx
 
-AWARD_STATUSES = ("due", "partially_paid", "paid")
+AWARD_STATUSES = ("due", "partially_paid", "paid", "revoked", "recovery_due", "recovered")
 GROUPS = {"kind": "kind", "city": "city_code"}
+
+
+@dataclass(frozen=True)
+class At:
+    """A bitemporal point: the log position the answer is known at (None: the views' current
+    rows) and the day it is valid on (None: any)."""
+
+    position: int | None = None
+    day: date | None = None
+
+    def known(self, alias: str) -> tuple[str, list[Any]]:
+        """The condition on a versioned table's rows known at the position."""
+        if self.position is None:
+            return f"{alias}.known_to IS NULL", []
+        return (
+            f"{alias}.known_from <= %s AND ({alias}.known_to IS NULL OR {alias}.known_to > %s)",
+            [self.position, self.position],
+        )
+
+    def money(self, alias: str, day_column: str) -> tuple[str, list[Any]]:
+        """The condition on payments or recoveries recorded by the position, dated by the day."""
+        where, params = ["TRUE"], list[Any]()
+        if self.position is not None:
+            where.append(f"{alias}.position <= %s")
+            params.append(self.position)
+        if self.day is not None:
+            where.append(f"{alias}.{day_column} <= %s")
+            params.append(self.day.isoformat())
+        return " AND ".join(where), params
+
+    def year_valid(self, column: str) -> tuple[str, list[Any]]:
+        """Facts of register year Y hold from 1 January of Y."""
+        if self.day is None:
+            return "TRUE", []
+        return f"{column} <= %s", [self.day.year]
+
+
+def _awards_at(at: At) -> tuple[str, list[Any]]:
+    """Awards known at `at` and valid on its day, with what was paid and recovered by then."""
+    paid, paid_params = at.money("p", "paid_on")
+    back, back_params = at.money("b", "received_on")
+    known, known_params = at.known("a")
+    valid, valid_params = at.year_valid("a.decided_year")
+    register, register_params = at.known("r")
+    sql = (
+        "SELECT a.entitlement_id, a.uscc, coalesce(r.name, f.name) AS name, a.city_code, a.kind, "
+        "a.clause, a.policy_id AS policy, a.amount_fen, a.decided_year, a.due_fiscal_year, "
+        "a.earned, coalesce(p.paid_fen, 0) AS paid_fen, coalesce(b.recovered_fen, 0) AS recovered_fen "
+        "FROM lv_awards a "
+        "LEFT JOIN (SELECT p.entitlement_id, sum(p.amount_fen) AS paid_fen FROM lv_payments p "
+        f"  WHERE {paid} GROUP BY p.entitlement_id) p ON p.entitlement_id = a.entitlement_id "
+        "LEFT JOIN (SELECT b.entitlement_id, sum(b.amount_fen) AS recovered_fen FROM lv_recoveries b "
+        f"  WHERE {back} GROUP BY b.entitlement_id) b ON b.entitlement_id = a.entitlement_id "
+        f"LEFT JOIN lv_register r ON r.uscc = a.uscc AND r.year = a.decided_year AND {register} "
+        "LEFT JOIN lv_firms f ON f.uscc = a.uscc "
+        f"WHERE {known} AND {valid}"
+    )
+    return sql, paid_params + back_params + register_params + known_params + valid_params
 
 
 def awards(
@@ -18,126 +79,179 @@ def awards(
     fiscal_year: int | None = None,
     city: str | None = None,
     status: str | None = None,
+    at: At = At(),
 ) -> list[dict[str, Any]]:
     """One row per entitlement, filtered by due fiscal year, city or status."""
-    where, params = [], []
-    for column, value in (
-        ("a.due_fiscal_year", fiscal_year),
-        ("a.city_code", city),
-        ("a.status", status),
-    ):
+    base, params = _awards_at(at)
+    where = []
+    for column, value in (("due_fiscal_year", fiscal_year), ("city_code", city)):
         if value is not None:
             where.append(f"{column} = %s")
             params.append(value)
     rows = tx.execute(
-        "SELECT a.entitlement_id, a.uscc, f.name, a.city_code, a.kind, a.clause, a.policy_id AS policy, "
-        "a.amount_fen, a.decided_year, a.due_fiscal_year, a.paid_fen, a.status "
-        "FROM lv_awards a JOIN lv_firms f ON f.uscc = a.uscc "
+        f"SELECT * FROM ({base}) q "
         + (f"WHERE {' AND '.join(where)} " if where else "")
-        + "ORDER BY a.due_fiscal_year, a.city_code, a.uscc, a.decided_year, a.kind",
+        + "ORDER BY due_fiscal_year, city_code, uscc, decided_year, kind",
         params,
     )
-    for r in rows:
-        r["amount_fen"], r["paid_fen"] = int(r["amount_fen"]), int(r["paid_fen"])
-    return rows
-
-
-def totals(
-    tx: Tx, *, fiscal_year: int | None = None, by: str = "kind", basis: str = "due"
-) -> list[dict[str, Any]]:
-    """Fiscal totals grouped by kind or city.
-
-    Basis `due`: entitlements by the fiscal year they are due in, with all paid against them.
-    Basis `cash`: payments by the fiscal year of their date; `count` and `entitled_fen` are of the
-    entitlements paid that year, `outstanding_fen` what remained on them at that year's end.
-    """
-    group = GROUPS[by]
-    label = "kind" if by == "kind" else "city_code"
-    if basis == "due":
-        sql = (
-            f"SELECT a.due_fiscal_year AS fiscal_year, a.{group} AS grp, count(*) AS count, "
-            "sum(a.amount_fen) AS entitled_fen, sum(a.paid_fen) AS paid_fen "
-            "FROM lv_awards a "
-            + ("WHERE a.due_fiscal_year = %s " if fiscal_year is not None else "")
-            + f"GROUP BY a.due_fiscal_year, a.{group} ORDER BY 1, 2"
-        )
-    else:
-        sql = (
-            "WITH pe AS (SELECT fiscal_year, entitlement_id, sum(amount_fen) AS paid_fen, "
-            "  (SELECT sum(q.amount_fen) FROM lv_payments q WHERE q.entitlement_id = p.entitlement_id "
-            "   AND q.fiscal_year <= p.fiscal_year) AS paid_to_date "
-            "  FROM lv_payments p "
-            + ("WHERE fiscal_year = %s " if fiscal_year is not None else "")
-            + "  GROUP BY fiscal_year, entitlement_id) "
-            f"SELECT pe.fiscal_year, a.{group} AS grp, count(*) AS count, sum(a.amount_fen) AS entitled_fen, "
-            "sum(pe.paid_fen) AS paid_fen, sum(pe.paid_to_date) AS paid_to_date "
-            "FROM pe JOIN lv_awards a ON a.entitlement_id = pe.entitlement_id "
-            f"GROUP BY pe.fiscal_year, a.{group} ORDER BY 1, 2"
-        )
-    rows = tx.execute(sql, [fiscal_year] if fiscal_year is not None else [])
     result = []
     for r in rows:
-        entitled, paid = int(r["entitled_fen"]), int(r["paid_fen"])
-        settled = int(r["paid_to_date"]) if basis == "cash" else paid
-        result.append(
-            {
-                "fiscal_year": int(r["fiscal_year"]),
-                label: r["grp"],
-                "count": int(r["count"]),
-                "entitled_fen": entitled,
-                "paid_fen": paid,
-                "outstanding_fen": entitled - settled,
-            }
-        )
+        amount, paid, back = int(r["amount_fen"]), int(r["paid_fen"]), int(r["recovered_fen"])
+        r["amount_fen"], r["paid_fen"], r["recovered_fen"] = amount, paid, back
+        r["status"] = award_status(paid, amount, earned=bool(r.pop("earned")), recovered_fen=back)
+        if status is None or r["status"] == status:
+            result.append(r)
     return result
 
 
-def windows(
-    tx: Tx, *, uscc: str | None = None, active_on: date | None = None
+def totals(
+    tx: Tx, *, fiscal_year: int | None = None, by: str = "kind", basis: str = "due", at: At = At()
 ) -> list[dict[str, Any]]:
-    where, params = [], []
+    """Fiscal totals grouped by kind or city.
+
+    Basis `due`: entitlements by the fiscal year they are due in, with all paid against them;
+    `recovery_due_fen` is what is still to come back on awards a correction revoked.
+    Basis `cash`: payments by the fiscal year of their date; `count` and `entitled_fen` are of the
+    entitlements paid that year, `outstanding_fen` what remained on them at that year's end;
+    `recovered_fen` is money that came back that year.
+    """
+    label = "kind" if by == "kind" else "city_code"
+    group = GROUPS[by]
+    groups: dict[tuple[int, str], dict[str, Any]] = {}
+
+    def entry(year: int, key: str) -> dict[str, Any]:
+        return groups.setdefault(
+            (year, key),
+            {
+                "fiscal_year": year,
+                label: key,
+                "count": 0,
+                "entitled_fen": 0,
+                "paid_fen": 0,
+                "outstanding_fen": 0,
+                ("recovery_due_fen" if basis == "due" else "recovered_fen"): 0,
+            },
+        )
+
+    awards_by_id = {a["entitlement_id"]: a for a in awards(tx, at=at)}
+    if basis == "due":
+        for a in awards_by_id.values():
+            if fiscal_year is not None and a["due_fiscal_year"] != fiscal_year:
+                continue
+            g = entry(a["due_fiscal_year"], a[group])
+            if a["status"] in ("due", "partially_paid", "paid"):
+                g["count"] += 1
+                g["entitled_fen"] += a["amount_fen"]
+                g["paid_fen"] += a["paid_fen"]
+                g["outstanding_fen"] += a["amount_fen"] - a["paid_fen"]
+            else:
+                g["recovery_due_fen"] += a["paid_fen"] - a["recovered_fen"]
+    else:
+        money, params = at.money("p", "paid_on")
+        paid_by_year: dict[tuple[int, str], int] = defaultdict(int)
+        for eid, year, fen in tx.rows(
+            f"SELECT p.entitlement_id, p.fiscal_year, p.amount_fen FROM lv_payments p WHERE {money}",
+            params,
+        ):
+            paid_by_year[(int(year), eid)] += int(fen)
+        to_date: dict[str, int] = defaultdict(int)
+        for (year, eid), fen in sorted(paid_by_year.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            to_date[eid] += fen
+            paid_award = awards_by_id.get(eid)
+            if paid_award is None or (fiscal_year is not None and year != fiscal_year):
+                continue
+            g = entry(year, paid_award[group])
+            g["count"] += 1
+            g["entitled_fen"] += paid_award["amount_fen"]
+            g["paid_fen"] += fen
+            g["outstanding_fen"] += paid_award["amount_fen"] - to_date[eid]
+        money, params = at.money("b", "received_on")
+        for eid, year, fen in tx.rows(
+            f"SELECT b.entitlement_id, b.fiscal_year, b.amount_fen FROM lv_recoveries b WHERE {money}",
+            params,
+        ):
+            recovered = awards_by_id.get(eid)
+            if recovered is not None and (fiscal_year is None or int(year) == fiscal_year):
+                entry(int(year), recovered[group])["recovered_fen"] += int(fen)
+    return [groups[k] for k in sorted(groups)]
+
+
+def windows(
+    tx: Tx, *, uscc: str | None = None, active_on: date | None = None, at: At = At()
+) -> list[dict[str, Any]]:
+    """Windows known at `at`; on its day, only those begun, and a closure only once it happened."""
+    known, params = at.known("w")
+    where = [known]
     if uscc is not None:
-        where.append("uscc = %s")
+        where.append("w.uscc = %s")
         params.append(uscc)
+    if at.day is not None:
+        where.append("w.starts_on <= %s")
+        params.append(at.day.isoformat())
     if active_on is not None:
         day = active_on.isoformat()
-        where.append("starts_on <= %s AND ends_on >= %s AND (closed_on IS NULL OR closed_on > %s)")
+        where.append(
+            "w.starts_on <= %s AND w.ends_on >= %s AND (w.closed_on IS NULL OR w.closed_on > %s)"
+        )
         params += [day, day, day]
     rows = tx.execute(
-        "SELECT uscc, window_kind AS window, clause, starts_on, ends_on, closed_on, fee_cap_bp, size_class "
-        "FROM lv_windows "
-        + (f"WHERE {' AND '.join(where)} " if where else "")
-        + "ORDER BY uscc, window_kind",
+        "SELECT w.uscc, w.window_kind AS window, w.clause, w.starts_on, w.ends_on, w.closed_on, "
+        f"w.fee_cap_bp, w.size_class FROM lv_windows w WHERE {' AND '.join(where)} "
+        "ORDER BY w.uscc, w.window_kind",
         params,
     )
     for r in rows:
         if r["window"] == "energy":
             r.pop("fee_cap_bp")
+            if at.day is not None and r["closed_on"] and r["closed_on"] > at.day.isoformat():
+                r["closed_on"] = None  # not closed yet on that day
         else:
             r.pop("closed_on")
     return rows
 
 
-def register_sizes(tx: Tx) -> list[dict[str, Any]]:
+def register_sizes(tx: Tx, at: At = At()) -> list[dict[str, Any]]:
     """Register size and first entries per register year and city."""
+    known, params = at.known("r")
+    valid, valid_params = at.year_valid("r.year")
     rows = tx.execute(
-        "SELECT year, city_code, count(*) AS size, "
-        "sum(CASE WHEN first_entry THEN 1 ELSE 0 END) AS first_entries, "
-        "sum(CASE WHEN kind = 're_entered' THEN 1 ELSE 0 END) AS re_entries "
-        "FROM lv_register GROUP BY year, city_code ORDER BY year, city_code"
+        "SELECT r.year, r.city_code, count(*) AS size, "
+        "sum(CASE WHEN r.first_entry THEN 1 ELSE 0 END) AS first_entries, "
+        "sum(CASE WHEN r.kind = 're_entered' THEN 1 ELSE 0 END) AS re_entries "
+        f"FROM lv_register r WHERE {known} AND {valid} GROUP BY r.year, r.city_code "
+        "ORDER BY r.year, r.city_code",
+        params + valid_params,
     )
     return [{k: (int(v) if k != "city_code" else v) for k, v in r.items()} for r in rows]
 
 
-def register(tx: Tx, year: int) -> list[dict[str, Any]]:
-    """Who was on the register of `year`."""
+def register(tx: Tx, year: int, at: At = At()) -> list[dict[str, Any]]:
+    """Who was on the register of `year`, as known at `at` (nobody before 1 January of it)."""
+    if at.day is not None and at.day.year < year:
+        return []
+    known, params = at.known("r")
     rows = tx.execute(
-        "SELECT uscc, name, kind, first_entry, region_code, city_code, industry_code, size_class "
-        "FROM lv_register WHERE year = %s ORDER BY uscc",
-        (year,),
+        "SELECT r.uscc, r.name, r.kind, r.first_entry, r.region_code, r.city_code, "
+        f"r.industry_code, r.size_class FROM lv_register r WHERE r.year = %s AND {known} "
+        "ORDER BY r.uscc",
+        [year, *params],
     )
     for r in rows:
         r["first_entry"] = bool(r["first_entry"])
+    return rows
+
+
+def corrections(tx: Tx, at: At = At()) -> list[dict[str, Any]]:
+    """The bureau's re-issues of imported years, in log order."""
+    where, params = ("TRUE", []) if at.position is None else ("position <= %s", [at.position])
+    rows = tx.execute(
+        "SELECT position, year, sha256, reason, row_count, counts, actor FROM lv_corrections "
+        f"WHERE {where} ORDER BY position",
+        params,
+    )
+    for r in rows:
+        r["rows"] = r.pop("row_count")
+        r["counts"] = json.loads(r["counts"])
     return rows
 
 

@@ -24,6 +24,7 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from domain.application import paused_gc
 from domain.codes import divisions
+from domain.correction import YearFact
 from domain.enterprise import Enterprise, FirmState, RegisterBook
 from domain.policy import Policy, Route, SizeClass, policy_from_json
 from domain.register import PriorFirm
@@ -63,6 +64,10 @@ _KIND = {
     Enterprise.RetainedInRegister: "retained",
 }
 
+# Register rows, awards and windows are bitemporal: each row is one version of a fact, known from
+# the log position that gave it (known_from) until the position that replaced it (known_to, NULL
+# while current). "What the ledger said at position P" reads the versions with
+# known_from <= P < known_to; nothing is updated in place but known_to.
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS lv_firms (
         originator_id TEXT PRIMARY KEY, uscc TEXT NOT NULL UNIQUE, version BIGINT NOT NULL,
@@ -73,12 +78,15 @@ SCHEMA = [
     """CREATE TABLE IF NOT EXISTS lv_register (
         year INTEGER NOT NULL, uscc TEXT NOT NULL, kind TEXT NOT NULL, first_entry BOOLEAN NOT NULL,
         name TEXT NOT NULL, region_code TEXT NOT NULL, city_code TEXT NOT NULL,
-        industry_code TEXT NOT NULL, size_class TEXT, PRIMARY KEY (year, uscc))""",
+        industry_code TEXT NOT NULL, size_class TEXT, known_from BIGINT NOT NULL, known_to BIGINT,
+        PRIMARY KEY (year, uscc, known_from))""",
+    "CREATE INDEX IF NOT EXISTS lv_register_uscc ON lv_register (uscc, year)",
     """CREATE TABLE IF NOT EXISTS lv_awards (
-        entitlement_id TEXT PRIMARY KEY, uscc TEXT NOT NULL, kind TEXT NOT NULL,
+        entitlement_id TEXT NOT NULL, uscc TEXT NOT NULL, kind TEXT NOT NULL,
         clause TEXT NOT NULL, policy_id TEXT NOT NULL, amount_fen BIGINT NOT NULL,
         decided_year INTEGER NOT NULL, due_fiscal_year INTEGER NOT NULL, city_code TEXT NOT NULL,
-        paid_fen BIGINT NOT NULL DEFAULT 0, status TEXT NOT NULL)""",
+        earned BOOLEAN NOT NULL, known_from BIGINT NOT NULL, known_to BIGINT,
+        PRIMARY KEY (entitlement_id, known_from))""",
     "CREATE INDEX IF NOT EXISTS lv_awards_due ON lv_awards (due_fiscal_year, city_code)",
     "CREATE INDEX IF NOT EXISTS lv_awards_uscc ON lv_awards (uscc)",
     """CREATE TABLE IF NOT EXISTS lv_payments (
@@ -86,26 +94,39 @@ SCHEMA = [
         amount_fen BIGINT NOT NULL, paid_on TEXT NOT NULL, fiscal_year INTEGER NOT NULL,
         actor TEXT NOT NULL, position BIGINT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS lv_payments_entitlement ON lv_payments (entitlement_id)",
+    """CREATE TABLE IF NOT EXISTS lv_recoveries (
+        recovery_ref TEXT PRIMARY KEY, entitlement_id TEXT NOT NULL, uscc TEXT NOT NULL,
+        amount_fen BIGINT NOT NULL, received_on TEXT NOT NULL, fiscal_year INTEGER NOT NULL,
+        actor TEXT NOT NULL, position BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS lv_windows (
         uscc TEXT NOT NULL, window_kind TEXT NOT NULL, clause TEXT NOT NULL, starts_on TEXT NOT NULL,
         ends_on TEXT NOT NULL, closed_on TEXT, fee_cap_bp INTEGER, size_class TEXT,
-        PRIMARY KEY (uscc, window_kind))""",
+        known_from BIGINT NOT NULL, known_to BIGINT, PRIMARY KEY (uscc, window_kind, known_from))""",
     """CREATE TABLE IF NOT EXISTS lv_years (
         year INTEGER PRIMARY KEY, baseline BOOLEAN NOT NULL, sha256 TEXT NOT NULL,
         row_count INTEGER NOT NULL, counts TEXT NOT NULL, actor TEXT NOT NULL, position BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS lv_corrections (
+        position BIGINT PRIMARY KEY, year INTEGER NOT NULL, sha256 TEXT NOT NULL,
+        reason TEXT NOT NULL, row_count INTEGER NOT NULL, counts TEXT NOT NULL, actor TEXT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS lv_policy (
         policy_id TEXT NOT NULL, content_hash TEXT PRIMARY KEY, content TEXT NOT NULL,
         position BIGINT NOT NULL)""",
+    "CREATE TABLE IF NOT EXISTS lv_schema (version INTEGER NOT NULL)",
 ]
+SCHEMA_VERSION = 2
+"""Bumped when the views' tables change shape: the views are then dropped and rebuilt from the log."""
 VIEW_TABLES = (
     "lv_firms",
     "lv_register",
     "lv_awards",
     "lv_payments",
+    "lv_recoveries",
     "lv_windows",
     "lv_years",
+    "lv_corrections",
     "lv_policy",
 )
+KNOWN = ("known_from", "known_to")
 
 FIRM_COLUMNS = (
     "originator_id",
@@ -136,6 +157,7 @@ REGISTER_COLUMNS = (
     "city_code",
     "industry_code",
     "size_class",
+    *KNOWN,
 )
 AWARD_COLUMNS = (
     "entitlement_id",
@@ -147,7 +169,8 @@ AWARD_COLUMNS = (
     "decided_year",
     "due_fiscal_year",
     "city_code",
-    "status",
+    "earned",
+    *KNOWN,
 )
 WINDOW_COLUMNS = (
     "uscc",
@@ -158,6 +181,7 @@ WINDOW_COLUMNS = (
     "closed_on",
     "fee_cap_bp",
     "size_class",
+    *KNOWN,
 )
 PAYMENT_COLUMNS = (
     "payment_ref",
@@ -169,11 +193,16 @@ PAYMENT_COLUMNS = (
     "actor",
     "position",
 )
-
-
-def status_sql(paid: str = "paid_fen", amount: str = "amount_fen") -> str:
-    """An award's status from what was paid against it: domain.rules.award_status, in SQL."""
-    return f"CASE WHEN {paid} >= {amount} THEN 'paid' WHEN {paid} > 0 THEN 'partially_paid' ELSE 'due' END"
+RECOVERY_COLUMNS = (
+    "recovery_ref",
+    "entitlement_id",
+    "uscc",
+    "amount_fen",
+    "received_on",
+    "fiscal_year",
+    "actor",
+    "position",
+)
 
 
 @dataclass
@@ -255,10 +284,10 @@ def _years(text: str) -> set[int]:
     return set(map(int, text.split())) if text else set()
 
 
-def _award_rows(firm: _Firm, history: History, policy: Policy) -> list[tuple[Any, ...]]:
-    """The awards the rules give a firm's history, as lv_awards rows."""
-    return [
-        (
+def _award_rows(firm: _Firm, history: History, policy: Policy) -> dict[str, tuple[Any, ...]]:
+    """The awards the rules give a firm's history, as lv_awards rows (without known_*) by id."""
+    return {
+        e.entitlement_id: (
             e.entitlement_id,
             e.uscc,
             e.kind,
@@ -269,16 +298,16 @@ def _award_rows(firm: _Firm, history: History, policy: Policy) -> list[tuple[Any
             e.due_fiscal_year,
             # the firm's city in the decided year, which is always a register year
             firm.cities[e.decided_year],
-            "due",
+            True,
         )
         for e in entitlements(history, policy)
-    ]
+    }
 
 
-def _window_rows(history: History, policy: Policy) -> list[tuple[Any, ...]]:
-    """The windows the rules give a firm's history, as lv_windows rows."""
-    return [
-        (
+def _window_rows(history: History, policy: Policy) -> dict[str, tuple[Any, ...]]:
+    """The windows the rules give a firm's history, as lv_windows rows (without known_*)."""
+    return {
+        w.window: (
             w.uscc,
             w.window,
             w.clause,
@@ -289,7 +318,50 @@ def _window_rows(history: History, policy: Policy) -> list[tuple[Any, ...]]:
             w.size_class,
         )
         for w in windows(history, policy)
-    ]
+    }
+
+
+def register_kind(s: FirmState, year: int) -> tuple[str, bool]:
+    """How a firm is on the register of `year` (baseline, entered, re_entered, retained) and
+    whether that is its first entry; the same as the import events say."""
+    first_entry = s.first_entry_year == year
+    if year == s.baseline_year:
+        return "baseline", first_entry
+    if year in s.re_entry_years:
+        return "re_entered", first_entry
+    return ("entered" if first_entry else "retained"), first_entry
+
+
+@dataclass
+class _Versions:
+    """New versions of one bitemporal table in a batch, and the older versions they close."""
+
+    rows: list[list[Any]] = field(default_factory=list)
+    """Rows with known_from and known_to last."""
+    closes: list[tuple[Any, int]] = field(default_factory=list)
+    """(key, position): the version current in the table before the batch ends at position."""
+    current: dict[Any, int] = field(default_factory=dict)
+    """Key -> index in `rows` of the batch's own current version."""
+
+    def replace(self, key: Any, row: tuple[Any, ...] | None, position: int) -> None:
+        """`row` (None: no row) holds for `key` from `position` on."""
+        i = self.current.pop(key, None)
+        if i is None:
+            self.closes.append((key, position))
+        else:
+            self.rows[i][-1] = position
+        if row is not None:
+            self.current[key] = len(self.rows)
+            self.rows.append([*row, position, None])
+
+    def add(self, key: Any, row: tuple[Any, ...], position: int) -> None:
+        """A row for a key that had none."""
+        self.current[key] = len(self.rows)
+        self.rows.append([*row, position, None])
+
+    def live_rows(self) -> list[list[Any]]:
+        # A version opened and closed at the same position was never visible at any commit.
+        return [r for r in self.rows if r[-1] is None or r[-1] > r[-2]]
 
 
 def _city(region_code: str) -> str:
@@ -321,15 +393,38 @@ class _Batch:
     new_firms: set[str] = field(default_factory=set)
     firm_rows: list[tuple[Any, ...]] = field(default_factory=list)
     register_rows: list[tuple[Any, ...]] = field(default_factory=list)
-    award_rows: list[tuple[Any, ...]] = field(default_factory=list)
-    window_rows: list[tuple[Any, ...]] = field(default_factory=list)
-    reopened: list[str] = field(default_factory=list)
-    """Firms whose windows are replaced by `window_rows`."""
+    """New register rows of imports (current from their position)."""
+    register_changes: list[tuple[Any, ...]] = field(default_factory=list)
+    """Corrections' changes to register rows, in log order: (position, year, uscc, kind,
+    first_entry, row) where row is the corrected year's new row (None: off the register, or
+    another year whose kind alone changes)."""
+    awards: _Versions = field(default_factory=_Versions)
+    windows: _Versions = field(default_factory=_Versions)
     payment_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    recovery_rows: list[tuple[Any, ...]] = field(default_factory=list)
     policy_rows: list[tuple[Any, ...]] = field(default_factory=list)
     year_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    correction_rows: list[tuple[Any, ...]] = field(default_factory=list)
     locked: threading.Event = field(default_factory=threading.Event)
     """Set once the writer holds the lock (or gave up): the views are then frozen but for it."""
+
+
+def _replace_windows(
+    batch: _Batch,
+    uscc: str,
+    before: dict[str, tuple[Any, ...]],
+    after: dict[str, tuple[Any, ...]],
+    position: int,
+) -> None:
+    for window in ("guarantee", "energy"):
+        old, new = before.get(window), after.get(window)
+        if old == new:
+            continue
+        if old is None:
+            assert new is not None
+            batch.windows.add((uscc, window), new, position)
+        else:
+            batch.windows.replace((uscc, window), new, position)
 
 
 class LedgerViews:
@@ -346,8 +441,20 @@ class LedgerViews:
 
     def _create_views(self) -> None:
         with self._write() as tx:
+            tx.execute(SCHEMA[-1])
+            found = tx.rows("SELECT version FROM lv_schema")
+            if found and found[0][0] == SCHEMA_VERSION:
+                return
+            # Views of another shape (or none yet): drop them; the catch-up rebuilds from the log.
+            for table in VIEW_TABLES:
+                tx.execute(f"DROP TABLE IF EXISTS {table}")
+            tx.execute(
+                f"DELETE FROM {self._tracking_table} WHERE application_name = %s", (TRACKING_NAME,)
+            )
             for statement in SCHEMA:
                 tx.execute(statement)
+            tx.execute("DELETE FROM lv_schema")
+            tx.execute("INSERT INTO lv_schema (version) VALUES (%s)", (SCHEMA_VERSION,))
 
     # Tracking ---------------------------------------------------------------------------------
 
@@ -470,14 +577,11 @@ class LedgerViews:
         if not notifications:
             return None
         batch = _Batch(start, notifications[-1].id, len(notifications), policy)
-        firm_events: dict[str, list[Any]] = defaultdict(list)
-        payments: list[tuple[Any, int]] = []
+        firm_events: dict[str, list[tuple[Any, int]]] = defaultdict(list)
         for n in notifications:
             event = app.mapper.to_domain_event(n)
             if isinstance(event, Enterprise.Event):
-                firm_events[event.originator_id.hex].append(event)
-                if isinstance(event, Enterprise.PaymentRecorded):
-                    payments.append((event, n.id))
+                firm_events[event.originator_id.hex].append((event, n.id))
             elif isinstance(event, RegisterBook.PolicyAdopted):
                 batch.policy_rows.append((event.policy_id, event.content_hash, event.content, n.id))
                 batch.policy = policy_from_json(event.content)
@@ -493,24 +597,23 @@ class LedgerViews:
                         n.id,
                     )
                 )
+            elif isinstance(event, RegisterBook.YearCorrected):
+                batch.correction_rows.append(
+                    (
+                        n.id,
+                        event.year,
+                        event.sha256,
+                        event.reason,
+                        event.rows,
+                        json.dumps(event.counts, sort_keys=True),
+                        event.actor,
+                    )
+                )
         if not firm_events:
             return batch
         if batch.policy is None:
             raise RuntimeError("enterprise events before any policy was adopted")
         self._fold(tx, batch, firm_events, carried)
-        batch.payment_rows = [
-            (
-                e.payment_ref,
-                e.entitlement_id,
-                batch.firms[e.originator_id.hex].state.uscc,
-                e.amount_fen,
-                e.paid_on.isoformat(),
-                e.paid_on.year,
-                e.actor,
-                position,
-            )
-            for e, position in payments
-        ]
         return batch
 
     def _policy(self, tx: Tx) -> Policy | None:
@@ -521,12 +624,10 @@ class LedgerViews:
         self,
         tx: Tx,
         batch: _Batch,
-        firm_events: dict[str, list[Any]],
+        firm_events: dict[str, list[tuple[Any, int]]],
         carried: dict[str, _Firm],
     ) -> None:
         """Fold each firm's events into its state and turn the result into view rows."""
-        policy = batch.policy
-        assert policy is not None
         known: dict[str, _Firm] = {}
         unread = [oid for oid in firm_events if oid not in carried]
         for condition, params in tx.matching("originator_id", unread):
@@ -534,62 +635,147 @@ class LedgerViews:
                 f"SELECT {','.join(FIRM_COLUMNS)} FROM lv_firms WHERE {condition}", params
             ):
                 known[r[0]] = _Firm.from_row(r)
-        register_rows = batch.register_rows
         for oid, events in firm_events.items():
             firm = carried.get(oid) or known.get(oid)
             if firm is None:
                 batch.new_firms.add(oid)
-            for event in events:
-                if firm is None:
-                    assert isinstance(event, Enterprise.Registered), event
-                    firm = _Firm(
-                        oid,
-                        0,
-                        FirmState(
-                            event.uscc,
-                            event.name,
-                            event.region_code,
-                            event.industry_code,
-                            _SIZE[event.size_class] if event.size_class else None,
-                        ),
-                        {},
-                    )
-                firm.state.apply(event)
-                firm.version = event.originator_version
-                kind = _KIND.get(type(event))
-                if kind is not None:
-                    s = firm.state
-                    city = _city(s.region_code)
-                    firm.cities[event.year] = city
-                    register_rows.append(
-                        (
-                            event.year,
-                            s.uscc,
-                            kind,
-                            s.first_entry_year == event.year,
-                            s.name,
-                            s.region_code,
-                            city,
-                            s.industry_code,
-                            s.size_class,
-                        )
-                    )
-            assert firm is not None
+                first = events[0][0]
+                assert isinstance(first, Enterprise.Registered), first
+                firm = _Firm(oid, 0, FirmState.registered(first), {})
+            for event, position in events:
+                self._fold_event(batch, firm, event, position)
             batch.firms[oid] = firm
             # Rows now: the next batch may fold these firms further while this one is written.
             batch.firm_rows.append(firm.row())
-            # Awards change only with a firm's place on the register, windows only with its entry
-            # and exits; payments and renames leave both as they are.
-            types = {type(e) for e in events}
-            awards_change = not types.isdisjoint(_HISTORY_EVENTS)
-            windows_change = not types.isdisjoint(_WINDOW_EVENTS)
-            if awards_change or windows_change:
-                history = firm.state.history()
-                if awards_change:
-                    batch.award_rows.extend(_award_rows(firm, history, policy))
-                if windows_change:
-                    batch.reopened.append(firm.state.uscc)
-                    batch.window_rows.extend(_window_rows(history, policy))
+
+    @staticmethod
+    def _fold_event(batch: _Batch, firm: _Firm, event: Any, position: int) -> None:
+        """One event of a firm: its state, and the view versions it starts at `position`."""
+        policy = batch.policy
+        assert policy is not None
+        s = firm.state
+        if isinstance(event, Enterprise.RegisterYearCorrected):
+            history = s.history()
+            before = (
+                {y: register_kind(s, y) for y in s.years},
+                _award_rows(firm, history, policy),
+                _window_rows(history, policy),
+            )
+            s.apply(event)
+            firm.version = event.originator_version
+            LedgerViews._fold_correction(batch, firm, event, position, *before)
+            return
+        # Windows depend on the first entry (its year, route, size) and the exits only.
+        windows_before = (
+            _window_rows(s.history(), policy) if isinstance(event, _WINDOW_EVENTS) else None
+        )
+        s.apply(event)
+        firm.version = event.originator_version
+        if isinstance(event, Enterprise.PaymentRecorded):
+            batch.payment_rows.append(
+                (
+                    event.payment_ref,
+                    event.entitlement_id,
+                    s.uscc,
+                    event.amount_fen,
+                    event.paid_on.isoformat(),
+                    event.paid_on.year,
+                    event.actor,
+                    position,
+                )
+            )
+            return
+        if isinstance(event, Enterprise.RecoveryRecorded):
+            batch.recovery_rows.append(
+                (
+                    event.recovery_ref,
+                    event.entitlement_id,
+                    s.uscc,
+                    event.amount_fen,
+                    event.received_on.isoformat(),
+                    event.received_on.year,
+                    event.actor,
+                    position,
+                )
+            )
+            return
+        kind = _KIND.get(type(event))
+        if kind is not None:
+            city = _city(s.region_code)
+            firm.cities[event.year] = city
+            batch.register_rows.append(
+                (
+                    event.year,
+                    s.uscc,
+                    kind,
+                    s.first_entry_year == event.year,
+                    s.name,
+                    s.region_code,
+                    city,
+                    s.industry_code,
+                    s.size_class,
+                    position,
+                    None,
+                )
+            )
+        # An import of year Y adds Y to the history (imports come in year order), so the only
+        # awards it can change are those decided in Y, which had no row before.
+        if isinstance(event, _HISTORY_EVENTS):
+            history = s.history()
+            for eid, row in _award_rows(firm, history, policy).items():
+                if row[6] == event.year:
+                    batch.awards.add(eid, row, position)
+            if windows_before is not None:
+                _replace_windows(
+                    batch, s.uscc, windows_before, _window_rows(history, policy), position
+                )
+
+    @staticmethod
+    def _fold_correction(
+        batch: _Batch,
+        firm: _Firm,
+        event: Any,
+        position: int,
+        kinds_before: dict[int, tuple[str, bool]],
+        old: dict[str, tuple[Any, ...]],
+        old_windows: dict[str, tuple[Any, ...]],
+    ) -> None:
+        """A corrected year: the firm's register rows, awards and windows as re-derived."""
+        policy = batch.policy
+        assert policy is not None
+        s = firm.state
+        row = event.row
+        if row is not None:
+            firm.cities[event.year] = _city(row["region_code"])
+        else:
+            firm.cities.pop(event.year, None)
+        for year in sorted(set(kinds_before) | s.years):
+            kind = register_kind(s, year) if year in s.years else None
+            if year == event.year:
+                values = None
+                if row is not None:
+                    values = (
+                        row["name"],
+                        row["region_code"],
+                        firm.cities[year],
+                        row["industry_code"],
+                        # an empty size class keeps the last known one, as on import
+                        row["size_class"] or s.size_class,
+                    )
+                batch.register_changes.append(
+                    (position, year, s.uscc, *(kind or ("", False)), values)
+                )
+            elif kind != kinds_before.get(year):
+                assert kind is not None
+                batch.register_changes.append((position, year, s.uscc, *kind, None))
+        new = _award_rows(firm, s.history(), policy)
+        for eid in event.revoked:
+            if eid in old:
+                new[eid] = (*old[eid][:-1], False)
+        for eid in sorted(old.keys() | new.keys() | set(event.earned)):
+            if eid in event.earned or old.get(eid) != new.get(eid):
+                batch.awards.replace(eid, new.get(eid), position)
+        _replace_windows(batch, s.uscc, old_windows, _window_rows(s.history(), policy), position)
 
     def _write_batch(self, tx: Tx, b: _Batch) -> None:
         for row in b.policy_rows:
@@ -603,6 +789,13 @@ class LedgerViews:
                 "VALUES (%s,%s,%s,%s,%s,%s,%s)",
                 row,
             )
+        for row in b.correction_rows:
+            tx.execute(
+                "INSERT INTO lv_corrections (position, year, sha256, reason, row_count, counts, "
+                "actor) VALUES (%s,%s,%s,%s,%s,%s,%s)",
+                row,
+            )
+            tx.execute("UPDATE lv_years SET sha256 = %s WHERE year = %s", (row[2], row[1]))
         # Firms not in the views when the batch was folded are inserted, the others updated.
         new_rows: list[tuple[Any, ...]] = []
         known_rows: list[tuple[Any, ...]] = []
@@ -617,43 +810,104 @@ class LedgerViews:
             + ",".join(f"{c} = excluded.{c}" for c in FIRM_COLUMNS[1:]),
         )
         tx.bulk_insert("lv_register", REGISTER_COLUMNS, b.register_rows)
-        # Amounts and clauses follow the rules; what was paid stays with the award.
-        tx.bulk_insert(
-            "lv_awards",
-            AWARD_COLUMNS,
-            b.award_rows,
-            conflict="ON CONFLICT (entitlement_id) DO UPDATE SET "
-            + ",".join(f"{c} = excluded.{c}" for c in AWARD_COLUMNS[1:-2])
-            + f", status = {status_sql('lv_awards.paid_fen', 'excluded.amount_fen')}",
-        )
-        for condition, params in tx.matching("uscc", b.reopened):
-            tx.execute(f"DELETE FROM lv_windows WHERE {condition}", params)
-        tx.bulk_insert("lv_windows", WINDOW_COLUMNS, b.window_rows)
-        if not b.payment_rows:
-            return
-        tx.bulk_insert("lv_payments", PAYMENT_COLUMNS, b.payment_rows)
-        # Recomputed from the payments rows, never incremented, so nothing can drift.
-        ids = sorted({r[1] for r in b.payment_rows})
-        for condition, params in tx.matching("entitlement_id", ids):
+        for change in b.register_changes:
+            self._change_register_row(tx, *change)
+        # Versions the batch replaces are closed first, so only older versions match.
+        for eid, position in b.awards.closes:
             tx.execute(
-                "UPDATE lv_awards SET paid_fen = (SELECT coalesce(sum(p.amount_fen), 0) "
-                "FROM lv_payments p WHERE p.entitlement_id = lv_awards.entitlement_id) "
-                f"WHERE {condition}",
-                params,
+                "UPDATE lv_awards SET known_to = %s "
+                "WHERE entitlement_id = %s AND known_to IS NULL AND known_from < %s",
+                (position, eid, position),
             )
-            tx.execute(f"UPDATE lv_awards SET status = {status_sql()} WHERE {condition}", params)
+        tx.bulk_insert("lv_awards", AWARD_COLUMNS, b.awards.live_rows())
+        for (uscc, window), position in b.windows.closes:
+            tx.execute(
+                "UPDATE lv_windows SET known_to = %s WHERE uscc = %s AND window_kind = %s "
+                "AND known_to IS NULL AND known_from < %s",
+                (position, uscc, window, position),
+            )
+        tx.bulk_insert("lv_windows", WINDOW_COLUMNS, b.windows.live_rows())
+        tx.bulk_insert("lv_payments", PAYMENT_COLUMNS, b.payment_rows)
+        tx.bulk_insert("lv_recoveries", RECOVERY_COLUMNS, b.recovery_rows)
+
+    @staticmethod
+    def _change_register_row(
+        tx: Tx,
+        position: int,
+        year: int,
+        uscc: str,
+        kind: str,
+        first_entry: bool,
+        values: tuple[Any, ...] | None,
+    ) -> None:
+        """A correction's change of one register row from `position` on: the corrected year's
+        row replaced (`values`; none when the firm is off the register), or another year's kind."""
+        current = "uscc = %s AND year = %s AND known_to IS NULL AND known_from < %s"
+        if values is None and kind:
+            # Same row, another kind: copy it before the current version is closed.
+            tx.execute(
+                f"INSERT INTO lv_register ({','.join(REGISTER_COLUMNS)}) "
+                "SELECT year, uscc, %s, %s, name, region_code, city_code, industry_code, "
+                f"size_class, %s, NULL FROM lv_register WHERE {current}",
+                (kind, first_entry, position, uscc, year, position),
+            )
+        tx.execute(
+            f"UPDATE lv_register SET known_to = %s WHERE {current}",
+            (position, uscc, year, position),
+        )
+        if values is not None:
+            tx.execute(
+                f"INSERT INTO lv_register ({','.join(REGISTER_COLUMNS)}) "
+                "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,NULL)",
+                (year, uscc, kind, first_entry, *values, position),
+            )
 
     # What the importer needs ------------------------------------------------------------------
+
+    def year_facts(self, year: int) -> dict[str, YearFact]:
+        """Each firm's current row of register year `year`."""
+        with self.read() as tx:
+            rows = tx.rows(
+                "SELECT uscc, name, region_code, industry_code, size_class FROM lv_register "
+                "WHERE year = %s AND known_to IS NULL",
+                (year,),
+            )
+        return {r[0]: YearFact(*r[1:]) for r in rows}
+
+    def firm_sizes(self, usccs: Sequence[str]) -> dict[str, dict[int, str | None]]:
+        """The size class of each firm in each register year it is on, as currently known."""
+        result: dict[str, dict[int, str | None]] = defaultdict(dict)
+        with self.read() as tx:
+            for condition, params in tx.matching("uscc", list(usccs)):
+                for uscc, year, size in tx.rows(
+                    "SELECT uscc, year, size_class FROM lv_register "
+                    f"WHERE {condition} AND known_to IS NULL",
+                    params,
+                ):
+                    result[uscc][year] = size
+        return result
 
     def prior_firms(self) -> dict[str, PriorFirm]:
         """Every firm the ledger knows, as the register diff needs it."""
         with self.read() as tx:
             rows = tx.rows(
                 "SELECT uscc, originator_id, version, name, region_code, industry_code, "
-                "size_class, years, first_entry_year, baseline_year FROM lv_firms"
+                "size_class, years, first_entry_year, baseline_year, route FROM lv_firms"
             )
         result: dict[str, PriorFirm] = {}
-        for uscc, oid, version, name, region, industry, size, years, first_entry, base in rows:
+        for (
+            uscc,
+            oid,
+            version,
+            name,
+            region,
+            industry,
+            size,
+            years,
+            first_entry,
+            base,
+            route,
+        ) in rows:
             result[uscc] = PriorFirm(
                 uscc,
                 uuid.UUID(oid),
@@ -665,6 +919,7 @@ class LedgerViews:
                 frozenset(_years(years)),
                 first_entry,
                 base,
+                route,
             )
         return result
 

@@ -122,9 +122,16 @@ class Cli:
             args += ["--encoding", encoding]
         return self.run(*args, "--json")
 
-    def awards(self, *args: str) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = self.ok_json("awards", *args)
+    def listing(self, command: str, *args: str) -> list[dict[str, Any]]:
+        """The rows of a register-wide answer (awards, totals, windows, register), which also
+        names the point it was computed at."""
+        doc = self.ok_json(command, *args)
+        assert set(doc) == {"as_of", "known_at", command}, doc.keys()
+        rows: list[dict[str, Any]] = doc[command]
         return rows
+
+    def awards(self, *args: str) -> list[dict[str, Any]]:
+        return self.listing("awards", *args)
 
     def awards_by_id(self, *args: str) -> dict[str, dict[str, Any]]:
         return {a["entitlement_id"]: a for a in self.awards(*args)}

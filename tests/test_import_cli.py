@@ -97,6 +97,7 @@ AWARD_KEYS = {
     "decided_year",
     "due_fiscal_year",
     "paid_fen",
+    "recovered_fen",
     "status",
 }
 
@@ -135,7 +136,7 @@ def bad_lines(stderr: str, path: Path) -> set[tuple[int, str]]:
 
 
 def snapshot(cli: Cli) -> tuple[Any, Any]:
-    return cli.ok_json("awards"), cli.ok_json("register")
+    return cli.listing("awards"), cli.listing("register")
 
 
 def shanghai_today() -> Any:
@@ -162,7 +163,7 @@ def test_the_first_import_must_be_the_baseline(cli: Cli, tmp_path: Path) -> None
     result = cli.import_year(write_year(tmp_path, 2020), 2020)
     assert result.code == 2
     assert "baseline" in result.err
-    assert cli.ok_json("register") == []
+    assert cli.listing("register") == []
     # ... and nothing stands in the way of the baseline afterwards.
     import_ok(cli, write_year(tmp_path, 2020), 2020, baseline=True)
 
@@ -243,7 +244,7 @@ def test_a_file_with_bad_lines_lists_every_one_and_writes_nothing(cli: Cli, tmp_
         (16, "row"),
     }
     assert snapshot(cli) == before
-    assert cli.ok_json("totals") == []
+    assert cli.listing("totals") == []
     # The fixed file then imports as if nothing had happened.
     doc = import_ok(cli, write_year(tmp_path, 2021), 2021)
     assert (doc["entered"], doc["re_entered"], doc["retained"], doc["left"]) == (2, 1, 4, 1)
@@ -254,7 +255,7 @@ def test_a_bad_baseline_writes_nothing(cli: Cli, tmp_path: Path) -> None:
     result = cli.import_year(path, 2020, baseline=True)
     assert result.code == 2
     assert bad_lines(result.err, path) == {(7, "region_code")}
-    assert cli.ok_json("register") == []
+    assert cli.listing("register") == []
     import_ok(cli, write_year(tmp_path, 2020), 2020, baseline=True)
 
 
@@ -274,7 +275,7 @@ def test_a_gb18030_register_imports_with_its_encoding(cli: Cli, tmp_path: Path) 
     as_utf8 = cli.import_year(path, 2020, baseline=True)
     assert as_utf8.code == 2
     assert (2, "encoding") in bad_lines(as_utf8.err, path)
-    assert cli.ok_json("register") == []
+    assert cli.listing("register") == []
     result = cli.import_year(path, 2020, baseline=True, encoding="gb18030")
     assert result.code == 0, result.err
     assert cli.ok_json("enterprise", B)["name"] == "太原乙机械有限公司"
@@ -284,7 +285,7 @@ def test_a_missing_register_file_is_refused(cli: Cli, tmp_path: Path) -> None:
     result = cli.import_year(tmp_path / "no-such-file.csv", 2020, baseline=True)
     assert result.code == 2
     assert "no-such-file.csv" in result.err
-    assert cli.ok_json("register") == []
+    assert cli.listing("register") == []
 
 
 # The diff ----------------------------------------------------------------------------------------
@@ -310,7 +311,7 @@ def test_the_register_view_counts_firms_first_entries_and_re_entries_by_city(
     cli: Cli, tmp_path: Path
 ) -> None:
     build_ledger(cli, tmp_path)
-    sizes = {(r["year"], r["city_code"]): r for r in cli.ok_json("register")}
+    sizes = {(r["year"], r["city_code"]): r for r in cli.listing("register")}
     assert {k: v["size"] for k, v in sizes.items() if k[0] == 2021} == {
         (2021, TAIYUAN): 5,  # A, B, D, E, F (a zone of Taiyuan)
         (2021, CHANGZHI): 2,  # C, B2
@@ -580,7 +581,7 @@ def test_the_same_ref_with_the_same_details_is_a_replay(small_ledger: Cli) -> No
     assert "replay" in said.out.lower()
     assert cli.awards_by_id()[E_FE]["paid_fen"] == 10_000_000
     assert len(cli.ok_json("enterprise", E)["payments"]) == 1
-    assert sum(r["paid_fen"] for r in cli.ok_json("totals", "--basis", "cash")) == 10_000_000
+    assert sum(r["paid_fen"] for r in cli.listing("totals", "--basis", "cash")) == 10_000_000
 
 
 def test_payments_survive_later_imports_and_a_rebuild(small_ledger: Cli, tmp_path: Path) -> None:
@@ -635,7 +636,7 @@ def test_a_policy_variant_without_new_builds_pays_them_nothing(cli: Cli, tmp_pat
 
 def test_totals_by_kind_on_the_due_basis(cli: Cli, tmp_path: Path) -> None:
     build_ledger(cli, tmp_path)
-    rows = cli.ok_json("totals", "--by", "kind", "--basis", "due")
+    rows = cli.listing("totals", "--by", "kind", "--basis", "due")
     got = {(r["fiscal_year"], r["kind"]): (r["count"], r["entitled_fen"]) for r in rows}
     assert got == {
         (2022, "first_entry"): (2, 2 * FE),  # E, F
@@ -648,12 +649,14 @@ def test_totals_by_kind_on_the_due_basis(cli: Cli, tmp_path: Path) -> None:
     }
     assert all(r["paid_fen"] == 0 and r["outstanding_fen"] == r["entitled_fen"] for r in rows)
     keys = {"fiscal_year", "kind", "count", "entitled_fen", "paid_fen", "outstanding_fen"}
+    keys.add("recovery_due_fen")  # nothing revoked here
+    assert all(r["recovery_due_fen"] == 0 for r in rows)
     assert all(set(r) == keys for r in rows)
 
 
 def test_totals_by_city_on_the_due_basis(cli: Cli, tmp_path: Path) -> None:
     build_ledger(cli, tmp_path)
-    rows = cli.ok_json("totals", "--by", "city")
+    rows = cli.listing("totals", "--by", "city")
     got = {(r["fiscal_year"], r["city_code"]): (r["count"], r["entitled_fen"]) for r in rows}
     assert got == {
         (2022, TAIYUAN): (3, 2 * FE + R2),  # E, F first entry; B 5万
@@ -668,7 +671,7 @@ def test_totals_by_city_on_the_due_basis(cli: Cli, tmp_path: Path) -> None:
 
 def test_totals_filter_by_fiscal_year(cli: Cli, tmp_path: Path) -> None:
     build_ledger(cli, tmp_path)
-    rows = cli.ok_json("totals", "--fiscal-year", "2023")
+    rows = cli.listing("totals", "--fiscal-year", "2023")
     assert {r["fiscal_year"] for r in rows} == {2023}
     assert sum(r["entitled_fen"] for r in rows) == FE + R2 + R3
 
@@ -687,7 +690,7 @@ def test_totals_equal_the_sum_of_the_awards_rows(cli: Cli, tmp_path: Path) -> No
             group["entitled_fen"] += a["amount_fen"]
             group["paid_fen"] += a["paid_fen"]
             group["outstanding_fen"] += a["amount_fen"] - a["paid_fen"]
-        rows = cli.ok_json("totals", "--by", by)
+        rows = cli.listing("totals", "--by", by)
         got = {
             (r["fiscal_year"], r[key]): Counter(
                 {k: r[k] for k in ("count", "entitled_fen", "paid_fen", "outstanding_fen")}
@@ -705,18 +708,18 @@ def test_cash_totals_group_payments_by_the_fiscal_year_of_their_date(
     assert pay(cli, f"{E}/first_entry/2021", "C-2", 20_000_000, "2024-02-01").code == 0
     assert pay(cli, f"{F}/first_entry/2021", "C-3", FE, "2024-05-05").code == 0
     assert pay(cli, f"{B}/retention_2y/2021", "C-4", R2, "2023-12-31").code == 0
-    by_kind = cli.ok_json("totals", "--basis", "cash", "--by", "kind")
+    by_kind = cli.listing("totals", "--basis", "cash", "--by", "kind")
     assert {(r["fiscal_year"], r["kind"]): r["paid_fen"] for r in by_kind} == {
         (2023, "first_entry"): 10_000_000,
         (2023, "retention_2y"): R2,
         (2024, "first_entry"): 20_000_000 + FE,
     }
-    by_city = cli.ok_json("totals", "--basis", "cash", "--by", "city")
+    by_city = cli.listing("totals", "--basis", "cash", "--by", "city")
     assert {(r["fiscal_year"], r["city_code"]): r["paid_fen"] for r in by_city} == {
         (2023, TAIYUAN): 10_000_000 + R2,
         (2024, TAIYUAN): 20_000_000 + FE,
     }
-    only_2024 = cli.ok_json("totals", "--basis", "cash", "--fiscal-year", "2024")
+    only_2024 = cli.listing("totals", "--basis", "cash", "--fiscal-year", "2024")
     assert sum(r["paid_fen"] for r in only_2024) == 20_000_000 + FE
 
 
@@ -724,7 +727,7 @@ def test_cash_totals_group_payments_by_the_fiscal_year_of_their_date(
 
 
 def _windows(cli: Cli, *args: str) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(w["uscc"], w["window"]): w for w in cli.ok_json("windows", *args)}
+    return {(w["uscc"], w["window"]): w for w in cli.listing("windows", *args)}
 
 
 def test_windows_list_first_entrants_only(cli: Cli, tmp_path: Path) -> None:

@@ -23,8 +23,8 @@ def test_the_register_of_a_year_lists_its_firms_with_their_kind_of_presence(
     ]
     cli.import_year(write_register(tmp_path / "2021.csv", later), 2021)
 
-    y2020 = {r["uscc"]: r for r in cli.ok_json("register", "--year", "2020")}
-    y2021 = {r["uscc"]: r for r in cli.ok_json("register", "--year", "2021")}
+    y2020 = {r["uscc"]: r for r in cli.listing("register", "--year", "2020")}
+    y2021 = {r["uscc"]: r for r in cli.listing("register", "--year", "2021")}
 
     assert set(y2020) == {STAYER, LEAVER, BASE_ENTRANT}
     assert {u: (r["kind"], r["first_entry"]) for u, r in y2020.items()} == {
@@ -38,4 +38,4 @@ def test_the_register_of_a_year_lists_its_firms_with_their_kind_of_presence(
     # Each year keeps what that year's register said: the move shows in 2021 only.
     assert (y2020[STAYER]["city_code"], y2021[STAYER]["city_code"]) == ("140100", "140200")
     assert (y2020[STAYER]["size_class"], y2021[STAYER]["size_class"]) == (None, "medium")
-    assert cli.ok_json("register", "--year", "2019") == []
+    assert cli.listing("register", "--year", "2019") == []

@@ -1,0 +1,166 @@
+"""Corrections: a firm's register history re-derived when the bureau re-issues an imported year.
+
+The import diff (domain.register) decides a firm's history one year at a time, against the year
+before. A correction of year Y changes one year in the middle of that history, so the history is
+derived again from the years the firm is now on, later years included, by the same rules:
+
+- first presence on the baseline register: on the baseline, first entry as the bureau gave it;
+- first presence after the baseline: a first entry with the route of that year's row, unless the
+  row says the firm first entered earlier (a re-entrant, as in `RegisterDiff`);
+- an imported year the firm is absent from after being on the year before: an exit (退库);
+- a year on the register after an absence: a re-entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from domain.enterprise import FirmState
+from domain.policy import Route, SizeClass
+from domain.register import RegisterRow
+from domain.rules import History
+
+
+class YearFact(NamedTuple):
+    """What the ledger holds of a firm's row in one register year."""
+
+    name: str
+    region_code: str
+    industry_code: str
+    size_class: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RestatedHistory:
+    years: tuple[int, ...]
+    exit_years: tuple[int, ...]
+    re_entry_years: tuple[int, ...]
+    baseline_year: int | None
+    first_entry_year: int | None
+    route: str | None
+    entry_size_class: str | None
+
+    def history(self, uscc: str) -> History:
+        return History(
+            uscc=uscc,
+            years=frozenset(self.years),
+            exit_years=frozenset(self.exit_years),
+            baseline_year=self.baseline_year,
+            first_entry_year=self.first_entry_year,
+            route=Route(self.route) if self.route else None,
+            entry_size_class=SizeClass(self.entry_size_class) if self.entry_size_class else None,
+        )
+
+    def fields(self) -> dict[str, Any]:
+        """As the fields of `Enterprise.RegisterYearCorrected`."""
+        return {
+            "years": list(self.years),
+            "exit_years": list(self.exit_years),
+            "re_entry_years": list(self.re_entry_years),
+            "baseline_year": self.baseline_year,
+            "derived_first_entry_year": self.first_entry_year,
+            "derived_route": str(Route(self.route).value) if self.route else None,
+            "entry_size_class": (
+                str(SizeClass(self.entry_size_class).value) if self.entry_size_class else None
+            ),
+        }
+
+    def same_as(self, s: FirmState | None) -> bool:
+        if s is None:
+            return not self.years
+        return (
+            set(self.years) == s.years
+            and set(self.exit_years) == s.exit_years
+            and set(self.re_entry_years) == s.re_entry_years
+            and self.baseline_year == s.baseline_year
+            and self.first_entry_year == s.first_entry_year
+            and self.route == s.route
+            and self.entry_size_class == s.entry_size_class
+        )
+
+
+def row_fact(row: RegisterRow) -> YearFact:
+    return YearFact(row.name, row.region_code, row.industry_code, row.size_class)
+
+
+def restate(
+    state: FirmState | None,
+    year: int,
+    row: RegisterRow | None,
+    imported: Iterable[int],
+    baseline: int,
+    sizes: dict[int, str | None],
+) -> RestatedHistory:
+    """A firm's register history after year `year` is corrected to `row` (None: not on it).
+
+    Args:
+        state: the firm as the ledger knows it before the correction (None: a firm new to it).
+        imported: every register year the ledger has imported.
+        baseline: the ledger's baseline year.
+        sizes: the size class the ledger holds for the firm in each register year it is on.
+    """
+    old_years = state.years if state else set()
+    years = (old_years - {year}) | ({year} if row is not None else set())
+    if not years:
+        return RestatedHistory((), (), (), None, None, None, None)
+    first = min(years)
+    re_entries = {y for y in years if y > first and y - 1 not in years}
+    exits = {y for y in imported if y > first and y - 1 in years and y not in years}
+    size_at_first = row.size_class if first == year and row else sizes.get(first)
+    given: int | None
+    route: str | None
+    if first == baseline:
+        # The baseline row gives the first entry year (DOMAIN.md default 5).
+        if year == baseline:
+            assert row is not None
+            first_entry, route = row.first_entry_year, row.route
+        else:
+            assert state is not None
+            first_entry, route = state.first_entry_year, state.route
+        return RestatedHistory(
+            tuple(sorted(years)),
+            tuple(sorted(exits)),
+            tuple(sorted(re_entries)),
+            baseline,
+            first_entry,
+            route if first_entry is not None else None,
+            size_at_first if first_entry == baseline else None,
+        )
+    if first == year:
+        assert row is not None
+        given, route = row.first_entry_year, row.route
+    elif (
+        state is not None and state.baseline_year is None and old_years and min(old_years) == first
+    ):
+        # The first year is as before: so is what its row said.
+        re_entrant = first in state.re_entry_years
+        given = state.first_entry_year if re_entrant else None
+        route = state.route
+    else:
+        # The firm's first year was taken away and a later year is now its first: the ledger
+        # never recorded that later row's route, so the route the bureau gave for the firm's
+        # entry stands (growth if it gave none).
+        given = None
+        route = state.route if state and state.route else Route.GROWTH.value
+    if given is not None and given < first:
+        # The row says the firm was on an earlier register: a re-entrant, never a first entrant.
+        return RestatedHistory(
+            tuple(sorted(years)),
+            tuple(sorted(exits)),
+            tuple(sorted(re_entries | {first})),
+            None,
+            given,
+            None,
+            None,
+        )
+    return RestatedHistory(
+        tuple(sorted(years)),
+        tuple(sorted(exits)),
+        tuple(sorted(re_entries)),
+        None,
+        first,
+        route,
+        size_at_first,
+    )
