@@ -516,6 +516,13 @@ def _enterprise(svc: LedgerService, a: argparse.Namespace) -> int:
         ["payment_ref", "entitlement_id", "amount_fen", "paid_on"],
         money=["amount_fen"],
     )
+    if doc["recoveries"]:
+        print("recoveries:")
+        print_table(
+            doc["recoveries"],
+            ["recovery_ref", "entitlement_id", "amount_fen", "received_on"],
+            money=["amount_fen"],
+        )
     print("windows:")
     for w in doc["windows"]:
         w.setdefault("closed_on", None)
@@ -552,6 +559,18 @@ def _explain(svc: LedgerService, a: argparse.Namespace) -> int:
         ["position", "payment_ref", "amount_fen", "paid_on", "actor"],
         money=["amount_fen"],
     )
+    cause = doc["revoked_by"]
+    if cause is not None:
+        print(
+            f"revoked by the correction of register year {cause['year']} at position "
+            f"{cause['position']} ({cause['recorded_at']}, {cause['actor']}): {cause['reason']}"
+        )
+        print(f"recoveries (recovered {yuan(doc['recovered_fen'])}):")
+        print_table(
+            doc["recoveries"],
+            ["position", "recovery_ref", "amount_fen", "received_on", "actor"],
+            money=["amount_fen"],
+        )
     return EXIT_OK
 
 
