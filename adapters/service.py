@@ -353,8 +353,9 @@ class LedgerService:
         return story
 
     def _policy_at(self, commit: Commit | None) -> Policy:
-        """The policy in force at a commit: the one adopted then (the log keeps each adoption)."""
-        with self._read() as tx:
+        """The policy in force at a commit: the last one the log had adopted by then (the views
+        keep each adoption with its position; without a catch-up, as this is on every answer)."""
+        with self.views.read() as tx:
             rows = tx.rows(
                 "SELECT content FROM lv_policy WHERE position <= %s ORDER BY position DESC LIMIT 1",
                 (commit.position if commit else 0,),

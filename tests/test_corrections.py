@@ -214,6 +214,16 @@ def test_register_and_enterprise_known_before_and_after_the_correction(
         ("retained", False),
         ("entered", True),
     )
+
+    # E's windows open with its first entry: 2021 as known then, 2022 now.
+    def windows(*args: str) -> set[tuple[str, str]]:
+        return {
+            (w["window"], w["starts_on"]) for w in ledger.listing("windows", "--uscc", E, *args)
+        }
+
+    assert windows("--known-at", old) == {("guarantee", "2021-01-01"), ("energy", "2021-01-01")}
+    assert windows() == {("guarantee", "2022-01-01"), ("energy", "2022-01-01")}
+    assert windows("--as-of", "2021-12-31") == set()  # not begun yet, as known now
     # Valid time: nobody is on the 2021 register as of a day in 2020.
     assert register(2021, "--as-of", "2020-12-31") == {}
 

@@ -10,6 +10,7 @@ from helpers import Firm, ref_uscc, write_register
 
 from adapters.service import LedgerService
 from domain.enterprise import REGISTER_BOOK_ID, RegisterBook
+from projections import views
 
 
 def test_a_version_1_year_import_is_read_with_an_unknown_encoding(db_url: str) -> None:
@@ -46,3 +47,19 @@ def test_a_new_year_import_records_its_encoding_as_version_2(db_url: str, tmp_pa
         last = list(svc.app.events.get(REGISTER_BOOK_ID))[-1]
         stored = json.loads(svc.app.mapper.to_stored_event(last).state)
         assert (stored["class_version"], stored["encoding"]) == (2, "gb18030")
+
+
+def test_views_of_an_older_shape_are_dropped_and_rebuilt_from_the_log(
+    db_url: str, tmp_path: Path
+) -> None:
+    path = write_register(tmp_path / "2020.csv", [Firm(ref_uscc(1)), Firm(ref_uscc(2))])
+    with LedgerService(db_url) as svc:
+        svc.import_register(path, 2020, baseline=True)
+        with svc.views._write() as tx:  # as views written before lv_schema existed
+            tx.execute("DROP TABLE lv_schema")
+            tx.execute("DROP TABLE lv_register")
+            tx.execute("CREATE TABLE lv_register (year INTEGER, uscc TEXT)")
+    with LedgerService(db_url) as svc:
+        assert [r["uscc"] for r in svc.register(2020)] == [ref_uscc(1), ref_uscc(2)]
+        with svc.views.read() as tx:
+            assert tx.rows("SELECT version FROM lv_schema") == [(views.SCHEMA_VERSION,)]
