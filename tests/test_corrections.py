@@ -30,6 +30,7 @@ import pytest
 from helpers import Cli, Firm, ref_uscc, write_register
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_ledger_core import view_tables
 
 A, B, D, E, G = (ref_uscc(n) for n in (101, 102, 104, 105, 107))
 FE, R2, R3 = 30_000_000, 5_000_000, 10_000_000  # fen: 300,000 / 50,000 / 100,000 yuan
@@ -422,4 +423,8 @@ def test_a_correction_leaves_the_ledger_as_if_the_corrected_year_had_been_import
             fixed = write_register(folder / f"{year}-fixed.csv", _rows(firms, year, fix))
             b.import_register(fixed, year, baseline=year == YEARS[0])
         a.correct_register(folder / f"{fix[0]}-fixed.csv", fix[0], reason="re-issued")
+        # Every version, as built batch by batch, is what a replay of the whole log builds.
+        incremental = view_tables(a)
+        a.rebuild_projections()
+        assert view_tables(a) == incremental
     assert _state(corrected_url) == _state(direct_url)
