@@ -18,6 +18,7 @@ from typing import Any
 
 from eventsourcing.persistence import PersistenceError
 
+from adapters.chain import Anchor, Verification, parse_anchor
 from adapters.persistence import SettingsError
 from adapters.register_csv import RegisterFileError
 from adapters.service import LedgerService
@@ -113,6 +114,13 @@ def _uscc(value: str) -> str:
         return validate_uscc(value)
     except CodeError as e:
         raise argparse.ArgumentTypeError(f"USCC {value!r}: {e}") from None
+
+
+def _anchor_arg(value: str) -> Anchor:
+    try:
+        return parse_anchor(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,6 +236,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="register size and first entries per year and city, or who was on it in one year",
     )
     p.add_argument("--year", type=_year, help="list the firms on the register of this year")
+
+    p = sub.add_parser(
+        "verify",
+        parents=[common, listing],
+        help="recompute the log's hash chain and compare it with the stored links (exit 1: broken)",
+    )
+    p.add_argument(
+        "--anchor",
+        type=_anchor_arg,
+        metavar="POSITION:HASH",
+        help="a head kept earlier (`anchor`): the recomputed link at POSITION must be HASH",
+    )
+
+    p = sub.add_parser(
+        "anchor",
+        parents=[common, listing],
+        help="print the chain's head POSITION:HASH to keep outside the database",
+    )
+    p.add_argument(
+        "--out",
+        metavar="FILE",
+        help="also append a line `POSITION:HASH TAKEN_AT_UTC` to FILE",
+    )
 
     sub.add_parser(
         "rebuild-projections",
@@ -466,6 +497,60 @@ def _rebuild(svc: LedgerService, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _link(position: int, link: bytes) -> dict[str, Any]:
+    return {"position": position, "hash": link.hex()}
+
+
+def _verify(svc: LedgerService, a: argparse.Namespace) -> int:
+    v: Verification = svc.verify(a.anchor)
+    last_good = _link(v.position, v.link)
+    if a.json:
+        emit_json(
+            {
+                "intact": v.intact,
+                "events": v.events,
+                "head": last_good if v.intact else None,
+                "anchor": _link(v.anchor.position, v.anchor.link) if v.anchor else None,
+                "break": {
+                    "position": v.broken.position,
+                    "problem": v.broken.problem,
+                    "message": v.broken.message,
+                }
+                if v.broken
+                else None,
+                "last_good": last_good,
+            }
+        )
+    elif v.broken is None:
+        print(f"chain intact: {v.events:,} events, head {v.position}:{v.link.hex()}")
+        if v.anchor:
+            print(f"anchor {v.anchor} matches")
+    else:
+        print(
+            f"chain broken at position {v.broken.position} ({v.broken.problem}): {v.broken.message}"
+        )
+        print(
+            f"intact up to position {v.position} ({v.events:,} events): {v.position}:{v.link.hex()}"
+        )
+    return EXIT_OK if v.intact else EXIT_FINDINGS
+
+
+def _anchor(svc: LedgerService, a: argparse.Namespace) -> int:
+    head, taken_at = svc.anchor(a.out)
+    if a.json:
+        emit_json(
+            {
+                **_link(head.position, head.link),
+                "anchor": str(head),
+                "taken_at": taken_at.isoformat().replace("+00:00", "Z"),
+                "out": a.out,
+            }
+        )
+    else:
+        print(head)
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[LedgerService, argparse.Namespace], int]] = {
     "import-register": _import,
     "awards": _awards,
@@ -477,6 +562,8 @@ COMMANDS: dict[str, Callable[[LedgerService, argparse.Namespace], int]] = {
     "audit-trail": _audit_trail,
     "explain": _explain,
     "rebuild-projections": _rebuild,
+    "verify": _verify,
+    "anchor": _anchor,
 }
 
 

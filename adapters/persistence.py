@@ -12,7 +12,7 @@ position order. They add three things:
   import leaves nothing behind;
 - both append paths extend the log's hash chain (`adapters/chain.py`) in `ledger_chain(position,
   link)`, in the same transaction and under the same lock, from the last stored link: nothing is
-  recomputed from the start on an append.
+  recomputed from the start on an append, and `verify_chain` recomputes it all to compare.
 
 On PostgreSQL the inserts run in an ordinary transaction, not psycopg's pipeline mode, which hangs
 on large saves (../shared/eventsourcing-notes.md).
@@ -33,11 +33,19 @@ from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import get_topic, retry
-from psycopg import Cursor, InterfaceError, OperationalError
+from psycopg import Connection, Cursor, InterfaceError, OperationalError, ServerCursor
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier, Literal
 
-from adapters.chain import GENESIS, EventRow, event_row, fold
+from adapters.chain import (
+    GENESIS,
+    Anchor,
+    EventRow,
+    Verification,
+    check,
+    event_row,
+    fold,
+)
 
 DEFAULT_DATABASE_URL = "sqlite:///ledger.db"
 COMMITS_TABLE = "ledger_commits"
@@ -234,6 +242,21 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             for r in batch:
                 yield event_row(r[0], r[1], r[2], r[3], r[4])
 
+    def chain_head(self) -> Anchor:
+        """The last stored link (position 0 and 32 zero bytes for an empty log)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.chain_head_statement)
+            head = c.fetchone()
+        return Anchor(head[0], bytes(head[1])) if head else Anchor(0, GENESIS)
+
+    def verify_chain(self, anchor: Anchor | None = None) -> Verification:
+        """Recompute the chain from every event and compare it with the stored links."""
+        with self.datastore.transaction(commit=False) as c:
+            # One read transaction: both cursors see the same snapshot of the log.
+            c.execute(f"SELECT position, link FROM {CHAIN_TABLE} ORDER BY position")
+            links = ((r[0], bytes(r[1])) for r in c.sqlite_cursor)
+            return check(self._chain_rows(c), links, anchor)
+
     def _record_commit(self, c: SQLiteCursor, position: int) -> None:
         # SQLite has one writer at a time, so the clock read here follows commit order;
         # max() keeps recorded times monotonic even if the system clock steps back.
@@ -291,7 +314,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             "ORDER BY position DESC LIMIT 1))"
         ).format(schema=schema, table=Identifier(self.commits_table))
         # An event as the chain sees it (adapters/chain.py EventRow), the state hashed by the
-        # server: the same expression on both append paths.
+        # server: the same expression on both append paths and in verify_chain.
         chain_columns = SQL(
             "notification_id, originator_id::text, originator_version, coalesce(topic, ''), "
             "encode(sha256(coalesce(state, ''::bytea)), 'hex')"
@@ -312,6 +335,9 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             ).format(schema=schema, chain=chain)
             + self.record_commit_statement
         )
+        self.chain_head_statement = SQL(
+            "SELECT position, link FROM {schema}.{chain} ORDER BY position DESC LIMIT 1"
+        ).format(schema=schema, chain=chain)
         self.copy_links_statement = SQL(
             "COPY {schema}.{chain} (position, link) FROM STDIN (FORMAT BINARY)"
         ).format(schema=schema, chain=chain)
@@ -334,6 +360,12 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             table=Identifier(self.events_table_name),
             sequence=sequence,
         )
+        self.select_chain_rows_statement = SQL(
+            "SELECT {columns} FROM {schema}.{table} ORDER BY notification_id"
+        ).format(columns=chain_columns, schema=schema, table=Identifier(self.events_table_name))
+        self.select_links_statement = SQL(
+            "SELECT position, link FROM {schema}.{chain} ORDER BY position"
+        ).format(schema=schema, chain=chain)
         self.copy_events_statement = SQL(
             "COPY {schema}.{table} (originator_id, originator_version, topic, state) FROM STDIN"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
@@ -489,6 +521,33 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             for row in zip(positions, links, strict=True):
                 copy.write_row(row)
         return positions[-1]
+
+    @staticmethod
+    def _reader(conn: Connection[DictRow], name: str) -> ServerCursor[tuple[Any, ...]]:
+        """A server-side cursor of plain tuples: rows come a batch at a time, at any log size."""
+        reader = conn.cursor(name=name, row_factory=tuple_row)
+        reader.itersize = CHAIN_FETCH_ROWS
+        return reader
+
+    def chain_head(self) -> Anchor:
+        """The last stored link (position 0 and 32 zero bytes for an empty log)."""
+        with self.datastore.transaction() as curs:
+            curs.execute(self.chain_head_statement)
+            head = curs.fetchone()
+        return Anchor(head["position"], head["link"]) if head else Anchor(0, GENESIS)
+
+    def verify_chain(self, anchor: Anchor | None = None) -> Verification:
+        """Recompute the chain from every event and compare it with the stored links."""
+        with self.datastore.get_connection() as conn, conn.transaction(force_rollback=True):
+            # Both reads see one snapshot, so a link committed meanwhile cannot look missing.
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            with (
+                self._reader(conn, "ledger_verify_events") as events,
+                self._reader(conn, "ledger_verify_links") as links,
+            ):
+                events.execute(self.select_chain_rows_statement)
+                links.execute(self.select_links_statement)
+                return check(events, links, anchor)
 
 
 LedgerRecorder = LedgerSQLiteRecorder | LedgerPostgresRecorder
