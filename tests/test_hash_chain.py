@@ -11,6 +11,8 @@ import hashlib
 import json
 import re
 import sqlite3
+import subprocess
+import sys
 import uuid
 from datetime import date
 from pathlib import Path
@@ -25,6 +27,7 @@ from hypothesis import strategies as st
 from adapters.chain import GENESIS, Anchor, canonical_bytes, check, fold, parse_anchor
 from adapters.service import LedgerService
 
+ROOT = Path(__file__).parents[1]
 ZEROS = "0" * 64
 BASE = [Firm(ref_uscc(n)) for n in range(1, 6)]
 ENTRANTS = [ref_uscc(n) for n in range(11, 17)]
@@ -418,6 +421,21 @@ def test_a_malformed_anchor_is_refused_before_the_database_is_opened(
         cli.run("verify", f"--anchor={anchor}")
     assert exc.value.code == 2
     assert f"argument --anchor: anchor {anchor!r}" in capsys.readouterr().err
+
+
+def test_the_auditors_script_recomputes_the_head_verify_reports(
+    cli: Cli, tables: Tables, db_url: str, tmp_path: Path
+) -> None:
+    build_ledger(cli, tmp_path)
+    head = verify(cli)[1]["head"]
+    script = [sys.executable, str(ROOT / "docs" / "recheck_chain.py"), db_url]
+
+    whole = subprocess.run(script, capture_output=True, text=True, check=True)
+    middle = _middle(tables)
+    partial = subprocess.run([*script, str(middle)], capture_output=True, text=True, check=True)
+
+    assert whole.stdout.strip() == f"{head['position']}:{head['hash']}"
+    assert partial.stdout.strip() == f"{middle}:{tables.recompute()[middle].hex()}"
 
 
 # The arithmetic (adapters/chain.py) --------------------------------------------------------------
