@@ -138,6 +138,17 @@ class Verification:
     def intact(self) -> bool:
         return self.broken is None
 
+    @property
+    def anchor_held(self) -> bool | None:
+        """Whether the link recomputed at the anchor's position was the anchor's (None without an
+        anchor; False too when a break came before it). It can hold while the chain breaks
+        later: the log up to the anchor is then as it was when the anchor was taken."""
+        if self.anchor is None:
+            return None
+        if self.broken is not None and self.broken.problem.startswith("anchor"):
+            return False
+        return self.anchor.position <= self.position
+
 
 def check(
     events: Iterable[EventRow],

@@ -504,13 +504,16 @@ def _link(position: int, link: bytes) -> dict[str, Any]:
 def _verify(svc: LedgerService, a: argparse.Namespace) -> int:
     v: Verification = svc.verify(a.anchor)
     last_good = _link(v.position, v.link)
+    anchor = v.anchor
     if a.json:
         emit_json(
             {
                 "intact": v.intact,
                 "events": v.events,
                 "head": last_good if v.intact else None,
-                "anchor": _link(v.anchor.position, v.anchor.link) if v.anchor else None,
+                "anchor": _link(anchor.position, anchor.link) | {"held": v.anchor_held}
+                if anchor
+                else None,
                 "break": {
                     "position": v.broken.position,
                     "problem": v.broken.problem,
@@ -521,17 +524,17 @@ def _verify(svc: LedgerService, a: argparse.Namespace) -> int:
                 "last_good": last_good,
             }
         )
-    elif v.broken is None:
+        return EXIT_OK if v.intact else EXIT_FINDINGS
+    if v.broken is None:
         print(f"chain intact: {v.events:,} events, head {v.position}:{v.link.hex()}")
-        if v.anchor:
-            print(f"anchor {v.anchor} matches")
     else:
-        print(
-            f"chain broken at position {v.broken.position} ({v.broken.problem}): {v.broken.message}"
-        )
+        b = v.broken
+        print(f"chain broken at position {b.position} ({b.problem}): {b.message}")
         print(
             f"intact up to position {v.position} ({v.events:,} events): {v.position}:{v.link.hex()}"
         )
+    if v.anchor_held:
+        print(f"anchor {anchor} matches: up to it, the log is as it was when the anchor was taken")
     return EXIT_OK if v.intact else EXIT_FINDINGS
 
 

@@ -359,6 +359,30 @@ def test_a_rewritten_chain_is_caught_only_with_an_anchor_taken_before(
     assert doc["break"]["position"] == int(anchor.split(":")[0]) >= at
     assert doc["break"]["problem"] == "anchor_mismatch"
     assert anchor in doc["break"]["message"]
+    assert doc["anchor"]["held"] is False
+
+
+def test_an_anchor_before_a_break_still_vouches_for_the_log_up_to_it(
+    cli: Cli, tables: Tables, tmp_path: Path
+) -> None:
+    build_ledger(cli, tmp_path)
+    anchor = cli.run("anchor").out.strip()
+    pay(cli, ENTRANTS[1], "GK5")
+    last = max(tables.positions())
+    tables.sql("UPDATE {events} SET state = ? WHERE {position} = ?", b"{}", last)
+
+    code, doc = verify(cli, "--anchor", anchor)
+
+    assert code == 1
+    assert doc["break"]["position"] == last > int(anchor.split(":")[0])
+    assert doc["anchor"] == {
+        "position": int(anchor.split(":")[0]),
+        "hash": anchor.split(":")[1],
+        "held": True,
+    }
+    text = cli.run("verify", "--anchor", anchor)
+    assert text.code == 1
+    assert f"anchor {anchor} matches" in text.out
 
 
 def test_an_anchor_whose_event_was_deleted_is_a_break(
@@ -405,6 +429,7 @@ def test_anchor_out_appends_a_line_per_anchor_that_verify_accepts(
     for line in lines:
         code, doc = verify(cli, "--anchor", line.split()[0])
         assert code == 0 and doc["anchor"]["position"] == int(line.split(":")[0])
+        assert doc["anchor"]["held"] is True
 
 
 def test_anchor_out_to_a_file_that_cannot_be_written_is_refused(cli: Cli, tmp_path: Path) -> None:
