@@ -19,6 +19,7 @@ from typing import Any
 
 from eventsourcing.persistence import PersistenceError
 
+from adapters.chain import Anchor, Verification, parse_anchor
 from adapters.persistence import SettingsError
 from adapters.register_csv import RegisterFileError
 from adapters.service import LedgerService, Point
@@ -119,6 +120,13 @@ def _uscc(value: str) -> str:
         return validate_uscc(value)
     except CodeError as e:
         raise argparse.ArgumentTypeError(f"USCC {value!r}: {e}") from None
+
+
+def _anchor_arg(value: str) -> Anchor:
+    try:
+        return parse_anchor(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -259,6 +267,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="register size and first entries per year and city, or who was on it in one year",
     )
     p.add_argument("--year", type=_year, help="list the firms on the register of this year")
+
+    p = sub.add_parser(
+        "verify",
+        parents=[common, listing],
+        help="recompute the log's hash chain and compare it with the stored links (exit 1: broken)",
+    )
+    p.add_argument(
+        "--anchor",
+        type=_anchor_arg,
+        metavar="POSITION:HASH",
+        help="a head kept earlier (`anchor`): the recomputed link at POSITION must be HASH",
+    )
+
+    p = sub.add_parser(
+        "anchor",
+        parents=[common, listing],
+        help="print the chain's head POSITION:HASH to keep outside the database",
+    )
+    p.add_argument(
+        "--out",
+        metavar="FILE",
+        help="also append a line `POSITION:HASH TAKEN_AT_UTC` to FILE",
+    )
 
     sub.add_parser(
         "rebuild-projections",
@@ -610,6 +641,63 @@ def _rebuild(svc: LedgerService, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _link(position: int, link: bytes) -> dict[str, Any]:
+    return {"position": position, "hash": link.hex()}
+
+
+def _verify(svc: LedgerService, a: argparse.Namespace) -> int:
+    v: Verification = svc.verify(a.anchor)
+    last_good = _link(v.position, v.link)
+    anchor = v.anchor
+    if a.json:
+        emit_json(
+            {
+                "intact": v.intact,
+                "events": v.events,
+                "head": last_good if v.intact else None,
+                "anchor": _link(anchor.position, anchor.link) | {"held": v.anchor_held}
+                if anchor
+                else None,
+                "break": {
+                    "position": v.broken.position,
+                    "problem": v.broken.problem,
+                    "message": v.broken.message,
+                }
+                if v.broken
+                else None,
+                "last_good": last_good,
+            }
+        )
+        return EXIT_OK if v.intact else EXIT_FINDINGS
+    if v.broken is None:
+        print(f"chain intact: {v.events:,} events, head {v.position}:{v.link.hex()}")
+    else:
+        b = v.broken
+        print(f"chain broken at position {b.position} ({b.problem}): {b.message}")
+        print(
+            f"intact up to position {v.position} ({v.events:,} events): {v.position}:{v.link.hex()}"
+        )
+    if v.anchor_held:
+        print(f"anchor {anchor} matches: up to it, the log is as it was when the anchor was taken")
+    return EXIT_OK if v.intact else EXIT_FINDINGS
+
+
+def _anchor(svc: LedgerService, a: argparse.Namespace) -> int:
+    head, taken_at = svc.anchor(a.out)
+    if a.json:
+        emit_json(
+            {
+                **_link(head.position, head.link),
+                "anchor": str(head),
+                "taken_at": taken_at.isoformat().replace("+00:00", "Z"),
+                "out": a.out,
+            }
+        )
+    else:
+        print(head)
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[LedgerService, argparse.Namespace], int]] = {
     "import-register": _import,
     "awards": _awards,
@@ -622,6 +710,8 @@ COMMANDS: dict[str, Callable[[LedgerService, argparse.Namespace], int]] = {
     "audit-trail": _audit_trail,
     "explain": _explain,
     "rebuild-projections": _rebuild,
+    "verify": _verify,
+    "anchor": _anchor,
 }
 
 

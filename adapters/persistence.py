@@ -2,14 +2,17 @@
 
 Both recorders subclass the library's application recorders, so every append still takes the
 library's table lock (PostgreSQL) or the single writer lock (SQLite) that makes commit order equal
-position order. They add two things:
+position order. They add three things:
 
 - each transaction records its commit time from the database clock, taken under that lock, in
   `ledger_commits` (position = the highest notification id of the transaction), so "what the
   ledger knew at T" follows commit order, not the client's event timestamps;
 - `insert_event_stream` appends a long stream of events (a register year) in one transaction,
   chunk by chunk (COPY on PostgreSQL, the library's executemany on SQLite), so an interrupted
-  import leaves nothing behind.
+  import leaves nothing behind;
+- both append paths extend the log's hash chain (`adapters/chain.py`) in `ledger_chain(position,
+  link)`, in the same transaction and under the same lock, from the last stored link: nothing is
+  recomputed from the start on an append, and `verify_chain` recomputes it all to compare.
 
 On PostgreSQL the inserts run in an ordinary transaction, not psycopg's pipeline mode, which hangs
 on large saves (../shared/eventsourcing-notes.md).
@@ -18,10 +21,11 @@ on large saves (../shared/eventsourcing-notes.md).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 from uuid import UUID
 
@@ -29,12 +33,25 @@ from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteAggregateRecorder, SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import get_topic, retry
-from psycopg import InterfaceError, OperationalError
-from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Identifier
+from psycopg import Connection, Cursor, InterfaceError, OperationalError, ServerCursor
+from psycopg.rows import DictRow, tuple_row
+from psycopg.sql import SQL, Identifier, Literal
+
+from adapters.chain import (
+    GENESIS,
+    Anchor,
+    EventRow,
+    Verification,
+    check,
+    event_row,
+    fold,
+)
 
 DEFAULT_DATABASE_URL = "sqlite:///ledger.db"
 COMMITS_TABLE = "ledger_commits"
+CHAIN_TABLE = "ledger_chain"
+CHAIN_FETCH_ROWS = 10_000
+"""Rows read at a time for the chain: memory stays bounded at any log size."""
 
 
 @dataclass(frozen=True)
@@ -132,13 +149,20 @@ def database_settings(url: str | None = None, *, pool_size: int | None = None) -
 
 
 class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
-    """The library's SQLite recorder, with commit times and one-transaction event streams."""
+    """The library's SQLite recorder, with commit times, one-transaction event streams and the
+    hash chain."""
+
+    chain_head_statement = (
+        f"SELECT position, link FROM {CHAIN_TABLE} ORDER BY position DESC LIMIT 1"
+    )
 
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),
             f"CREATE TABLE IF NOT EXISTS {COMMITS_TABLE} ("
             "position INTEGER PRIMARY KEY, recorded_at TEXT NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} ("
+            "position INTEGER PRIMARY KEY, link BLOB NOT NULL CHECK (length(link) = 32))",
         ]
 
     def commit_at(
@@ -181,9 +205,57 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         ids = super()._insert_events(c, stored_events, **kwargs)
-        if ids and kwargs.get("_commit_row", True):
-            self._record_commit(c, max(ids))
+        if ids:
+            # SQLite gives each new row the highest rowid plus one: ids come in position order.
+            self._extend_chain(
+                c,
+                (
+                    event_row(p, e.originator_id, e.originator_version, e.topic, e.state)
+                    for p, e in zip(ids, stored_events, strict=True)
+                ),
+            )
+            if kwargs.get("_commit_row", True):
+                self._record_commit(c, max(ids))
         return ids
+
+    def _extend_chain(self, c: SQLiteCursor, rows: Iterable[EventRow]) -> None:
+        # Called after this transaction's first write, so SQLite's single writer lock is held
+        # and the last stored link is the chain's head.
+        c.execute(self.chain_head_statement)
+        head = c.fetchone()
+        c.executemany(
+            f"INSERT INTO {CHAIN_TABLE} (position, link) VALUES (?, ?)",
+            fold(bytes(head[1]) if head else GENESIS, rows),
+        )
+
+    def _chain_rows(self, c: SQLiteCursor, first: int | None = None) -> Iterator[EventRow]:
+        """The events (from position `first` on, or all) as the chain sees them, in position
+        order, read by a cursor of their own in c's transaction: c stays free to write links."""
+        where, params = ("WHERE rowid >= ?", (first,)) if first is not None else ("", ())
+        reader = c.sqlite_cursor.connection.cursor()
+        reader.execute(
+            "SELECT rowid, originator_id, originator_version, topic, state "
+            f"FROM {self.events_table_name} {where} ORDER BY rowid",
+            params,
+        )
+        while batch := reader.fetchmany(CHAIN_FETCH_ROWS):
+            for r in batch:
+                yield event_row(r[0], r[1], r[2], r[3], r[4])
+
+    def chain_head(self) -> Anchor:
+        """The last stored link (position 0 and 32 zero bytes for an empty log)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self.chain_head_statement)
+            head = c.fetchone()
+        return Anchor(head[0], bytes(head[1])) if head else Anchor(0, GENESIS)
+
+    def verify_chain(self, anchor: Anchor | None = None) -> Verification:
+        """Recompute the chain from every event and compare it with the stored links."""
+        with self.datastore.transaction(commit=False) as c:
+            # One read transaction: both cursors see the same snapshot of the log.
+            c.execute(f"SELECT position, link FROM {CHAIN_TABLE} ORDER BY position")
+            links = ((r[0], bytes(r[1])) for r in c.sqlite_cursor)
+            return check(self._chain_rows(c), links, anchor)
 
     def _record_commit(self, c: SQLiteCursor, position: int) -> None:
         # SQLite has one writer at a time, so the clock read here follows commit order;
@@ -207,36 +279,96 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
                 return None
             c.execute(self.select_max_notification_id_statement)
             last = int(c.fetchone()[0])
+            # Under the single writer each new row takes the highest rowid plus one, so this
+            # transaction's events are the last `count` positions.
+            self._extend_chain(c, self._chain_rows(c, last - count + 1))
             self._record_commit(c, last)
         return last
 
 
 class LedgerPostgresRecorder(PostgresApplicationRecorder):
-    """The library's PostgreSQL recorder, without pipeline mode, with commit times and streams."""
+    """The library's PostgreSQL recorder, without pipeline mode, with commit times, streams and
+    the hash chain."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.commits_table = f"{self.events_table_name.rsplit('_', 1)[0]}_commits"
-        self.sql_create_statements.append(
+        self.chain_table = f"{self.events_table_name.rsplit('_', 1)[0]}_chain"
+        schema = Identifier(self.datastore.schema)
+        chain = Identifier(self.chain_table)
+        self.sql_create_statements += [
             SQL(
                 "CREATE TABLE IF NOT EXISTS {schema}.{table} ("
                 "position bigint PRIMARY KEY, recorded_at timestamptz NOT NULL)"
-            ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.commits_table))
-        )
+            ).format(schema=schema, table=Identifier(self.commits_table)),
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{chain} (position bigint PRIMARY KEY, "
+                "link bytea NOT NULL CHECK (octet_length(link) = 32))"
+            ).format(schema=schema, chain=chain),
+        ]
         # Under the table lock, so clock_timestamp() follows commit order; greatest() keeps
         # recorded times monotonic even if the server clock steps back.
         self.record_commit_statement = SQL(
             "INSERT INTO {schema}.{table} (position, recorded_at) SELECT %s, greatest("
             "clock_timestamp(), (SELECT recorded_at FROM {schema}.{table} "
             "ORDER BY position DESC LIMIT 1))"
-        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.commits_table))
+        ).format(schema=schema, table=Identifier(self.commits_table))
+        # An event as the chain sees it (adapters/chain.py EventRow), the state hashed by the
+        # server: the same expression on both append paths and in verify_chain.
+        chain_columns = SQL(
+            "notification_id, originator_id::text, originator_version, coalesce(topic, ''), "
+            "encode(sha256(coalesce(state, ''::bytea)), 'hex')"
+        )
+        head_link = SQL(
+            "(SELECT link FROM {schema}.{chain} ORDER BY position DESC LIMIT 1)"
+        ).format(schema=schema, chain=chain)
+        # A payment is a few events, so round trips are its cost: the library's INSERT … unnest
+        # … RETURNING notification_id also returns each event's chain columns and the last
+        # stored link, and one statement stores the new links and the commit time.
+        self.insert_events_statement += SQL(", {columns}, {head}").format(
+            columns=chain_columns, head=head_link
+        )
+        self.insert_links_and_commit_statement = (
+            SQL(
+                "WITH links AS (INSERT INTO {schema}.{chain} (position, link) "
+                "SELECT * FROM unnest(%s::bigint[], %s::bytea[])) "
+            ).format(schema=schema, chain=chain)
+            + self.record_commit_statement
+        )
+        self.chain_head_statement = SQL(
+            "SELECT position, link FROM {schema}.{chain} ORDER BY position DESC LIMIT 1"
+        ).format(schema=schema, chain=chain)
+        self.copy_links_statement = SQL(
+            "COPY {schema}.{chain} (position, link) FROM STDIN (FORMAT BINARY)"
+        ).format(schema=schema, chain=chain)
+        # A register year's events are the sequence values this transaction takes under the
+        # lock: after the sequence's last value before the COPY, up to its currval after it (a
+        # row someone inserted by hand with a higher position stays out, and unlinked).
+        sequence = SQL("pg_get_serial_sequence({table}, 'notification_id')").format(
+            table=Literal(f'"{self.datastore.schema}"."{self.events_table_name}"')
+        )
+        self.stream_start_statement = SQL(
+            "SELECT coalesce(pg_sequence_last_value({sequence}), 0), {head}"
+        ).format(sequence=sequence, head=head_link)
+        self.copy_chain_rows_statement = SQL(
+            "COPY (SELECT {columns} FROM {schema}.{table} WHERE notification_id > %s "
+            "AND notification_id <= (SELECT currval({sequence})) ORDER BY notification_id) "
+            "TO STDOUT (FORMAT BINARY)"
+        ).format(
+            columns=chain_columns,
+            schema=schema,
+            table=Identifier(self.events_table_name),
+            sequence=sequence,
+        )
+        self.select_chain_rows_statement = SQL(
+            "SELECT {columns} FROM {schema}.{table} ORDER BY notification_id"
+        ).format(columns=chain_columns, schema=schema, table=Identifier(self.events_table_name))
+        self.select_links_statement = SQL(
+            "SELECT position, link FROM {schema}.{chain} ORDER BY position"
+        ).format(schema=schema, chain=chain)
         self.copy_events_statement = SQL(
             "COPY {schema}.{table} (originator_id, originator_version, topic, state) FROM STDIN"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
-        self.last_position_statement = SQL(
-            "SELECT currval(pg_get_serial_sequence(%s, 'notification_id')) AS last"
-        )
-        self._qualified_events_table = f'"{self.datastore.schema}"."{self.events_table_name}"'
         self.select_trail_statement = SQL(
             "SELECT e.notification_id, e.originator_version, e.topic, e.state, (SELECT recorded_at "
             "FROM {schema}.{commits} k WHERE k.position >= e.notification_id ORDER BY k.position "
@@ -332,10 +464,16 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             if stored_events:
                 self._lock_table(curs)
                 self._notify_channel(curs)
-                # the library's INSERT … unnest … RETURNING notification_id
+                # the library's INSERT … unnest, returning ids, chain columns and the last link
                 PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events)
-                ids = [row["notification_id"] for row in curs.fetchall()]
-                curs.execute(self.record_commit_statement, (max(ids),))
+                returned = [tuple(r.values()) for r in curs.fetchall()]
+                ids = [r[0] for r in returned]
+                rows = sorted(cast(EventRow, r[:5]) for r in returned)
+                positions, links = zip(*fold(returned[0][5] or GENESIS, rows), strict=True)
+                curs.execute(
+                    self.insert_links_and_commit_statement,
+                    (list(positions), list(links), max(ids)),
+                )
         return ids
 
     def insert_event_stream(self, chunks: Iterable[Sequence[StoredEvent]]) -> int | None:
@@ -348,6 +486,8 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         with self.datastore.transaction(commit=True) as curs:
             self._lock_table(curs)
             self._notify_channel(curs)
+            curs.execute(self.stream_start_statement)
+            after, head = cast(DictRow, curs.fetchone()).values()
             count = 0
             with curs.copy(self.copy_events_statement) as copy:
                 for chunk in chunks:
@@ -356,13 +496,58 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                     count += len(chunk)
             if not count:
                 return None
-            # The table lock is held, so this session's last sequence value is the log's head.
-            curs.execute(self.last_position_statement, (self._qualified_events_table,))
-            row = curs.fetchone()
-            assert row is not None
-            last = int(row["last"])
+            last = self._link_new_events(curs, after, head or GENESIS)
             curs.execute(self.record_commit_statement, (last,))
         return last
+
+    def _link_new_events(self, curs: Cursor[DictRow], after: int, head: bytes) -> int:
+        """Link this transaction's events, the positions after `after`, continuing from the link
+        `head`; return the last position.
+
+        The server hashes the states and COPYs the chain's columns out in position order, so it
+        hashes the next rows while these are linked; the links go back in by COPY."""
+        positions = array("q")
+        links: list[bytes] = []
+        # Rows straight off the index, in position order: with no statistics on rows this new,
+        # the planner may otherwise sort them all (on disk) before the first one comes out.
+        curs.execute("SET LOCAL enable_sort = off")
+        with curs.copy(self.copy_chain_rows_statement, (after,)) as out:
+            out.set_types(["int8", "text", "int8", "text", "text"])
+            for position, link in fold(head, cast(Iterator[EventRow], out.rows())):
+                positions.append(position)
+                links.append(link)
+        with curs.copy(self.copy_links_statement) as copy:
+            copy.set_types(["int8", "bytea"])
+            for row in zip(positions, links, strict=True):
+                copy.write_row(row)
+        return positions[-1]
+
+    @staticmethod
+    def _reader(conn: Connection[DictRow], name: str) -> ServerCursor[tuple[Any, ...]]:
+        """A server-side cursor of plain tuples: rows come a batch at a time, at any log size."""
+        reader = conn.cursor(name=name, row_factory=tuple_row)
+        reader.itersize = CHAIN_FETCH_ROWS
+        return reader
+
+    def chain_head(self) -> Anchor:
+        """The last stored link (position 0 and 32 zero bytes for an empty log)."""
+        with self.datastore.transaction() as curs:
+            curs.execute(self.chain_head_statement)
+            head = curs.fetchone()
+        return Anchor(head["position"], head["link"]) if head else Anchor(0, GENESIS)
+
+    def verify_chain(self, anchor: Anchor | None = None) -> Verification:
+        """Recompute the chain from every event and compare it with the stored links."""
+        with self.datastore.get_connection() as conn, conn.transaction(force_rollback=True):
+            # Both reads see one snapshot, so a link committed meanwhile cannot look missing.
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            with (
+                self._reader(conn, "ledger_verify_events") as events,
+                self._reader(conn, "ledger_verify_links") as links,
+            ):
+                events.execute(self.select_chain_rows_statement)
+                links.execute(self.select_links_statement)
+                return check(events, links, anchor)
 
 
 LedgerRecorder = LedgerSQLiteRecorder | LedgerPostgresRecorder

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from eventsourcing.persistence import IntegrityError, InternalError, ProgrammingError
 
+from adapters.chain import Anchor, Verification
 from adapters.persistence import (
     Commit,
     DatabaseSettings,
@@ -438,6 +439,35 @@ class LedgerService:
                 "actor": trail[revoked_by.position]["actor"],
             },
         }
+
+    def verify(self, anchor: Anchor | None = None) -> Verification:
+        """Recompute the log's hash chain from the stored events and compare it with the stored
+        links, stopping at the first break.
+
+        `anchor`: a head kept earlier (outside the database); the recomputed link at its position
+        must equal it, which catches events changed before it even if every stored link after
+        them was rewritten to match.
+        """
+        return cast(LedgerRecorder, self.app.recorder).verify_chain(anchor)
+
+    def anchor(self, out: str | Path | None = None) -> tuple[Anchor, datetime]:
+        """The stored head of the chain and when it was taken (UTC, this machine's clock).
+
+        `out`: append `POSITION:HASH TAKEN_AT` to this file, the auditors' record outside the
+        database. The head is read, not recomputed: an anchor that does not match the events
+        shows up at the next `verify --anchor`, and reading it stays instant at any log size.
+        """
+        head = cast(LedgerRecorder, self.app.recorder).chain_head()
+        taken_at = datetime.now(UTC).replace(microsecond=0)
+        if out is not None:
+            try:
+                with open(out, "a", encoding="ascii") as kept:
+                    kept.write(f"{head} {taken_at.strftime('%Y-%m-%dT%H:%M:%SZ')}\n")
+            except OSError as e:
+                raise RefusedError(
+                    f"--out {out}: cannot append to it ({e.strerror}); give a writable file"
+                ) from None
+        return head, taken_at
 
     def commit_at(self, known_at: str | None = None) -> Commit | None:
         """The log commit a `--known-at` names: `@POSITION`, or an RFC 3339 instant with an offset

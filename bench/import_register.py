@@ -12,10 +12,9 @@ import resource
 import shutil
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-import psycopg
+from throwaway_db import throwaway_database
 
 from adapters.service import LedgerService
 from adapters.synthetic import write_csv
@@ -105,14 +104,8 @@ def main() -> None:
         if "sqlite" in args.stores:
             run(f"sqlite:///{folder}/bench.db", base, nxt, "sqlite")
         if "postgres" in args.stores:
-            name = f"ledger_bench_{uuid.uuid4().hex[:8]}"
-            with psycopg.connect(args.pg, autocommit=True) as conn:
-                conn.execute(f'CREATE DATABASE "{name}"')
-            try:
-                run(args.pg.rsplit("/", 1)[0] + f"/{name}", base, nxt, "postgres")
-            finally:
-                with psycopg.connect(args.pg, autocommit=True) as conn:
-                    conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            with throwaway_database(args.pg) as url:
+                run(url, base, nxt, "postgres")
     finally:
         shutil.rmtree(folder)
 

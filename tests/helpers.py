@@ -4,7 +4,8 @@ CSV files and the CLI run in-process."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,3 +136,26 @@ class Cli:
 
     def awards_by_id(self, *args: str) -> dict[str, dict[str, Any]]:
         return {a["entitlement_id"]: a for a in self.awards(*args)}
+
+
+def run_at_once(
+    target: Callable[..., None], calls: Sequence[tuple[Any, ...]]
+) -> list[BaseException]:
+    """Call `target` with each tuple of arguments, each call on its own thread, all released at
+    once; return what the calls raised."""
+    barrier = threading.Barrier(len(calls), timeout=30)
+    errors: list[BaseException] = []
+
+    def call(*args: Any) -> None:
+        try:
+            barrier.wait()
+            target(*args)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=call, args=args) for args in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors

@@ -1,4 +1,5 @@
-"""The README's examples keep working: its CSV imports, and every command it names exists."""
+"""The README's examples keep working: its CSV imports, every command it names exists, and the
+auditor's chain script it quotes is the one tests/test_hash_chain.py runs."""
 
 from __future__ import annotations
 
@@ -31,3 +32,8 @@ def test_every_command_the_readme_shows_is_a_command() -> None:
     parser = build_parser()
     commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     assert shown and shown <= commands, shown - commands
+
+
+def test_the_auditors_script_is_quoted_as_the_file_the_tests_run() -> None:
+    script = (Path(__file__).parents[1] / "docs" / "recheck_chain.py").read_text("utf-8")
+    assert f"```python\n{script}```" in README
