@@ -57,6 +57,8 @@ _WINDOW_EVENTS = (
     Enterprise.ReEnteredRegister,
     Enterprise.LeftRegister,
 )
+_HISTORY_TYPES = frozenset(_HISTORY_EVENTS)
+_WINDOW_TYPES = frozenset(_WINDOW_EVENTS)
 _KIND = {
     Enterprise.OnBaselineRegister: "baseline",
     Enterprise.EnteredRegister: "entered",
@@ -80,7 +82,6 @@ SCHEMA = [
         name TEXT NOT NULL, region_code TEXT NOT NULL, city_code TEXT NOT NULL,
         industry_code TEXT NOT NULL, size_class TEXT, known_from BIGINT NOT NULL, known_to BIGINT,
         PRIMARY KEY (year, uscc, known_from))""",
-    "CREATE INDEX IF NOT EXISTS lv_register_uscc ON lv_register (uscc, year)",
     """CREATE TABLE IF NOT EXISTS lv_awards (
         entitlement_id TEXT NOT NULL, uscc TEXT NOT NULL, kind TEXT NOT NULL,
         clause TEXT NOT NULL, policy_id TEXT NOT NULL, amount_fen BIGINT NOT NULL,
@@ -113,7 +114,7 @@ SCHEMA = [
         position BIGINT NOT NULL)""",
     "CREATE TABLE IF NOT EXISTS lv_schema (version INTEGER NOT NULL)",
 ]
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bumped when the views' tables change shape: the views are then dropped and rebuilt from the log."""
 VIEW_TABLES = (
     "lv_firms",
@@ -665,13 +666,17 @@ class LedgerViews:
             firm.version = event.originator_version
             LedgerViews._fold_correction(batch, firm, event, position, *before)
             return
-        # Windows depend on the first entry (its year, route, size) and the exits only.
-        windows_before = (
-            _window_rows(s.history(), policy) if isinstance(event, _WINDOW_EVENTS) else None
-        )
+        kind_of_event = type(event)
+        # Windows depend on the first entry (its year, route, size) and the exits only; a firm
+        # with no first entry has none.
+        windows_before = None
+        if kind_of_event in _WINDOW_TYPES:
+            windows_before = (
+                _window_rows(s.history(), policy) if s.first_entry_year and s.route else {}
+            )
         s.apply(event)
         firm.version = event.originator_version
-        if isinstance(event, Enterprise.PaymentRecorded):
+        if kind_of_event is Enterprise.PaymentRecorded:
             batch.payment_rows.append(
                 (
                     event.payment_ref,
@@ -685,7 +690,7 @@ class LedgerViews:
                 )
             )
             return
-        if isinstance(event, Enterprise.RecoveryRecorded):
+        if kind_of_event is Enterprise.RecoveryRecorded:
             batch.recovery_rows.append(
                 (
                     event.recovery_ref,
@@ -699,7 +704,7 @@ class LedgerViews:
                 )
             )
             return
-        kind = _KIND.get(type(event))
+        kind = _KIND.get(kind_of_event)
         if kind is not None:
             city = _city(s.region_code)
             firm.cities[event.year] = city
@@ -720,7 +725,8 @@ class LedgerViews:
             )
         # An import of year Y adds Y to the history (imports come in year order), so the only
         # awards it can change are those decided in Y, which had no row before.
-        if isinstance(event, _HISTORY_EVENTS):
+        if kind_of_event in _HISTORY_TYPES and s.first_entry_year and s.route:
+            # Only a first entrant has awards or windows (domain.rules).
             history = s.history()
             for eid, row in _award_rows(firm, history, policy).items():
                 if row[6] == event.year:
