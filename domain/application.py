@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEvent, Transcoding
 
-from domain.correction import YearFact, restate, row_fact
+from domain.correction import YearFact, restate, same_fact
 from domain.enterprise import (
     REGISTER_BOOK_ID,
     Enterprise,
@@ -391,7 +391,7 @@ class Ledger(Application[uuid.UUID]):
             firm = self._firm_or_new(uscc, row, year, actor, source.sha256)
             state = firm.state if uscc in prior else None
             history = restate(state, year, row, book.years, baseline, sizes.get(uscc, {}))
-            same_row = (row_fact(row) if row else None) == facts.get(uscc)
+            same_row = same_fact(row, facts.get(uscc))
             if same_row and history.same_as(state):
                 continue
             before = {e.entitlement_id: e for e in firm.entitlements(policy)}
@@ -518,7 +518,7 @@ class Ledger(Application[uuid.UUID]):
         changed = set(rows).symmetric_difference(facts)
         for uscc in set(rows) & set(facts):
             row, p = rows[uscc], prior[uscc]
-            if row_fact(row) != facts[uscc]:
+            if not same_fact(row, facts[uscc]):
                 changed.add(uscc)
             elif year == baseline:
                 route = row.route if row.first_entry_year is not None else None

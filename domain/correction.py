@@ -81,8 +81,14 @@ class RestatedHistory:
         )
 
 
-def row_fact(row: RegisterRow) -> YearFact:
-    return YearFact(row.name, row.region_code, row.industry_code, row.size_class)
+def same_fact(row: RegisterRow | None, fact: YearFact | None) -> bool:
+    """Whether a re-issued row says what the ledger holds for that year; an empty size class
+    says nothing new (the last known class stands, as on import)."""
+    if row is None or fact is None:
+        return row is None and fact is None
+    return (row.name, row.region_code, row.industry_code) == fact[:3] and (
+        row.size_class is None or row.size_class == fact.size_class
+    )
 
 
 def restate(

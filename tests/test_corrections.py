@@ -301,6 +301,12 @@ def test_an_identical_reissue_changes_nothing_and_bad_rows_change_nothing(
     assert (same.code, same.json()["replay"]) == (0, True)
     reordered = write_register(tmp_path / "2021-r.csv", list(reversed(originals()[2021])))
     assert correct(ledger, reordered, 2021).json()["replay"] is True
+    # An empty size class says nothing new, as on import: the same register.
+    sized = [Firm(A), Firm(B, size_class="small"), Firm(E), Firm(G)]
+    assert correct(ledger, write_register(tmp_path / "s.csv", sized), 2021).code == 0
+    blank = write_register(tmp_path / "2021-blank.csv", [Firm(A), Firm(B), Firm(E), Firm(G)])
+    assert correct(ledger, blank, 2021).json()["replay"] is True
+    head = ledger.ok_json("awards")["known_at"]["position"]
     bad = write_register(tmp_path / "2021-b.csv", [*CORRECTED_2021, "not,a,row"])
     rejected = correct(ledger, bad, 2021)
     assert rejected.code == 2 and "2021-b.csv:6: row:" in rejected.err
