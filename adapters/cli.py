@@ -23,6 +23,7 @@ from adapters.chain import Anchor, Verification, parse_anchor
 from adapters.persistence import SettingsError
 from adapters.register_csv import RegisterFileError
 from adapters.service import LedgerService, Point
+from adapters.tokens import ROLES, TokenFileError, add_user, load_users, revoke_user, tokens_path
 from domain.application import (
     ConcurrentWriteError,
     ImportRejectedError,
@@ -296,6 +297,34 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common, listing],
         help="empty the read models and replay the log into them",
     )
+
+    p = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="the gRPC service (subsidy_ledger.v1.LedgerService) for finance, auditors, statistics",
+    )
+    p.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="address to bind (default $LEDGER_LISTEN, else 127.0.0.1:50051); not loopback only with TLS",
+    )
+    p.add_argument(
+        "--tokens", metavar="FILE", help="the users' token hashes (default $LEDGER_TOKENS_FILE)"
+    )
+
+    p = sub.add_parser("token", help="the gRPC users' bearer tokens: add, list, revoke")
+    tokens = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    t = tokens.add_parser("add", help="add a user's token; prints it once")
+    t.add_argument("--user", required=True)
+    t.add_argument("--role", required=True, choices=list(ROLES))
+    t.add_argument("--city", type=_city, help="scope the user to one city's firms")
+    t.add_argument("--tokens", metavar="FILE")
+    t = tokens.add_parser("list", help="the users and roles (never the tokens)")
+    t.add_argument("--tokens", metavar="FILE")
+    t.add_argument("--json", action="store_true")
+    t = tokens.add_parser("revoke", help="remove every token of a user")
+    t.add_argument("--user", required=True)
+    t.add_argument("--tokens", metavar="FILE")
 
     p = sub.add_parser(
         "demo", parents=[listing], help="a synthetic Shanxi, 2020-2025, in a fresh SQLite file"
@@ -715,6 +744,33 @@ COMMANDS: dict[str, Callable[[LedgerService, argparse.Namespace], int]] = {
 }
 
 
+def _token(a: argparse.Namespace) -> int:
+    path = tokens_path(a.tokens)
+    if a.action == "add":
+        token = add_user(path, a.user, a.role, a.city)
+        print(token)
+        print(
+            f"token for {a.user} ({a.role}{', city ' + a.city if a.city else ''}) added to {path}; "
+            "it is shown only now",
+            file=sys.stderr,
+        )
+    elif a.action == "list":
+        users = [
+            {"user": u.user, "role": u.role, "city": u.city, "created": u.created}
+            for u in load_users(path).values()
+        ]
+        if a.json:
+            emit_json(users)
+        else:
+            print_table(users, ["user", "role", "city", "created"])
+    else:
+        removed = revoke_user(path, a.user)
+        if not removed:
+            raise TokenFileError(f"no token of user {a.user} in {path}")
+        print(f"revoked {removed} token(s) of {a.user}")
+    return EXIT_OK
+
+
 def fail(message: str, code: int) -> int:
     for line in message.splitlines():
         print(f"subsidy-ledger: {line}", file=sys.stderr)
@@ -728,6 +784,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from adapters.demo import run_demo
 
             return run_demo(out=args.out, seed=args.seed, scale=args.scale, as_json=args.json)
+        if args.command == "token":
+            return _token(args)
+        if args.command == "serve":
+            from adapters.serve import serve
+
+            return serve(args.db, listen=args.listen, tokens=args.tokens)
         # A bad policy file is refused before the database is even opened.
         args.policy_loaded = load_policy(args.policy) if getattr(args, "policy", None) else None
         with LedgerService(args.db, actor=args.actor) as svc:
@@ -736,7 +798,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in e.lines():
             print(line, file=sys.stderr)
         return fail(str(e), EXIT_REFUSED)
-    except (LedgerError, RegisterFileError, SettingsError, PolicyFileError) as e:
+    except (LedgerError, RegisterFileError, SettingsError, PolicyFileError, TokenFileError) as e:
         return fail(str(e), EXIT_REFUSED)
     except ConcurrentWriteError as e:
         return fail(str(e), EXIT_FAILURE)

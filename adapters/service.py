@@ -26,6 +26,7 @@ from adapters.register_csv import CsvRegister
 from domain.application import (
     CorrectionResult,
     ImportResult,
+    InvalidInputError,
     Ledger,
     NotFoundError,
     PaymentResult,
@@ -477,16 +478,18 @@ class LedgerService:
             return recorder.commit_at()
         if known_at.startswith("@"):
             if not known_at[1:].isdigit():
-                raise RefusedError(f"--known-at {known_at!r}: a position is @ and a whole number")
+                raise InvalidInputError(
+                    f"--known-at {known_at!r}: a position is @ and a whole number"
+                )
             return recorder.commit_at(position=int(known_at[1:]))
         try:
             instant = datetime.fromisoformat(known_at)
         except ValueError:
-            raise RefusedError(
+            raise InvalidInputError(
                 f"--known-at {known_at!r} is not an RFC 3339 instant, e.g. 2024-03-01T09:00:00+08:00"
             ) from None
         if instant.tzinfo is None:
-            raise RefusedError(
+            raise InvalidInputError(
                 f"--known-at {known_at!r} has no offset: give one (+08:00 or Z), the ledger does "
                 "not guess a time zone"
             )

@@ -48,6 +48,19 @@ class NotFoundError(RefusedError):
     """An unknown enterprise, entitlement or ref."""
 
 
+class InvalidInputError(RefusedError):
+    """Malformed input: a bad amount, date, ref, reason or point in time."""
+
+
+class ConflictError(RefusedError):
+    """A voucher number already used with other details."""
+
+
+class PreconditionError(RefusedError):
+    """Input well formed but refused by the ledger's state: an overpayment, nothing to recover, a
+    revoked award, a register year out of order."""
+
+
 class ImportRejectedError(RefusedError):
     """A register file with bad rows: every bad line is listed, nothing was written."""
 
@@ -187,11 +200,15 @@ transaction takes the whole year."""
 def _check_money(amount_fen: int, day: date, today: date, ref: str, day_field: str) -> None:
     """What every movement of money must satisfy, payment or recovery."""
     if type(amount_fen) is not int or amount_fen <= 0:
-        raise RefusedError(f"amount_fen must be a positive whole number of fen, got {amount_fen!r}")
+        raise InvalidInputError(
+            f"amount_fen must be a positive whole number of fen, got {amount_fen!r}"
+        )
     if day > today:
-        raise RefusedError(f"{day_field} {day} is after today ({today}, Asia/Shanghai)")
+        raise InvalidInputError(f"{day_field} {day} is after today ({today}, Asia/Shanghai)")
     if not ref or ref != ref.strip():
-        raise RefusedError("ref must be the treasury voucher number, without surrounding spaces")
+        raise InvalidInputError(
+            "ref must be the treasury voucher number, without surrounding spaces"
+        )
 
 
 class Ledger(Application[uuid.UUID]):
@@ -359,7 +376,7 @@ class Ledger(Application[uuid.UUID]):
             RefusedError: a year not imported, an empty reason.
         """
         if not reason.strip():
-            raise RefusedError("--reason is required: say why the bureau re-issued the year")
+            raise InvalidInputError("--reason is required: say why the bureau re-issued the year")
         book = self.get_book()
         done = book.years.get(year) if book else None
         if book is None or done is None:
@@ -546,22 +563,22 @@ class Ledger(Application[uuid.UUID]):
     def _check_year_order(book: RegisterBook | None, year: int, baseline: bool) -> None:
         if book is None or not book.years:
             if not baseline:
-                raise RefusedError(
+                raise PreconditionError(
                     f"the ledger has no register yet: the first year imported must be the "
                     f"baseline (import {year} with --baseline)"
                 )
             return
         base = book.baseline_year
         if baseline:
-            raise RefusedError(
+            raise PreconditionError(
                 f"the baseline is already imported ({base}); import {year} without --baseline"
             )
         last = book.last_year
         assert base is not None and last is not None
         if year < base:
-            raise RefusedError(f"register year {year} is before the baseline year {base}")
+            raise PreconditionError(f"register year {year} is before the baseline year {base}")
         if year - 1 not in book.years:
-            raise RefusedError(
+            raise PreconditionError(
                 f"register year {year} needs {year - 1} imported first (the ledger has {base}-{last})"
             )
 
@@ -626,7 +643,7 @@ class Ledger(Application[uuid.UUID]):
                 return self._replay(claimed, entitlement_id, ref, amount_fen, paid_on)
             paid = firm.state.paid_fen(entitlement.entitlement_id)
             if paid + amount_fen > entitlement.amount_fen:
-                raise RefusedError(
+                raise PreconditionError(
                     f"overpayment: {entitlement_id} is {entitlement.amount_fen} fen, "
                     f"{paid} fen already paid, so at most {entitlement.amount_fen - paid} fen can be "
                     f"paid, not {amount_fen}"
@@ -675,14 +692,14 @@ class Ledger(Application[uuid.UUID]):
             if claimed is not None:
                 return self._replay(claimed, entitlement_id, ref, amount_fen, received_on, firm)
             if entitlement_id not in firm.state.revoked:
-                raise RefusedError(
+                raise PreconditionError(
                     f"{entitlement_id} is not a revoked entitlement: only money paid against an "
                     "award a correction took away is recovered"
                 )
             paid = firm.state.paid_fen(entitlement_id)
             back = firm.state.recovered_fen(entitlement_id)
             if back + amount_fen > paid:
-                raise RefusedError(
+                raise PreconditionError(
                     f"over-recovery: {paid} fen was paid against {entitlement_id} and {back} fen "
                     f"already came back, so at most {paid - back} fen can be recovered, not "
                     f"{amount_fen}"
@@ -716,7 +733,7 @@ class Ledger(Application[uuid.UUID]):
             if entitlement.entitlement_id == entitlement_id:
                 return firm, entitlement
         if entitlement_id in firm.state.revoked:
-            raise RefusedError(
+            raise PreconditionError(
                 f"{entitlement_id} was revoked by the correction in the file with sha256 "
                 f"{firm.state.revoked[entitlement_id]}: nothing more is paid against it (see "
                 "`subsidy-ledger explain`)"
@@ -770,7 +787,7 @@ class Ledger(Application[uuid.UUID]):
             paid_on,
         )
         if not same:
-            raise RefusedError(
+            raise ConflictError(
                 f"ref {ref} already records {claimed.amount_fen} fen on {claimed.paid_on} against "
                 f"{claimed.entitlement_id}; a voucher number is used once"
             )

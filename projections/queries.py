@@ -105,7 +105,13 @@ def awards(
 
 
 def totals(
-    tx: Tx, *, fiscal_year: int | None = None, by: str = "kind", basis: str = "due", at: At = At()
+    tx: Tx,
+    *,
+    fiscal_year: int | None = None,
+    by: str = "kind",
+    basis: str = "due",
+    city: str | None = None,
+    at: At = At(),
 ) -> list[dict[str, Any]]:
     """Fiscal totals grouped by kind or city.
 
@@ -113,7 +119,7 @@ def totals(
     `recovery_due_fen` is what is still to come back on awards a correction revoked.
     Basis `cash`: payments by the fiscal year of their date; `count` and `entitled_fen` are of the
     entitlements paid that year, `outstanding_fen` what remained on them at that year's end;
-    `recovered_fen` is money that came back that year.
+    `recovered_fen` is money that came back that year. `city`: only awards counted for that city.
     """
     label = "kind" if by == "kind" else "city_code"
     group = GROUPS[by]
@@ -133,7 +139,7 @@ def totals(
             },
         )
 
-    awards_by_id = {a["entitlement_id"]: a for a in awards(tx, at=at)}
+    awards_by_id = {a["entitlement_id"]: a for a in awards(tx, city=city, at=at)}
     if basis == "due":
         for a in awards_by_id.values():
             if fiscal_year is not None and a["due_fiscal_year"] != fiscal_year:
@@ -177,11 +183,20 @@ def totals(
 
 
 def windows(
-    tx: Tx, *, uscc: str | None = None, active_on: date | None = None, at: At = At()
+    tx: Tx,
+    *,
+    uscc: str | None = None,
+    active_on: date | None = None,
+    city: str | None = None,
+    at: At = At(),
 ) -> list[dict[str, Any]]:
-    """Windows known at `at`; on its day, only those begun, and a closure only once it happened."""
+    """Windows known at `at`; on its day, only those begun, and a closure only once it happened.
+    `city`: only firms now in that city."""
     known, params = at.known("w")
     where = [known]
+    if city is not None:
+        where.append("w.uscc IN (SELECT f.uscc FROM lv_firms f WHERE f.city_code = %s)")
+        params.append(city)
     if uscc is not None:
         where.append("w.uscc = %s")
         params.append(uscc)

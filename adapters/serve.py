@@ -1,0 +1,83 @@
+"""`subsidy-ledger serve`: the gRPC server process, its settings, and a graceful shutdown.
+
+Settings (environment; `--listen`, `--tokens`, `--db` override the first three):
+- LEDGER_LISTEN: HOST:PORT to bind (default 127.0.0.1:50051); anything but loopback needs TLS;
+- LEDGER_TOKENS_FILE: the users' token hashes (`subsidy-ledger token add`);
+- LEDGER_DATABASE_URL: the ledger (default sqlite:///ledger.db); LEDGER_DATABASE_PASSWORD_FILE, if
+  set, holds the PostgreSQL password (a mounted secret) and fills it into the URL;
+- LEDGER_TLS_CERT and LEDGER_TLS_KEY: PEM files; with them the server speaks TLS;
+- LEDGER_POOL_SIZE: database connections kept open (default 8);
+- LEDGER_GRACE_SECONDS: how long SIGTERM waits for calls in flight (default 20).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from urllib.parse import quote, urlsplit
+
+from adapters.grpc_server import build_server, users_from_file
+from adapters.service import LedgerService
+from adapters.tokens import tokens_path
+
+DEFAULT_LISTEN = "127.0.0.1:50051"
+log = logging.getLogger("subsidy_ledger.grpc")
+
+
+def database_url(url: str | None) -> str | None:
+    """The URL with the password from LEDGER_DATABASE_PASSWORD_FILE filled in, if that is set."""
+    secret = os.environ.get("LEDGER_DATABASE_PASSWORD_FILE")
+    url = url or os.environ.get("LEDGER_DATABASE_URL")
+    if not secret or not url or not url.startswith(("postgresql://", "postgres://")):
+        return url
+    password = Path(secret).read_text("utf-8").strip()
+    parts = urlsplit(url)
+    user = parts.username or "postgres"
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{quote(user)}:{quote(password, safe='')}@{host}").geturl()
+
+
+def serve(db: str | None, *, listen: str | None = None, tokens: str | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    listen = listen or os.environ.get("LEDGER_LISTEN") or DEFAULT_LISTEN
+    cert, key = os.environ.get("LEDGER_TLS_CERT"), os.environ.get("LEDGER_TLS_KEY")
+    if bool(cert) != bool(key):
+        raise ValueError("TLS needs both LEDGER_TLS_CERT and LEDGER_TLS_KEY")
+    tls = (Path(key).read_bytes(), Path(cert).read_bytes()) if cert and key else None
+    users = users_from_file(tokens_path(tokens))
+    pool = int(os.environ.get("LEDGER_POOL_SIZE", "8"))
+    grace = float(os.environ.get("LEDGER_GRACE_SECONDS", "20"))
+    with LedgerService(database_url(db), pool_size=pool) as ledger:
+        server, port = build_server(ledger, users, listen, tls=tls, workers=max(16, pool * 2))
+        stop = threading.Event()
+
+        def keep_up() -> None:
+            # Queries catch up before they answer; this keeps that catch-up short between calls.
+            while not stop.wait(1.0):
+                try:
+                    ledger.catch_up()
+                except Exception:
+                    log.exception("catching the views up failed; retrying")
+
+        def terminate(signum: int, frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, terminate)
+        signal.signal(signal.SIGINT, terminate)
+        server.start()
+        host = listen.rpartition(":")[0]
+        log.info(
+            f'{{"event": "serving", "listen": "{host}:{port}", "tls": {str(tls is not None).lower()}}}'
+        )
+        follower = threading.Thread(target=keep_up, name="views-follower", daemon=True)
+        follower.start()
+        stop.wait()
+        # In-flight calls finish (up to the grace period); new ones are refused.
+        server.stop(grace).wait()
+        log.info('{"event": "stopped"}')
+    return 0

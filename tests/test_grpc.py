@@ -1,0 +1,424 @@
+"""The gRPC service: a real server on 127.0.0.1:0 with the generated stubs, on both stores."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from helpers import Firm, ref_uscc
+
+from adapters.grpc_generated.subsidy_ledger.v1 import ledger_pb2 as pb
+from adapters.grpc_generated.subsidy_ledger.v1 import ledger_pb2_grpc as pb_grpc
+from adapters.grpc_server import build_server, users_from_file
+from adapters.service import LedgerService
+from adapters.tokens import add_user
+
+TAIYUAN = ref_uscc(501)  # 小店区, Taiyuan 140100
+DATONG = ref_uscc(502, division="140212")  # 新荣区, Datong 140200
+FE = 30_000_000
+
+
+@pytest.fixture
+def tokens(tmp_path: Path) -> dict[str, str]:
+    path = tmp_path / "tokens"
+    return {
+        "finance": add_user(path, "财政厅-张", "finance", None),
+        "statistics": add_user(path, "统计局", "statistics", None),
+        "auditor": add_user(path, "审计厅-李", "auditor", None),
+        "admin": add_user(path, "admin", "admin", None),
+        "datong": add_user(path, "大同财政局", "finance", "140200"),
+    }
+
+
+@pytest.fixture
+def channel(db_url: str, tmp_path: Path, tokens: dict[str, str]) -> Iterator[grpc.Channel]:
+    with LedgerService(db_url) as ledger:
+        server, port = build_server(ledger, users_from_file(tmp_path / "tokens"), "127.0.0.1:0")
+        server.start()
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                yield channel
+        finally:
+            server.stop(None)
+
+
+@pytest.fixture
+def stub(channel: grpc.Channel) -> pb_grpc.LedgerServiceStub:
+    return pb_grpc.LedgerServiceStub(channel)
+
+
+def auth(token: str) -> list[tuple[str, str]]:
+    return [("authorization", f"Bearer {token}")]
+
+
+def rows(*firms: Firm) -> list[pb.ImportRegisterRequest]:
+    return [
+        pb.ImportRegisterRequest(
+            row=pb.RegisterRow(
+                uscc=f.uscc,
+                name=f.name,
+                region_code=f.region_code,
+                industry_code=f.industry_code,
+                size_class=f.size_class,
+                route=f.route,
+                first_entry_year=f.first_entry_year,
+            )
+        )
+        for f in firms
+    ]
+
+
+def load(
+    stub: pb_grpc.LedgerServiceStub, token: str, year: int, *firms: Firm, **header: Any
+) -> pb.ImportResult:
+    messages = [
+        pb.ImportRegisterRequest(header=pb.ImportHeader(year=year, **header)),
+        *rows(*firms),
+    ]
+    result: pb.ImportResult = stub.ImportRegister(iter(messages), metadata=auth(token))
+    return result
+
+
+@pytest.fixture
+def ledger(stub: pb_grpc.LedgerServiceStub, tokens: dict[str, str]) -> pb_grpc.LedgerServiceStub:
+    s = tokens["statistics"]
+    load(stub, s, 2020, Firm(ref_uscc(500)), baseline=True)
+    load(stub, s, 2021, Firm(ref_uscc(500)), Firm(TAIYUAN), Firm(DATONG, region_code="140212"))
+    return stub
+
+
+def code_of(call: Any) -> grpc.StatusCode:
+    try:
+        result = call()
+        if isinstance(result, Iterator):
+            list(result)
+    except grpc.RpcError as e:
+        return e.code()  # type: ignore[no-any-return]
+    return grpc.StatusCode.OK
+
+
+def test_health_and_reflection_answer_without_a_token(channel: grpc.Channel) -> None:
+    health = health_pb2_grpc.HealthStub(channel)
+    answer = health.Check(health_pb2.HealthCheckRequest(service="subsidy_ledger.v1.LedgerService"))
+    assert answer.status == health_pb2.HealthCheckResponse.SERVING
+    reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
+    (reply,) = list(
+        reflect.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        )
+    )
+    names = {s.name for s in reply.list_services_response.service}
+    assert "subsidy_ledger.v1.LedgerService" in names and "grpc.health.v1.Health" in names
+
+
+def test_calls_without_a_valid_token_are_unauthenticated(ledger: pb_grpc.LedgerServiceStub) -> None:
+    request = pb.GetEnterpriseRequest(uscc=TAIYUAN)
+    assert code_of(lambda: ledger.GetEnterprise(request)) == grpc.StatusCode.UNAUTHENTICATED
+    bad = auth("not-a-token")
+    assert (
+        code_of(lambda: ledger.GetEnterprise(request, metadata=bad))
+        == grpc.StatusCode.UNAUTHENTICATED
+    )
+
+
+METHODS = {
+    "GetEnterprise": (
+        "read",
+        lambda s, m: s.GetEnterprise(pb.GetEnterpriseRequest(uscc=TAIYUAN), metadata=m),
+    ),
+    "ListAwards": ("read", lambda s, m: s.ListAwards(pb.ListAwardsRequest(), metadata=m)),
+    "GetFiscalTotals": (
+        "read",
+        lambda s, m: s.GetFiscalTotals(pb.GetFiscalTotalsRequest(), metadata=m),
+    ),
+    "ListWindows": ("read", lambda s, m: s.ListWindows(pb.ListWindowsRequest(), metadata=m)),
+    "ListRegister": (
+        "read",
+        lambda s, m: s.ListRegister(pb.ListRegisterRequest(year=2021), metadata=m),
+    ),
+    "ExplainEntitlement": (
+        "read",
+        lambda s, m: s.ExplainEntitlement(
+            pb.ExplainEntitlementRequest(entitlement_id=f"{TAIYUAN}/first_entry/2021"), metadata=m
+        ),
+    ),
+    "GetAuditTrail": (
+        "audit",
+        lambda s, m: s.GetAuditTrail(pb.GetAuditTrailRequest(uscc=TAIYUAN), metadata=m),
+    ),
+    "VerifyLog": ("audit", lambda s, m: s.VerifyLog(pb.VerifyLogRequest(), metadata=m)),
+    "GetAnchor": ("audit", lambda s, m: s.GetAnchor(pb.GetAnchorRequest(), metadata=m)),
+    "RecordPayment": (
+        "pay",
+        lambda s, m: s.RecordPayment(
+            pb.RecordPaymentRequest(
+                entitlement_id=f"{TAIYUAN}/first_entry/2021",
+                payment_ref="GK-ROLE",
+                amount_fen=1,
+                paid_on="2022-03-01",
+            ),
+            metadata=m,
+        ),
+    ),
+    "RecordRecovery": (
+        "pay",
+        lambda s, m: s.RecordRecovery(
+            pb.RecordRecoveryRequest(
+                entitlement_id=f"{TAIYUAN}/first_entry/2021",
+                recovery_ref="TH-ROLE",
+                amount_fen=1,
+                received_on="2022-03-01",
+            ),
+            metadata=m,
+        ),
+    ),
+    "ImportRegister": (
+        "import",
+        lambda s, m: s.ImportRegister(
+            iter(
+                [pb.ImportRegisterRequest(header=pb.ImportHeader(year=2022)), *rows(Firm(TAIYUAN))]
+            ),
+            metadata=m,
+        ),
+    ),
+}
+ALLOWED = {
+    "finance": {"read", "pay"},
+    "statistics": {"read", "import"},
+    "auditor": {"read", "audit"},
+    "admin": {"read", "pay", "import", "audit"},
+}
+
+
+@pytest.mark.parametrize("role", sorted(ALLOWED))
+def test_each_role_may_call_exactly_its_methods(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str], role: str
+) -> None:
+    for method, (permission, call) in METHODS.items():
+        code = code_of(lambda call=call: call(ledger, auth(tokens[role])))  # type: ignore[misc]
+        if permission in ALLOWED[role]:
+            # Allowed: the call reaches the ledger (which may still refuse it on its merits).
+            assert code not in (
+                grpc.StatusCode.PERMISSION_DENIED,
+                grpc.StatusCode.UNAUTHENTICATED,
+            ), (role, method)
+            assert code not in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL), (
+                role,
+                method,
+                code,
+            )
+        else:
+            assert code == grpc.StatusCode.PERMISSION_DENIED, (role, method, code)
+
+
+def test_finance_pays_and_the_ledger_records_the_user_as_actor(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str]
+) -> None:
+    finance = auth(tokens["finance"])
+    awards = {
+        a.entitlement_id: a for a in ledger.ListAwards(pb.ListAwardsRequest(), metadata=finance)
+    }
+    assert set(awards) == {f"{TAIYUAN}/first_entry/2021", f"{DATONG}/first_entry/2021"}
+    award = awards[f"{TAIYUAN}/first_entry/2021"]
+    assert (award.amount_fen, award.status, award.due_fiscal_year) == (FE, "due", 2022)
+    assert award.answered_at.position > 0 and award.answered_at.recorded_at.seconds > 0
+    request = pb.RecordPaymentRequest(
+        entitlement_id=award.entitlement_id, payment_ref="GK-1", amount_fen=FE, paid_on="2022-03-01"
+    )
+    first = ledger.RecordPayment(request, metadata=finance)
+    again = ledger.RecordPayment(request, metadata=finance)
+    assert (first.replay, again.replay, again.total_fen) == (False, True, FE)
+    trail = list(
+        ledger.GetAuditTrail(
+            pb.GetAuditTrailRequest(uscc=TAIYUAN), metadata=auth(tokens["auditor"])
+        )
+    )
+    assert [(e.type, e.actor) for e in trail][-1] == ("PaymentRecorded", "财政厅-张")
+    assert json.loads(trail[-1].payload_json)["payment_ref"] == "GK-1"
+
+    def pay(ref: str, fen: int, day: str, eid: str = award.entitlement_id) -> grpc.StatusCode:
+        r = pb.RecordPaymentRequest(
+            entitlement_id=eid, payment_ref=ref, amount_fen=fen, paid_on=day
+        )
+        return code_of(lambda: ledger.RecordPayment(r, metadata=finance))
+
+    assert pay("GK-1", FE - 1, "2022-03-01") == grpc.StatusCode.ALREADY_EXISTS
+    assert pay("GK-2", 1, "2022-03-02") == grpc.StatusCode.FAILED_PRECONDITION  # overpayment
+    assert pay("GK-3", 0, "2022-03-02") == grpc.StatusCode.INVALID_ARGUMENT
+    assert pay("GK-4", 1, "2022-13-02") == grpc.StatusCode.INVALID_ARGUMENT
+    assert pay("GK-5", 1, "2022-03-02", f"{TAIYUAN}/first_entry/2019") == grpc.StatusCode.NOT_FOUND
+    enterprise = ledger.GetEnterprise(pb.GetEnterpriseRequest(uscc=TAIYUAN), metadata=finance)
+    assert [(e.entitlement_id, e.status) for e in enterprise.entitlements] == [
+        (award.entitlement_id, "paid")
+    ]
+    then = ledger.GetEnterprise(
+        pb.GetEnterpriseRequest(uscc=TAIYUAN, point=pb.Point(as_of="2022-02-28")), metadata=finance
+    )
+    assert [e.status for e in then.entitlements] == ["due"]  # paid on 1 March
+
+
+def test_a_city_bureau_sees_and_pays_only_its_city(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str]
+) -> None:
+    datong = auth(tokens["datong"])
+    assert [a.uscc for a in ledger.ListAwards(pb.ListAwardsRequest(), metadata=datong)] == [DATONG]
+    assert [
+        r.uscc for r in ledger.ListRegister(pb.ListRegisterRequest(year=2021), metadata=datong)
+    ] == [DATONG]
+    totals = ledger.GetFiscalTotals(pb.GetFiscalTotalsRequest(), metadata=datong)
+    assert [(t.fiscal_year, t.count, t.entitled_fen) for t in totals.totals] == [(2022, 1, FE)]
+    outside = pb.GetEnterpriseRequest(uscc=TAIYUAN)
+    assert (
+        code_of(lambda: ledger.GetEnterprise(outside, metadata=datong))
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    elsewhere = pb.ListAwardsRequest(city_code="140100")
+    assert (
+        code_of(lambda: ledger.ListAwards(elsewhere, metadata=datong))
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    pay = pb.RecordPaymentRequest(
+        entitlement_id=f"{TAIYUAN}/first_entry/2021",
+        payment_ref="DT-1",
+        amount_fen=1,
+        paid_on="2022-03-01",
+    )
+    assert (
+        code_of(lambda: ledger.RecordPayment(pay, metadata=datong))
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    own = pb.RecordPaymentRequest(
+        entitlement_id=f"{DATONG}/first_entry/2021",
+        payment_ref="DT-2",
+        amount_fen=1,
+        paid_on="2022-03-01",
+    )
+    assert ledger.RecordPayment(own, metadata=datong).total_fen == 1
+
+
+def test_an_import_with_bad_rows_names_every_row_and_writes_nothing(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str]
+) -> None:
+    statistics = tokens["statistics"]
+    with pytest.raises(grpc.RpcError) as error:
+        load(
+            ledger,
+            statistics,
+            2022,
+            Firm(TAIYUAN),
+            Firm("NOT-A-USCC"),
+            Firm(ref_uscc(9), region_code="999999"),
+        )
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = error.value.details()
+    assert "row:2: uscc:" in details and "row:3: region_code:" in details
+    register = ledger.ListRegister(pb.ListRegisterRequest(year=2022), metadata=auth(statistics))
+    assert list(register) == []
+    out_of_order = code_of(lambda: load(ledger, statistics, 2024, Firm(TAIYUAN)))
+    assert out_of_order == grpc.StatusCode.FAILED_PRECONDITION
+    done = load(ledger, statistics, 2022, Firm(TAIYUAN))
+    assert (done.rows, json.loads(done.counts_json)["left"]) == (1, 2)
+
+
+def test_verify_and_anchor_over_grpc(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str]
+) -> None:
+    auditor = auth(tokens["auditor"])
+    anchor = ledger.GetAnchor(pb.GetAnchorRequest(), metadata=auditor).anchor
+    verified = ledger.VerifyLog(pb.VerifyLogRequest(anchor=anchor), metadata=auditor)
+    assert (verified.intact, verified.head, verified.anchor_held) == (True, anchor, True)
+    bad = pb.VerifyLogRequest(anchor="12:xyz")
+    assert (
+        code_of(lambda: ledger.VerifyLog(bad, metadata=auditor)) == grpc.StatusCode.INVALID_ARGUMENT
+    )
+
+
+def test_without_tls_only_loopback_is_bound(sqlite_url: str, tmp_path: Path) -> None:
+    with LedgerService(sqlite_url) as ledger, pytest.raises(ValueError, match="loopback"):
+        build_server(ledger, users_from_file(tmp_path / "tokens"), "0.0.0.0:0")
+
+
+def test_token_commands_add_list_and_revoke(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adapters.cli import main
+
+    path = str(tmp_path / "tokens")
+    assert (
+        main(
+            [
+                "token",
+                "add",
+                "--user",
+                "阳泉财政局",
+                "--role",
+                "finance",
+                "--city",
+                "140300",
+                "--tokens",
+                path,
+            ]
+        )
+        == 0
+    )
+    token = capsys.readouterr().out.strip()
+    assert len(token) >= 40 and token not in Path(path).read_text("utf-8")  # only its hash is kept
+    assert main(["token", "list", "--tokens", path, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(u["user"], u["role"], u["city"]) for u in listed] == [
+        ("阳泉财政局", "finance", "140300")
+    ]
+    assert main(["token", "revoke", "--user", "阳泉财政局", "--tokens", path]) == 0
+    capsys.readouterr()
+    assert main(["token", "list", "--tokens", path, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["token", "revoke", "--user", "nobody", "--tokens", path]) == 2
+
+
+def test_serve_answers_logs_one_line_per_call_and_stops_on_sigterm(tmp_path: Path) -> None:
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "tokens"
+    token = add_user(path, "运维", "admin", None)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "LEDGER_TOKENS_FILE": str(path), "LEDGER_LISTEN": f"127.0.0.1:{port}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adapters.cli", "serve", "--db", f"sqlite:///{tmp_path}/l.db"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            grpc.channel_ready_future(channel).result(timeout=20)
+            stub = pb_grpc.LedgerServiceStub(channel)
+            request = pb.GetEnterpriseRequest(uscc=TAIYUAN)
+            assert (
+                code_of(lambda: stub.GetEnterprise(request, metadata=auth(token)))
+                == grpc.StatusCode.NOT_FOUND
+            )
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    log = proc.stderr.read() if proc.stderr else ""
+    calls = [json.loads(line) for line in log.splitlines() if line.startswith('{"method"')]
+    assert calls == [
+        {"method": "GetEnterprise", "user": "运维", "status": "NOT_FOUND", "ms": calls[0]["ms"]}
+    ]
+    assert token not in log
