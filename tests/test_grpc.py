@@ -422,3 +422,117 @@ def test_serve_answers_logs_one_line_per_call_and_stops_on_sigterm(tmp_path: Pat
         {"method": "GetEnterprise", "user": "运维", "status": "NOT_FOUND", "ms": calls[0]["ms"]}
     ]
     assert token not in log
+
+
+def test_tls_with_a_certificate_made_for_the_test(sqlite_url: str, tmp_path: Path) -> None:
+    import subprocess
+
+    key, cert = tmp_path / "server.key", tmp_path / "server.crt"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    path = tmp_path / "tokens"
+    token = add_user(path, "审计", "auditor", None)
+    with LedgerService(sqlite_url) as ledger:
+        tls = (key.read_bytes(), cert.read_bytes())
+        server, port = build_server(ledger, users_from_file(path), "127.0.0.1:0", tls=tls)
+        server.start()
+        try:
+            credentials = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
+            with grpc.secure_channel(f"localhost:{port}", credentials) as channel:
+                stub = pb_grpc.LedgerServiceStub(channel)
+                assert stub.VerifyLog(pb.VerifyLogRequest(), metadata=auth(token)).intact
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as plain:
+                call = pb_grpc.LedgerServiceStub(plain).VerifyLog
+                assert code_of(
+                    lambda: call(pb.VerifyLogRequest(), metadata=auth(token), timeout=5)
+                ) == (grpc.StatusCode.UNAVAILABLE)
+        finally:
+            server.stop(None)
+
+
+def test_one_payment_replayed_from_twenty_threads_is_recorded_once(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str]
+) -> None:
+    import threading
+
+    request = pb.RecordPaymentRequest(
+        entitlement_id=f"{TAIYUAN}/first_entry/2021",
+        payment_ref="GK-20",
+        amount_fen=FE,
+        paid_on="2022-03-01",
+    )
+    replies: list[pb.MoneyRecorded] = []
+
+    def pay() -> None:
+        replies.append(ledger.RecordPayment(request, metadata=auth(tokens["finance"])))
+
+    threads = [threading.Thread(target=pay) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.replay for r in replies) == [False] + [True] * 19
+    trail = ledger.GetAuditTrail(
+        pb.GetAuditTrailRequest(uscc=TAIYUAN), metadata=auth(tokens["auditor"])
+    )
+    assert [e.type for e in trail].count("PaymentRecorded") == 1
+
+
+def test_the_example_client_lists_what_is_due(
+    channel: grpc.Channel,
+    ledger: pb_grpc.LedgerServiceStub,
+    tokens: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "grpc_client", Path(__file__).parents[1] / "docs/grpc_client.py"
+    )
+    assert spec is not None and spec.loader is not None
+    client = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(client)
+    monkeypatch.setenv("LEDGER_TOKEN", tokens["finance"])
+    target = channel._channel.target().decode()  # type: ignore[attr-defined]
+    assert client.main([target, "2022"]) == 0
+    out = capsys.readouterr()
+    assert sorted(line.split("\t")[0] for line in out.out.splitlines()) == sorted(
+        [f"{TAIYUAN}/first_entry/2021", f"{DATONG}/first_entry/2021"]
+    )
+    assert f"due in 2022: {2 * FE} fen" in out.err
+
+
+def test_ten_thousand_awards_stream_in_order(
+    stub: pb_grpc.LedgerServiceStub, tokens: dict[str, str]
+) -> None:
+    statistics = tokens["statistics"]
+    load(stub, statistics, 2020, Firm(ref_uscc(1)), baseline=True)
+    entrants = [Firm(ref_uscc(10_000 + i)) for i in range(10_000)]
+    assert load(stub, statistics, 2021, *entrants).rows == 10_000
+    streamed = stub.ListAwards(
+        pb.ListAwardsRequest(fiscal_year=2022), metadata=auth(tokens["finance"])
+    )
+    ids = [a.entitlement_id for a in streamed]
+    assert len(ids) == 10_000 and ids == sorted(ids)
+    assert set(ids) == {f"{f.uscc}/first_entry/2021" for f in entrants}
