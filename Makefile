@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench bench-verify bench-audit clean
+.PHONY: demo test lint bench bench-verify bench-audit bench-grpc clean
 
 $(STAMP): pyproject.toml hatch_build.py protos/subsidy_ledger/v1/ledger.proto
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ bench-verify: $(STAMP)
 
 bench-audit: $(STAMP)
 	$(BIN)/python bench/audit_queries.py
+
+bench-grpc: $(STAMP)
+	$(BIN)/python bench/grpc_service.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
