@@ -34,7 +34,7 @@ from domain.application import (
 )
 from domain.codes import divisions
 from domain.enterprise import Enterprise, FirmState, enterprise_id
-from domain.policy import Policy, policy_from_json
+from domain.policy import Policy
 from domain.rules import Entitlement, award_status, parse_entitlement_id
 from domain.rules import entitlements as rule_entitlements
 from domain.rules import windows as rule_windows
@@ -342,27 +342,29 @@ class LedgerService:
         events: list[Any] = [self.app.mapper.to_domain_event(e.stored) for e in entries]
         s = FirmState.registered(events[0])
         story = FirmStory(s, policy, entries, events)
+        # What the rules gave along the way matters only where a correction took something away.
+        corrected = any(isinstance(e, Enterprise.RegisterYearCorrected) for e in events)
         for entry, event in zip(entries, events, strict=True):
             s.apply(event)
-            if isinstance(event, REGISTER_CHANGES):
+            if corrected and isinstance(event, REGISTER_CHANGES):
                 for e in rule_entitlements(s.history(), policy):
-                    story.ever.setdefault(e.entitlement_id, e)
+                    story.ever[e.entitlement_id] = e
                 if isinstance(event, Enterprise.RegisterYearCorrected):
                     for eid in event.revoked:
                         story.revoked_by[eid] = entry
                     for eid in event.earned:
                         story.revoked_by.pop(eid, None)
+        if not corrected:
+            # Without corrections entitlements only accrue: the current ones are all there were.
+            story.ever = {e.entitlement_id: e for e in rule_entitlements(s.history(), policy)}
         return story
 
     def _policy_at(self, commit: Commit | None) -> Policy:
-        """The policy in force at a commit: the last one the log had adopted by then (the views
-        keep each adoption with its position; without a catch-up, as this is on every answer)."""
-        with self.views.read() as tx:
-            rows = tx.rows(
-                "SELECT content FROM lv_policy WHERE position <= %s ORDER BY position DESC LIMIT 1",
-                (commit.position if commit else 0,),
-            )
-        return policy_from_json(rows[0][0]) if rows else self.app.get_policy()
+        """The policy in force at a commit. One policy version applies to all years (the ledger
+        refuses to adopt another), and it is adopted with the baseline, before any firm's event:
+        so it is the one the log holds. When versions by year arrive, this becomes a lookup of
+        the last adoption at or before the commit (the views keep each with its position)."""
+        return self.app.get_policy()
 
     def explain(self, entitlement_id: str) -> dict[str, Any]:
         """Why an entitlement is (or was) owed: the policy and clause, the register facts it
