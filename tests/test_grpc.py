@@ -536,3 +536,52 @@ def test_ten_thousand_awards_stream_in_order(
     ids = [a.entitlement_id for a in streamed]
     assert len(ids) == 10_000 and ids == sorted(ids)
     assert set(ids) == {f"{f.uscc}/first_entry/2021" for f in entrants}
+
+
+def test_sigterm_during_a_call_lets_it_finish_then_exits_0(tmp_path: Path) -> None:
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    path = tmp_path / "tokens"
+    token = add_user(path, "统计局", "statistics", None)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "LEDGER_TOKENS_FILE": str(path), "LEDGER_LISTEN": f"127.0.0.1:{port}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adapters.cli", "serve", "--db", f"sqlite:///{tmp_path}/l.db"],
+        env=env,
+        stderr=subprocess.DEVNULL,
+    )
+    results: list[Any] = []
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            grpc.channel_ready_future(channel).result(timeout=20)
+            stub = pb_grpc.LedgerServiceStub(channel)
+            firms = [Firm(ref_uscc(30_000 + i)) for i in range(20_000)]
+
+            def slow_import() -> None:
+                try:
+                    results.append(load(stub, token, 2020, *firms, baseline=True))
+                except grpc.RpcError as e:
+                    results.append(e.code())
+                results.append(time.monotonic())
+
+            caller = threading.Thread(target=slow_import)
+            caller.start()
+            time.sleep(1.0)  # the import is being written
+            proc.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            caller.join(timeout=60)
+            assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    result, finished = results
+    assert finished > signalled  # the call was in flight when the signal came, and completed
+    assert isinstance(result, pb.ImportResult) and result.rows == 20_000, result
