@@ -25,8 +25,9 @@ from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, cast
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 from uuid import UUID
 
 from eventsourcing.persistence import Notification, StoredEvent
@@ -120,6 +121,16 @@ def database_settings(url: str | None = None, *, pool_size: int | None = None) -
         )
     parts = urlsplit(url)
     if parts.scheme in ("postgresql", "postgres"):
+        secret = os.environ.get("LEDGER_DATABASE_PASSWORD_FILE")
+        if secret and not parts.password:
+            # A mounted secret (docker/): the password is never in the URL or the environment.
+            try:
+                password = Path(secret).read_text("utf-8").strip()
+            except OSError as e:
+                raise SettingsError(f"LEDGER_DATABASE_PASSWORD_FILE {secret}: {e.strerror}") from e
+            host = parts.netloc.rpartition("@")[2]
+            user = quote(unquote(parts.username or "postgres"), safe="")
+            parts = parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}")
         dbname = unquote(parts.path.lstrip("/"))
         if not dbname:
             raise SettingsError(

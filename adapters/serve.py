@@ -4,7 +4,8 @@ Settings (environment; `--listen`, `--tokens`, `--db` override the first three):
 - LEDGER_LISTEN: HOST:PORT to bind (default 127.0.0.1:50051); anything but loopback needs TLS;
 - LEDGER_TOKENS_FILE: the users' token hashes (`subsidy-ledger token add`);
 - LEDGER_DATABASE_URL: the ledger (default sqlite:///ledger.db); LEDGER_DATABASE_PASSWORD_FILE, if
-  set, holds the PostgreSQL password (a mounted secret) and fills it into the URL;
+  set, holds the PostgreSQL password (a mounted secret; adapters.persistence reads it, for every
+  command);
 - LEDGER_TLS_CERT and LEDGER_TLS_KEY: PEM files; with them the server speaks TLS;
 - LEDGER_POOL_SIZE: database connections kept open (default 8);
 - LEDGER_GRACE_SECONDS: how long SIGTERM waits for calls in flight (default 20).
@@ -19,7 +20,6 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from urllib.parse import quote, urlsplit
 
 from adapters.grpc_server import build_server, users_from_file
 from adapters.service import LedgerService
@@ -27,19 +27,6 @@ from adapters.tokens import tokens_path
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
 log = logging.getLogger("subsidy_ledger.grpc")
-
-
-def database_url(url: str | None) -> str | None:
-    """The URL with the password from LEDGER_DATABASE_PASSWORD_FILE filled in, if that is set."""
-    secret = os.environ.get("LEDGER_DATABASE_PASSWORD_FILE")
-    url = url or os.environ.get("LEDGER_DATABASE_URL")
-    if not secret or not url or not url.startswith(("postgresql://", "postgres://")):
-        return url
-    password = Path(secret).read_text("utf-8").strip()
-    parts = urlsplit(url)
-    user = parts.username or "postgres"
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=f"{quote(user)}:{quote(password, safe='')}@{host}").geturl()
 
 
 def serve(db: str | None, *, listen: str | None = None, tokens: str | None = None) -> int:
@@ -52,7 +39,7 @@ def serve(db: str | None, *, listen: str | None = None, tokens: str | None = Non
     users = users_from_file(tokens_path(tokens))
     pool = int(os.environ.get("LEDGER_POOL_SIZE", "8"))
     grace = float(os.environ.get("LEDGER_GRACE_SECONDS", "20"))
-    with LedgerService(database_url(db), pool_size=pool) as ledger:
+    with LedgerService(db, pool_size=pool) as ledger:
         server, port = build_server(ledger, users, listen, tls=tls, workers=max(16, pool * 2))
         stop = threading.Event()
 
