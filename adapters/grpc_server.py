@@ -27,6 +27,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from adapters.chain import parse_anchor
+from adapters.group_commit import GroupCommit
 from adapters.grpc_generated.subsidy_ledger.v1 import ledger_pb2 as pb
 from adapters.grpc_generated.subsidy_ledger.v1 import ledger_pb2_grpc as pb_grpc
 from adapters.register_csv import RegisterFileError
@@ -570,6 +571,8 @@ def build_server(
             "binds only a loopback address"
         )
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
+    if ledger.group is None:
+        ledger.group = GroupCommit(ledger.app)
     pb_grpc.add_LedgerServiceServicer_to_server(  # type: ignore[no-untyped-call]
         Servicer(ledger, users), server
     )

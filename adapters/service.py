@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from eventsourcing.persistence import IntegrityError, InternalError, ProgrammingError
 
 from adapters.chain import Anchor, Verification
+from adapters.group_commit import GroupCommit
 from adapters.persistence import (
     Commit,
     DatabaseSettings,
@@ -163,6 +164,8 @@ class LedgerService:
         assert app is not None
         self.app: Ledger = app
         self.views: LedgerViews = views
+        self.group: GroupCommit | None = None
+        """Set by a server: concurrent payments are then committed together."""
 
     def close(self) -> None:
         self.app.close()
@@ -232,7 +235,13 @@ class LedgerService:
     ) -> PaymentResult:
         # Queries catch the views up before they answer, so the payment needs no catch-up here.
         return self.app.record_payment(
-            entitlement_id, ref, amount_fen, paid_on, actor=self.actor, today=today_in_shanghai()
+            entitlement_id,
+            ref,
+            amount_fen,
+            paid_on,
+            actor=self.actor,
+            today=today_in_shanghai(),
+            save=self.group.save if self.group else None,
         )
 
     def rebuild_projections(self, progress: Any = None) -> int:

@@ -618,6 +618,7 @@ class Ledger(Application[uuid.UUID]):
         *,
         actor: str,
         today: date,
+        save: Callable[[list[Any]], None] | None = None,
     ) -> PaymentResult:
         """Record a treasury payment against an entitlement.
 
@@ -628,6 +629,10 @@ class Ledger(Application[uuid.UUID]):
             paid_on: the payment date, not after `today`.
             actor: who records it.
             today: today in Asia/Shanghai, decided by the caller.
+            save: how the firm and the ref are saved together (default: in a transaction of
+                their own; a server commits concurrent payments together). It raises
+                IntegrityError when another write got there first, and the payment is then
+                looked at again.
 
         Raises:
             RefusedError: non-positive amount, future date, overpayment, ref reused with other
@@ -653,7 +658,7 @@ class Ledger(Application[uuid.UUID]):
                 payment_ref_id(ref), ref, firm.uscc, entitlement_id, amount_fen, paid_on, actor
             )
             try:
-                self.save(firm, new_ref)
+                (save or self._save_together)([firm, new_ref])
             except IntegrityError:
                 continue  # a concurrent payment of this firm or this ref: look again
             return PaymentResult(
@@ -742,6 +747,9 @@ class Ledger(Application[uuid.UUID]):
             f"unknown entitlement {entitlement_id}: the ledger owes {firm.uscc} no such award "
             "(see `subsidy-ledger enterprise` for what it is entitled to)"
         )
+
+    def _save_together(self, aggregates: list[Any]) -> None:
+        self.save(*aggregates)
 
     @staticmethod
     def _claim(

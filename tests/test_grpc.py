@@ -585,3 +585,38 @@ def test_sigterm_during_a_call_lets_it_finish_then_exits_0(tmp_path: Path) -> No
     result, finished = results
     assert finished > signalled  # the call was in flight when the signal came, and completed
     assert isinstance(result, pb.ImportResult) and result.rows == 20_000, result
+
+
+def test_concurrent_instalments_committed_together_never_overpay(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str]
+) -> None:
+    import threading
+
+    codes: list[grpc.StatusCode] = []
+    eids = [f"{TAIYUAN}/first_entry/2021", f"{DATONG}/first_entry/2021"]
+
+    def pay(n: int) -> None:
+        request = pb.RecordPaymentRequest(
+            entitlement_id=eids[n % 2],
+            payment_ref=f"GK-I{n}",
+            amount_fen=2_000_000,
+            paid_on="2022-03-01",
+        )
+        codes.append(
+            code_of(lambda: ledger.RecordPayment(request, metadata=auth(tokens["finance"])))
+        )
+
+    # 16 instalments of 20,000 yuan on each 300,000-yuan award: 15 fit, the 16th is refused.
+    threads = [threading.Thread(target=pay, args=(n,)) for n in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes, key=str) == sorted(
+        [grpc.StatusCode.OK] * 30 + [grpc.StatusCode.FAILED_PRECONDITION] * 2, key=str
+    )
+    awards = ledger.ListAwards(pb.ListAwardsRequest(), metadata=auth(tokens["finance"]))
+    assert {(a.entitlement_id, a.paid_fen, a.status) for a in awards} == {
+        (e, FE, "paid") for e in eids
+    }
+    assert ledger.VerifyLog(pb.VerifyLogRequest(), metadata=auth(tokens["auditor"])).intact
