@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import grpc
+import psycopg
 from eventsourcing.persistence import PersistenceError
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -84,7 +85,7 @@ def _status(error: Exception) -> tuple[grpc.StatusCode, str]:
             return grpc.StatusCode.FAILED_PRECONDITION, str(error)
         case ConcurrentWriteError():
             return grpc.StatusCode.ABORTED, str(error)
-        case PersistenceError() | OSError():
+        case PersistenceError() | OSError() | psycopg.OperationalError() | psycopg.InterfaceError():
             return grpc.StatusCode.UNAVAILABLE, f"the ledger's database is unavailable: {error}"
     return (
         grpc.StatusCode.INTERNAL,

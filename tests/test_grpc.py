@@ -620,3 +620,72 @@ def test_concurrent_instalments_committed_together_never_overpay(
         (e, FE, "paid") for e in eids
     }
     assert ledger.VerifyLog(pb.VerifyLogRequest(), metadata=auth(tokens["auditor"])).intact
+
+
+def test_windows_explanations_totals_and_recoveries_answer_over_grpc(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str]
+) -> None:
+    finance = auth(tokens["finance"])
+    windows = ledger.ListWindows(pb.ListWindowsRequest(uscc=TAIYUAN), metadata=finance)
+    assert {(w.window, w.starts_on, w.ends_on) for w in windows} == {
+        ("guarantee", "2021-01-01", "2023-12-31"),
+        ("energy", "2021-01-01", "2023-12-31"),
+    }
+    explained = ledger.ExplainEntitlement(
+        pb.ExplainEntitlementRequest(entitlement_id=f"{TAIYUAN}/first_entry/2021"), metadata=finance
+    )
+    doc = json.loads(explained.json)
+    assert (doc["clause"], doc["amount_fen"], doc["status"]) == ("(四)", FE, "due")
+    totals = ledger.GetFiscalTotals(
+        pb.GetFiscalTotalsRequest(group_by=pb.GetFiscalTotalsRequest.GROUP_BY_CITY),
+        metadata=finance,
+    )
+    assert {(t.fiscal_year, t.group, t.count) for t in totals.totals} == {
+        (2022, "140100", 1),
+        (2022, "140200", 1),
+    }
+    recover = pb.RecordRecoveryRequest(
+        entitlement_id=f"{TAIYUAN}/first_entry/2021",
+        recovery_ref="TH-1",
+        amount_fen=1,
+        received_on="2022-03-01",
+    )
+    assert (
+        code_of(lambda: ledger.RecordRecovery(recover, metadata=finance))
+        == grpc.StatusCode.FAILED_PRECONDITION
+    )
+    old = pb.ListAwardsRequest(point=pb.Point(known_at="2020-01-01T00:00:00+08:00"))
+    assert list(ledger.ListAwards(old, metadata=finance)) == []  # nothing was known then
+    naive = pb.ListAwardsRequest(point=pb.Point(known_at="2024-01-01T00:00:00"))
+    assert (
+        code_of(lambda: ledger.ListAwards(naive, metadata=finance))
+        == grpc.StatusCode.INVALID_ARGUMENT
+    )
+
+
+@pytest.mark.postgres
+def test_a_database_gone_is_unavailable_not_internal(
+    pg_database_url: str, tmp_path: Path, postgres_server: Any
+) -> None:
+    import psycopg
+
+    path = tmp_path / "tokens"
+    token = add_user(path, "财政", "finance", None)
+    with LedgerService(pg_database_url) as ledger:
+        server, port = build_server(ledger, users_from_file(path), "127.0.0.1:0")
+        server.start()
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = pb_grpc.LedgerServiceStub(channel)
+                assert list(stub.ListAwards(pb.ListAwardsRequest(), metadata=auth(token))) == []
+                name = pg_database_url.rsplit("/", 1)[1]
+                with psycopg.connect(postgres_server.admin_url, autocommit=True) as admin:
+                    admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+                code = code_of(
+                    lambda: stub.ListAwards(
+                        pb.ListAwardsRequest(), metadata=auth(token), timeout=60
+                    )
+                )
+                assert code == grpc.StatusCode.UNAVAILABLE
+        finally:
+            server.stop(None)
