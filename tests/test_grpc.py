@@ -689,3 +689,47 @@ def test_a_database_gone_is_unavailable_not_internal(
                 assert code == grpc.StatusCode.UNAVAILABLE
         finally:
             server.stop(None)
+
+
+SCOPED = {
+    # method: (call on a Taiyuan firm, as the Datong bureau), every one refused
+    "GetEnterprise": lambda s, m: s.GetEnterprise(
+        pb.GetEnterpriseRequest(uscc=TAIYUAN), metadata=m
+    ),
+    "ListWindows": lambda s, m: s.ListWindows(pb.ListWindowsRequest(uscc=TAIYUAN), metadata=m),
+    "ListAwards": lambda s, m: s.ListAwards(pb.ListAwardsRequest(city_code="140100"), metadata=m),
+    "ExplainEntitlement": lambda s, m: s.ExplainEntitlement(
+        pb.ExplainEntitlementRequest(entitlement_id=f"{TAIYUAN}/first_entry/2021"), metadata=m
+    ),
+    "RecordPayment": lambda s, m: s.RecordPayment(
+        pb.RecordPaymentRequest(
+            entitlement_id=f"{TAIYUAN}/first_entry/2021",
+            payment_ref="X",
+            amount_fen=1,
+            paid_on="2022-03-01",
+        ),
+        metadata=m,
+    ),
+    "RecordRecovery": lambda s, m: s.RecordRecovery(
+        pb.RecordRecoveryRequest(
+            entitlement_id=f"{TAIYUAN}/first_entry/2021",
+            recovery_ref="Y",
+            amount_fen=1,
+            received_on="2022-03-01",
+        ),
+        metadata=m,
+    ),
+}
+
+
+def test_a_city_scoped_user_is_refused_every_method_on_another_citys_firm(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    datong = auth(tokens["datong"])
+    for method, call in SCOPED.items():
+        code = code_of(lambda call=call: call(ledger, datong))  # type: ignore[misc]
+        assert code == grpc.StatusCode.PERMISSION_DENIED, (method, code)
+    # A scoped statistics user may not import a province-wide register either.
+    scoped = add_user(tmp_path / "tokens", "大同统计局", "statistics", "140200")
+    code = code_of(lambda: load(ledger, scoped, 2022, Firm(DATONG, region_code="140212")))
+    assert code == grpc.StatusCode.PERMISSION_DENIED
