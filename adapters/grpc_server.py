@@ -562,6 +562,7 @@ def build_server(
     *,
     tls: tuple[bytes, bytes] | None = None,
     workers: int = 16,
+    reuse_port: bool = False,
 ) -> tuple[grpc.Server, int]:
     """A server with the ledger, health and reflection services bound to `listen`; returns it
     (not started) and the port bound. Without TLS only a loopback address is accepted."""
@@ -571,7 +572,11 @@ def build_server(
             f"--listen {listen}: without TLS (LEDGER_TLS_CERT and LEDGER_TLS_KEY) the server "
             "binds only a loopback address"
         )
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=workers),
+        # several processes may share the port (LEDGER_WORKERS), never by accident otherwise
+        options=[("grpc.so_reuseport", 1 if reuse_port else 0)],
+    )
     if ledger.group is None:
         ledger.group = GroupCommit(ledger.app)
     pb_grpc.add_LedgerServiceServicer_to_server(  # type: ignore[no-untyped-call]

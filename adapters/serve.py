@@ -8,16 +8,19 @@ Settings (environment; `--listen`, `--tokens`, `--db` override the first three):
   command);
 - LEDGER_TLS_CERT and LEDGER_TLS_KEY: PEM files; with them the server speaks TLS;
 - LEDGER_POOL_SIZE: database connections kept open (default 8);
-- LEDGER_GRACE_SECONDS: how long SIGTERM waits for calls in flight (default 20).
+- LEDGER_GRACE_SECONDS: how long SIGTERM waits for calls in flight (default 20);
+- LEDGER_WORKERS: server processes sharing the port (default 1).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -30,8 +33,43 @@ log = logging.getLogger("subsidy_ledger.grpc")
 
 
 def serve(db: str | None, *, listen: str | None = None, tokens: str | None = None) -> int:
+    """Serve until SIGTERM; with LEDGER_WORKERS=N > 1, N processes share the port (each its own
+    interpreter, so calls use every core); the parent forwards SIGTERM and exits 0 when all have."""
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     listen = listen or os.environ.get("LEDGER_LISTEN") or DEFAULT_LISTEN
+    workers = int(os.environ.get("LEDGER_WORKERS", "1"))
+    if workers > 1:
+        if listen.endswith(":0"):
+            raise ValueError("LEDGER_WORKERS > 1 needs a fixed port to share")
+        return _supervise(workers, lambda: _serve_one(db, listen, tokens, reuse_port=True))
+    return _serve_one(db, listen, tokens, reuse_port=False)
+
+
+def _supervise(workers: int, child: Callable[[], int]) -> int:
+    """Fork the workers (before any gRPC object exists) and wait for them."""
+    pids = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = child()
+            finally:
+                os._exit(code)
+        pids.append(pid)
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]
+    return 0 if all(c == 0 for c in codes) else 1
+
+
+def _serve_one(db: str | None, listen: str, tokens: str | None, *, reuse_port: bool) -> int:
     cert, key = os.environ.get("LEDGER_TLS_CERT"), os.environ.get("LEDGER_TLS_KEY")
     if bool(cert) != bool(key):
         raise ValueError("TLS needs both LEDGER_TLS_CERT and LEDGER_TLS_KEY")
@@ -40,7 +78,9 @@ def serve(db: str | None, *, listen: str | None = None, tokens: str | None = Non
     pool = int(os.environ.get("LEDGER_POOL_SIZE", "8"))
     grace = float(os.environ.get("LEDGER_GRACE_SECONDS", "20"))
     with LedgerService(db, pool_size=pool) as ledger:
-        server, port = build_server(ledger, users, listen, tls=tls, workers=max(16, pool * 2))
+        server, port = build_server(
+            ledger, users, listen, tls=tls, workers=max(16, pool * 2), reuse_port=reuse_port
+        )
         stop = threading.Event()
 
         def keep_up() -> None:

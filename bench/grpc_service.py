@@ -42,17 +42,23 @@ def quantiles(timings: list[float]) -> str:
     return f"p50 {ms(q[49])}  p99 {ms(q[98])}"
 
 
-def run_clients(clients: int, work: list[list[object]], call: object) -> tuple[float, list[float]]:
-    """Each client thread makes its calls; returns the wall time and every call's latency."""
+def run_clients(
+    target: str, clients: int, work: list[list[object]], call: object
+) -> tuple[float, list[float]]:
+    """Each client thread, on its own connection (as separate finance systems would be), makes
+    its calls; returns the wall time and every call's latency."""
     timings: list[float] = []
     lock = threading.Lock()
 
     def client(items: list[object]) -> None:
         mine = []
-        for item in items:
-            t0 = time.perf_counter()
-            call(item)  # type: ignore[operator]
-            mine.append(time.perf_counter() - t0)
+        # A channel of its own, not one sharing the process's connection to the target.
+        with grpc.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) as ch:
+            stub = pb_grpc.LedgerServiceStub(ch)
+            for item in items:
+                t0 = time.perf_counter()
+                call(stub, item)  # type: ignore[operator]
+                mine.append(time.perf_counter() - t0)
         with lock:
             timings.extend(mine)
 
@@ -69,6 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=2, help="server processes (LEDGER_WORKERS)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="ledger-grpc-bench-"))
     try:
@@ -84,7 +91,8 @@ def main() -> None:
                 "LEDGER_DATABASE_URL": url,
                 "LEDGER_TOKENS_FILE": str(tokens),
                 "LEDGER_LISTEN": f"127.0.0.1:{port}",
-                "LEDGER_POOL_SIZE": "16",
+                "LEDGER_POOL_SIZE": "8",
+                "LEDGER_WORKERS": str(args.workers),
             }
             server = subprocess.Popen(
                 [sys.executable, "-m", "adapters.cli", "serve"], env=env, stderr=subprocess.DEVNULL
@@ -95,24 +103,28 @@ def main() -> None:
                     grpc.channel_ready_future(channel).result(timeout=60)
                     stub = pb_grpc.LedgerServiceStub(channel)
                     rng = random.Random(3)
+                    print(f"server: {args.workers} process(es)")
 
-                    def enterprise(uscc: object) -> None:
+                    def enterprise(client: pb_grpc.LedgerServiceStub, uscc: object) -> None:
                         try:
-                            stub.GetEnterprise(
+                            client.GetEnterprise(
                                 pb.GetEnterpriseRequest(uscc=str(uscc)), metadata=metadata
                             )
                         except grpc.RpcError as e:  # a firm not on any register today: answered
                             if e.code() != grpc.StatusCode.NOT_FOUND:
                                 raise
 
+                    target = f"127.0.0.1:{port}"
                     for uscc in rng.sample(firms, 200):  # warm up
-                        enterprise(uscc)
-                    wall, timings = run_clients(1, [rng.choices(firms, k=args.calls)], enterprise)
+                        enterprise(stub, uscc)
+                    wall, timings = run_clients(
+                        target, 1, [rng.choices(firms, k=args.calls)], enterprise
+                    )
                     print(
                         f"GetEnterprise, 1 client, {args.calls} calls: {args.calls / wall:,.0f} calls/s  {quantiles(timings)}"
                     )
                     work = [rng.choices(firms, k=args.calls // 4) for _ in range(16)]
-                    wall, timings = run_clients(16, work, enterprise)
+                    wall, timings = run_clients(target, 16, work, enterprise)
                     print(
                         f"GetEnterprise, 16 clients, {len(timings)} calls: {len(timings) / wall:,.0f} calls/s  "
                         f"{quantiles(timings)}"
@@ -130,9 +142,9 @@ def main() -> None:
                         for c in range(16)
                     ]
 
-                    def pay(item: object) -> None:
+                    def pay(client: pb_grpc.LedgerServiceStub, item: object) -> None:
                         eid, ref = item  # type: ignore[misc]
-                        stub.RecordPayment(
+                        client.RecordPayment(
                             pb.RecordPaymentRequest(
                                 entitlement_id=eid,
                                 payment_ref=ref,
@@ -142,7 +154,7 @@ def main() -> None:
                             metadata=metadata,
                         )
 
-                    wall, timings = run_clients(16, work, pay)
+                    wall, timings = run_clients(target, 16, work, pay)
                     print(
                         f"RecordPayment, 16 clients, {len(timings)} distinct payments: "
                         f"{len(timings) / wall:,.0f} payments/s  {quantiles(timings)}"

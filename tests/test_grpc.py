@@ -733,3 +733,42 @@ def test_a_city_scoped_user_is_refused_every_method_on_another_citys_firm(
     scoped = add_user(tmp_path / "tokens", "大同统计局", "statistics", "140200")
     code = code_of(lambda: load(ledger, scoped, 2022, Firm(DATONG, region_code="140212")))
     assert code == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_several_worker_processes_share_the_port_and_stop_together(tmp_path: Path) -> None:
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    path = tmp_path / "tokens"
+    token = add_user(path, "运维", "admin", None)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "LEDGER_TOKENS_FILE": str(path),
+        "LEDGER_LISTEN": f"127.0.0.1:{port}",
+        "LEDGER_WORKERS": "2",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adapters.cli", "serve", "--db", f"sqlite:///{tmp_path}/l.db"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(4):  # new channels, spread over the workers
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                grpc.channel_ready_future(channel).result(timeout=20)
+                stub = pb_grpc.LedgerServiceStub(channel)
+                assert stub.VerifyLog(pb.VerifyLogRequest(), metadata=auth(token)).intact
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    log = proc.stderr.read() if proc.stderr else ""
+    assert log.count('"event": "serving"') == 2 and log.count('"event": "stopped"') == 2
