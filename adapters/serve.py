@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -29,6 +30,7 @@ from adapters.service import LedgerService
 from adapters.tokens import tokens_path
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 log = logging.getLogger("subsidy_ledger.grpc")
 
 
@@ -46,14 +48,21 @@ def serve(db: str | None, *, listen: str | None = None, tokens: str | None = Non
 
 
 def _supervise(workers: int, child: Callable[[], int]) -> int:
-    """Fork the workers (before any gRPC object exists) and wait for them."""
+    """Fork the workers (before any gRPC object exists) and wait for them.
+
+    SIGTERM and SIGINT stay blocked while forking: a worker inherits the block and lifts it once
+    its own handler is in place, so a signal that comes while it is starting up is handled (a
+    graceful stop), never the default kill."""
     pids = []
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     for _ in range(workers):
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
                 code = child()
+            except BaseException:
+                log.exception("a server worker failed")
             finally:
                 os._exit(code)
         pids.append(pid)
@@ -65,6 +74,7 @@ def _supervise(workers: int, child: Callable[[], int]) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]
     return 0 if all(c == 0 for c in codes) else 1
 
@@ -91,11 +101,15 @@ def _serve_one(db: str | None, listen: str, tokens: str | None, *, reuse_port: b
                 except Exception:
                     log.exception("catching the views up failed; retrying")
 
+        stopping: list[int] = []
+
         def terminate(signum: int, frame: FrameType | None) -> None:
-            stop.set()
+            # Nothing that takes a lock: the main thread may be interrupted while holding one.
+            stopping.append(signum)
 
         signal.signal(signal.SIGTERM, terminate)
         signal.signal(signal.SIGINT, terminate)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by a supervisor
         server.start()
         host = listen.rpartition(":")[0]
         log.info(
@@ -103,7 +117,9 @@ def _serve_one(db: str | None, listen: str, tokens: str | None, *, reuse_port: b
         )
         follower = threading.Thread(target=keep_up, name="views-follower", daemon=True)
         follower.start()
-        stop.wait()
+        while not stopping:
+            time.sleep(0.2)
+        stop.set()
         # In-flight calls finish (up to the grace period); new ones are refused.
         server.stop(grace).wait()
         log.info('{"event": "stopped"}')

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -381,52 +389,7 @@ def test_token_commands_add_list_and_revoke(
     assert main(["token", "revoke", "--user", "nobody", "--tokens", path]) == 2
 
 
-def test_serve_answers_logs_one_line_per_call_and_stops_on_sigterm(tmp_path: Path) -> None:
-    import os
-    import signal
-    import socket
-    import subprocess
-    import sys
-    import time
-
-    path = tmp_path / "tokens"
-    token = add_user(path, "运维", "admin", None)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "LEDGER_TOKENS_FILE": str(path), "LEDGER_LISTEN": f"127.0.0.1:{port}"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "adapters.cli", "serve", "--db", f"sqlite:///{tmp_path}/l.db"],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            grpc.channel_ready_future(channel).result(timeout=20)
-            stub = pb_grpc.LedgerServiceStub(channel)
-            request = pb.GetEnterpriseRequest(uscc=TAIYUAN)
-            assert (
-                code_of(lambda: stub.GetEnterprise(request, metadata=auth(token)))
-                == grpc.StatusCode.NOT_FOUND
-            )
-        time.sleep(0.2)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    log = proc.stderr.read() if proc.stderr else ""
-    calls = [json.loads(line) for line in log.splitlines() if line.startswith('{"method"')]
-    assert calls == [
-        {"method": "GetEnterprise", "user": "运维", "status": "NOT_FOUND", "ms": calls[0]["ms"]}
-    ]
-    assert token not in log
-
-
 def test_tls_with_a_certificate_made_for_the_test(sqlite_url: str, tmp_path: Path) -> None:
-    import subprocess
-
     key, cert = tmp_path / "server.key", tmp_path / "server.crt"
     subprocess.run(
         [
@@ -473,8 +436,6 @@ def test_tls_with_a_certificate_made_for_the_test(sqlite_url: str, tmp_path: Pat
 def test_one_payment_replayed_from_twenty_threads_is_recorded_once(
     ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str]
 ) -> None:
-    import threading
-
     request = pb.RecordPaymentRequest(
         entitlement_id=f"{TAIYUAN}/first_entry/2021",
         payment_ref="GK-20",
@@ -538,60 +499,9 @@ def test_ten_thousand_awards_stream_in_order(
     assert set(ids) == {f"{f.uscc}/first_entry/2021" for f in entrants}
 
 
-def test_sigterm_during_a_call_lets_it_finish_then_exits_0(tmp_path: Path) -> None:
-    import os
-    import signal
-    import socket
-    import subprocess
-    import sys
-    import threading
-    import time
-
-    path = tmp_path / "tokens"
-    token = add_user(path, "统计局", "statistics", None)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "LEDGER_TOKENS_FILE": str(path), "LEDGER_LISTEN": f"127.0.0.1:{port}"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "adapters.cli", "serve", "--db", f"sqlite:///{tmp_path}/l.db"],
-        env=env,
-        stderr=subprocess.DEVNULL,
-    )
-    results: list[Any] = []
-    try:
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            grpc.channel_ready_future(channel).result(timeout=20)
-            stub = pb_grpc.LedgerServiceStub(channel)
-            firms = [Firm(ref_uscc(30_000 + i)) for i in range(20_000)]
-
-            def slow_import() -> None:
-                try:
-                    results.append(load(stub, token, 2020, *firms, baseline=True))
-                except grpc.RpcError as e:
-                    results.append(e.code())
-                results.append(time.monotonic())
-
-            caller = threading.Thread(target=slow_import)
-            caller.start()
-            time.sleep(1.0)  # the import is being written
-            proc.send_signal(signal.SIGTERM)
-            signalled = time.monotonic()
-            caller.join(timeout=60)
-            assert proc.wait(timeout=60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    result, finished = results
-    assert finished > signalled  # the call was in flight when the signal came, and completed
-    assert isinstance(result, pb.ImportResult) and result.rows == 20_000, result
-
-
 def test_concurrent_instalments_committed_together_never_overpay(
     ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str]
 ) -> None:
-    import threading
-
     codes: list[grpc.StatusCode] = []
     eids = [f"{TAIYUAN}/first_entry/2021", f"{DATONG}/first_entry/2021"]
 
@@ -735,23 +645,17 @@ def test_a_city_scoped_user_is_refused_every_method_on_another_citys_firm(
     assert code == grpc.StatusCode.PERMISSION_DENIED
 
 
-def test_several_worker_processes_share_the_port_and_stop_together(tmp_path: Path) -> None:
-    import os
-    import signal
-    import socket
-    import subprocess
-    import sys
-
-    path = tmp_path / "tokens"
-    token = add_user(path, "运维", "admin", None)
+@contextmanager
+def serve_process(tmp_path: Path, **settings: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """`subsidy-ledger serve` as its own process on a free loopback port, with these settings."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {
         **os.environ,
-        "LEDGER_TOKENS_FILE": str(path),
+        "LEDGER_TOKENS_FILE": str(tmp_path / "tokens"),
         "LEDGER_LISTEN": f"127.0.0.1:{port}",
-        "LEDGER_WORKERS": "2",
+        **settings,
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "adapters.cli", "serve", "--db", f"sqlite:///{tmp_path}/l.db"],
@@ -760,15 +664,76 @@ def test_several_worker_processes_share_the_port_and_stop_together(tmp_path: Pat
         text=True,
     )
     try:
-        for _ in range(4):  # new channels, spread over the workers
-            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-                grpc.channel_ready_future(channel).result(timeout=20)
-                stub = pb_grpc.LedgerServiceStub(channel)
-                assert stub.VerifyLog(pb.VerifyLogRequest(), metadata=auth(token)).intact
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
+        yield proc, port
     finally:
         if proc.poll() is None:
             proc.kill()
-    log = proc.stderr.read() if proc.stderr else ""
-    assert log.count('"event": "serving"') == 2 and log.count('"event": "stopped"') == 2
+            proc.wait()
+
+
+def ready_stub(channel: grpc.Channel) -> pb_grpc.LedgerServiceStub:
+    grpc.channel_ready_future(channel).result(timeout=20)
+    return pb_grpc.LedgerServiceStub(channel)
+
+
+def test_serve_answers_logs_one_line_per_call_and_stops_on_sigterm(tmp_path: Path) -> None:
+    token = add_user(tmp_path / "tokens", "运维", "admin", None)
+    with serve_process(tmp_path) as (proc, port):
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = ready_stub(channel)
+            request = pb.GetEnterpriseRequest(uscc=TAIYUAN)
+            code = code_of(lambda: stub.GetEnterprise(request, metadata=auth(token)))
+            assert code == grpc.StatusCode.NOT_FOUND
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        log = proc.stderr.read() if proc.stderr else ""
+    calls = [json.loads(line) for line in log.splitlines() if line.startswith('{"method"')]
+    assert calls == [
+        {"method": "GetEnterprise", "user": "运维", "status": "NOT_FOUND", "ms": calls[0]["ms"]}
+    ]
+    assert token not in log
+
+
+def test_sigterm_during_a_call_lets_it_finish_then_exits_0(tmp_path: Path) -> None:
+    token = add_user(tmp_path / "tokens", "统计局", "statistics", None)
+    results: list[Any] = []
+    with (
+        serve_process(tmp_path) as (proc, port),
+        grpc.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        stub = ready_stub(channel)
+        firms = [Firm(ref_uscc(30_000 + i)) for i in range(20_000)]
+
+        def slow_import() -> None:
+            try:
+                results.append(load(stub, token, 2020, *firms, baseline=True))
+            except grpc.RpcError as e:
+                results.append(e.code())
+            results.append(time.monotonic())
+
+        caller = threading.Thread(target=slow_import)
+        caller.start()
+        time.sleep(1.0)  # the import is being written
+        proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        caller.join(timeout=60)
+        assert proc.wait(timeout=60) == 0
+    result, finished = results
+    assert finished > signalled  # the call was in flight when the signal came, and completed
+    assert isinstance(result, pb.ImportResult) and result.rows == 20_000, result
+
+
+def test_several_worker_processes_share_the_port_and_stop_together(tmp_path: Path) -> None:
+    token = add_user(tmp_path / "tokens", "运维", "admin", None)
+    with serve_process(tmp_path, LEDGER_WORKERS="2") as (proc, port):
+        for _ in range(4):  # new connections, spread over the workers
+            options = [("grpc.use_local_subchannel_pool", 1)]
+            with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+                stub = ready_stub(channel)
+                assert stub.VerifyLog(pb.VerifyLogRequest(), metadata=auth(token)).intact
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+        log = proc.stderr.read() if proc.stderr else ""
+    assert code == 0, log
+    assert log.count('"event": "serving"') == 2 and log.count('"event": "stopped"') == 2, log
