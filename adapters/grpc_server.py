@@ -45,7 +45,8 @@ from domain.application import (
     PaymentResult,
 )
 from domain.codes import divisions
-from domain.register import COLUMNS
+from domain.register import COLUMNS, EARLIEST_YEAR
+from projections.queries import AWARD_STATUSES
 
 log = logging.getLogger("subsidy_ledger.grpc")
 SERVICE = pb.DESCRIPTOR.services_by_name["LedgerService"].full_name
@@ -238,6 +239,11 @@ class Servicer(pb_grpc.LedgerServiceServicer):
         self, request: pb.ListAwardsRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.Award]:
         def rows(user: User) -> list[pb.Award]:
+            if request.status and request.status not in AWARD_STATUSES:
+                raise CallError(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"status: {request.status!r} is not one of {', '.join(AWARD_STATUSES)}",
+                )
             at = self._point(request.point)
             answered = self._answered(at)
             awards = self.ledger.awards(
@@ -438,6 +444,10 @@ class Servicer(pb_grpc.LedgerServiceServicer):
                     grpc.StatusCode.INVALID_ARGUMENT, "the first message must be the header"
                 )
             header = first.header
+            if not EARLIEST_YEAR <= header.year <= 9999:
+                raise CallError(
+                    grpc.StatusCode.INVALID_ARGUMENT, f"header.year: {header.year} is not a year"
+                )
             with tempfile.TemporaryDirectory(prefix="ledger-import-") as folder:
                 path = Path(folder) / f"register-{header.year}.csv"
                 rows = (

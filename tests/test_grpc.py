@@ -564,6 +564,16 @@ def test_windows_explanations_totals_and_recoveries_answer_over_grpc(
         code_of(lambda: ledger.RecordRecovery(recover, metadata=finance))
         == grpc.StatusCode.FAILED_PRECONDITION
     )
+    bad_status = pb.ListAwardsRequest(status="owed")
+    assert (
+        code_of(lambda: ledger.ListAwards(bad_status, metadata=finance))
+        == grpc.StatusCode.INVALID_ARGUMENT
+    )
+    statistics = tokens["statistics"]
+    assert (
+        code_of(lambda: load(ledger, statistics, 0, Firm(TAIYUAN)))
+        == grpc.StatusCode.INVALID_ARGUMENT
+    )
     old = pb.ListAwardsRequest(point=pb.Point(known_at="2020-01-01T00:00:00+08:00"))
     assert list(ledger.ListAwards(old, metadata=finance)) == []  # nothing was known then
     naive = pb.ListAwardsRequest(point=pb.Point(known_at="2024-01-01T00:00:00"))
