@@ -46,6 +46,7 @@ from domain.application import (
 )
 from domain.codes import divisions
 from domain.register import COLUMNS, EARLIEST_YEAR
+from domain.rules import parse_entitlement_id
 from projections.queries import AWARD_STATUSES
 
 log = logging.getLogger("subsidy_ledger.grpc")
@@ -105,6 +106,10 @@ def _timestamp(moment: datetime | None) -> Timestamp | None:
 def _day(value: str, field: str) -> date | None:
     if not value:
         return None
+    return _required_day(value, field)
+
+
+def _required_day(value: str, field: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
@@ -174,6 +179,14 @@ class Servicer(pb_grpc.LedgerServiceServicer):
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"user {user.user} is scoped to city {user.city}; {uscc} is not in it",
             )
+
+    def _in_scope_of(self, user: User, entitlement_id: str) -> None:
+        """The firm an entitlement id names must be in a scoped user's city."""
+        try:
+            uscc, _kind, _year = parse_entitlement_id(entitlement_id)
+        except ValueError as e:
+            raise CallError(grpc.StatusCode.NOT_FOUND, f"unknown entitlement: {e}") from None
+        self._in_scope(user, uscc)
 
     def _city_filter(self, user: User, asked: str) -> str | None:
         if user.city is None:
@@ -339,7 +352,7 @@ class Servicer(pb_grpc.LedgerServiceServicer):
         self, request: pb.ExplainEntitlementRequest, context: grpc.ServicerContext
     ) -> pb.Explanation:
         def explain(user: User) -> pb.Explanation:
-            self._in_scope(user, request.entitlement_id.split("/")[0])
+            self._in_scope_of(user, request.entitlement_id)
             doc = self.ledger.explain(request.entitlement_id)
             return pb.Explanation(json=json.dumps(doc, ensure_ascii=False, default=str))
 
@@ -401,10 +414,8 @@ class Servicer(pb_grpc.LedgerServiceServicer):
         self, request: pb.RecordPaymentRequest, context: grpc.ServicerContext
     ) -> pb.MoneyRecorded:
         def pay(user: User) -> pb.MoneyRecorded:
-            self._in_scope(user, request.entitlement_id.split("/")[0])
-            paid_on = _day(request.paid_on, "paid_on")
-            if paid_on is None:
-                raise CallError(grpc.StatusCode.INVALID_ARGUMENT, "paid_on: required, YYYY-MM-DD")
+            self._in_scope_of(user, request.entitlement_id)
+            paid_on = _required_day(request.paid_on, "paid_on")
             r = self._as(user).record_payment(
                 request.entitlement_id, request.payment_ref, request.amount_fen, paid_on
             )
@@ -416,12 +427,8 @@ class Servicer(pb_grpc.LedgerServiceServicer):
         self, request: pb.RecordRecoveryRequest, context: grpc.ServicerContext
     ) -> pb.MoneyRecorded:
         def recover(user: User) -> pb.MoneyRecorded:
-            self._in_scope(user, request.entitlement_id.split("/")[0])
-            received_on = _day(request.received_on, "received_on")
-            if received_on is None:
-                raise CallError(
-                    grpc.StatusCode.INVALID_ARGUMENT, "received_on: required, YYYY-MM-DD"
-                )
+            self._in_scope_of(user, request.entitlement_id)
+            received_on = _required_day(request.received_on, "received_on")
             r = self._as(user).record_recovery(
                 request.entitlement_id, request.recovery_ref, request.amount_fen, received_on
             )

@@ -34,7 +34,13 @@ from domain.application import (
     RefusedError,
 )
 from domain.codes import divisions
-from domain.enterprise import Enterprise, FirmState, enterprise_id
+from domain.enterprise import (
+    HISTORY_EVENTS,
+    REGISTER_EVENTS,
+    Enterprise,
+    FirmState,
+    enterprise_id,
+)
 from domain.policy import Policy
 from domain.rules import Entitlement, award_status, parse_entitlement_id
 from domain.rules import entitlements as rule_entitlements
@@ -43,12 +49,7 @@ from projections import queries
 from projections.views import LedgerViews, PostgresLedgerViews, SQLiteLedgerViews
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-REGISTER_FACTS = (
-    "OnBaselineRegister",
-    "EnteredRegister",
-    "ReEnteredRegister",
-    "RetainedInRegister",
-)
+REGISTER_FACTS = {e.__name__ for e in REGISTER_EVENTS}
 
 
 IDENTITY_EVENTS = (
@@ -57,14 +58,7 @@ IDENTITY_EVENTS = (
     Enterprise.IndustryChanged,
     Enterprise.SizeClassChanged,
 )
-REGISTER_CHANGES = (
-    Enterprise.OnBaselineRegister,
-    Enterprise.EnteredRegister,
-    Enterprise.ReEnteredRegister,
-    Enterprise.RetainedInRegister,
-    Enterprise.LeftRegister,
-    Enterprise.RegisterYearCorrected,
-)
+REGISTER_CHANGES = (*HISTORY_EVENTS, Enterprise.RegisterYearCorrected)
 
 
 def valid_from(event: Any) -> date:
@@ -168,6 +162,8 @@ class LedgerService:
         """Set by a server: concurrent payments are then committed together."""
 
     def close(self) -> None:
+        if self.group is not None:
+            self.group.close()
         self.app.close()
 
     def __enter__(self) -> LedgerService:
@@ -228,6 +224,7 @@ class LedgerService:
             received_on,
             actor=self.actor,
             today=today_in_shanghai(),
+            save=self.group.save if self.group else None,
         )
 
     def record_payment(
@@ -294,10 +291,6 @@ class LedgerService:
     def imported_years(self) -> list[dict[str, Any]]:
         with self._read() as tx:
             return queries.imported_years(tx)
-
-    def corrections(self) -> list[dict[str, Any]]:
-        with self._read() as tx:
-            return queries.corrections(tx)
 
     def audit_trail(self, uscc: str) -> list[dict[str, Any]]:
         """Every event of a firm in log order: position, commit time, actor, type, valid time and

@@ -645,7 +645,13 @@ class Ledger(Application[uuid.UUID]):
             firm, entitlement = self.get_entitlement(entitlement_id)
             claimed = self.get_payment_ref(ref)
             if claimed is not None:
-                return self._replay(claimed, entitlement_id, ref, amount_fen, paid_on)
+                self._refuse_other_details(claimed, entitlement_id, ref, amount_fen, paid_on)
+                # Read again: the payment may have committed after the firm was read above.
+                firm, entitlement = self.get_entitlement(entitlement_id)
+                paid = firm.state.paid_fen(entitlement_id)
+                return PaymentResult(
+                    entitlement_id, ref, amount_fen, paid_on, True, paid, entitlement.amount_fen
+                )
             paid = firm.state.paid_fen(entitlement.entitlement_id)
             if paid + amount_fen > entitlement.amount_fen:
                 raise PreconditionError(
@@ -683,11 +689,12 @@ class Ledger(Application[uuid.UUID]):
         *,
         actor: str,
         today: date,
+        save: Callable[[list[Any]], None] | None = None,
     ) -> PaymentResult:
         """Record money paid against a revoked entitlement coming back (追回).
 
-        Same replay and refusal rules as a payment: a ref is used once, a replay with the same
-        details changes nothing, and never more comes back than is due back.
+        Same replay and refusal rules as a payment (and the same `save`): a ref is used once, a
+        replay with the same details changes nothing, and never more comes back than is due back.
         """
         _check_money(amount_fen, received_on, today, ref, "received_on")
         uscc, _kind, _year = self._parse_id(entitlement_id)
@@ -695,7 +702,17 @@ class Ledger(Application[uuid.UUID]):
             firm = self.get_enterprise(uscc)
             claimed = self.get_payment_ref(ref, recovery=True)
             if claimed is not None:
-                return self._replay(claimed, entitlement_id, ref, amount_fen, received_on, firm)
+                self._refuse_other_details(claimed, entitlement_id, ref, amount_fen, received_on)
+                again = self.get_enterprise(uscc).state  # the recovery may be newer than `firm`
+                return PaymentResult(
+                    entitlement_id,
+                    ref,
+                    amount_fen,
+                    received_on,
+                    True,
+                    again.recovered_fen(entitlement_id),
+                    again.paid_fen(entitlement_id),
+                )
             if entitlement_id not in firm.state.revoked:
                 raise PreconditionError(
                     f"{entitlement_id} is not a revoked entitlement: only money paid against an "
@@ -714,9 +731,9 @@ class Ledger(Application[uuid.UUID]):
                 recovery_ref_id(ref), ref, firm.uscc, entitlement_id, amount_fen, received_on, actor
             )
             try:
-                self.save(firm, new_ref)
+                (save or self._save_together)([firm, new_ref])
             except IntegrityError:
-                continue
+                continue  # a concurrent write of this firm or this ref: look again
             return PaymentResult(
                 entitlement_id, ref, amount_fen, received_on, False, back + amount_fen, paid
             )
@@ -780,43 +797,17 @@ class Ledger(Application[uuid.UUID]):
         except ValueError as e:
             raise NotFoundError(f"unknown entitlement: {e}") from None
 
-    def _replay(
-        self,
-        claimed: PaymentRef,
-        entitlement_id: str,
-        ref: str,
-        amount_fen: int,
-        paid_on: date,
-        recovered_from: Enterprise | None = None,
-    ) -> PaymentResult:
-        same = (claimed.entitlement_id, claimed.amount_fen, claimed.paid_on) == (
+    @staticmethod
+    def _refuse_other_details(
+        claimed: PaymentRef, entitlement_id: str, ref: str, amount_fen: int, day: date
+    ) -> None:
+        """A ref already used: a replay only if it records the same entitlement, amount and day."""
+        if (claimed.entitlement_id, claimed.amount_fen, claimed.paid_on) != (
             entitlement_id,
             amount_fen,
-            paid_on,
-        )
-        if not same:
+            day,
+        ):
             raise ConflictError(
                 f"ref {ref} already records {claimed.amount_fen} fen on {claimed.paid_on} against "
                 f"{claimed.entitlement_id}; a voucher number is used once"
             )
-        if recovered_from is not None:
-            s = recovered_from.state
-            return PaymentResult(
-                entitlement_id,
-                ref,
-                amount_fen,
-                paid_on,
-                True,
-                s.recovered_fen(entitlement_id),
-                s.paid_fen(entitlement_id),
-            )
-        firm, entitlement = self.get_entitlement(entitlement_id)
-        return PaymentResult(
-            entitlement_id,
-            ref,
-            amount_fen,
-            paid_on,
-            True,
-            firm.state.paid_fen(entitlement_id),
-            entitlement.amount_fen,
-        )

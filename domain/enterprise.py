@@ -324,6 +324,24 @@ class Enterprise(Aggregate):
         )
 
 
+REGISTER_EVENTS = (
+    Enterprise.OnBaselineRegister,
+    Enterprise.EnteredRegister,
+    Enterprise.ReEnteredRegister,
+    Enterprise.RetainedInRegister,
+)
+"""Events that put a firm on a register year."""
+HISTORY_EVENTS = (*REGISTER_EVENTS, Enterprise.LeftRegister)
+"""Events of an import that change a firm's register history (and so its awards)."""
+WINDOW_EVENTS = (
+    Enterprise.OnBaselineRegister,
+    Enterprise.EnteredRegister,
+    Enterprise.ReEnteredRegister,
+    Enterprise.LeftRegister,
+)
+"""Events that can change a firm's windows: its first entry and its exits."""
+
+
 class PaymentRef(Aggregate):
     """A treasury voucher number, claimed once ledger-wide by the payment (or, under
     `recovery_ref_id`, the recovery) it records."""

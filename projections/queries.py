@@ -256,20 +256,6 @@ def register(tx: Tx, year: int, at: At = At()) -> list[dict[str, Any]]:
     return rows
 
 
-def corrections(tx: Tx, at: At = At()) -> list[dict[str, Any]]:
-    """The bureau's re-issues of imported years, in log order."""
-    where, params = ("TRUE", []) if at.position is None else ("position <= %s", [at.position])
-    rows = tx.execute(
-        "SELECT position, year, sha256, reason, row_count, counts, actor FROM lv_corrections "
-        f"WHERE {where} ORDER BY position",
-        params,
-    )
-    for r in rows:
-        r["rows"] = r.pop("row_count")
-        r["counts"] = json.loads(r["counts"])
-    return rows
-
-
 def imported_years(tx: Tx) -> list[dict[str, Any]]:
     rows = tx.execute(
         "SELECT year, baseline, sha256, row_count, counts, actor, position FROM lv_years ORDER BY year"

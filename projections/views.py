@@ -25,7 +25,13 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 from domain.application import paused_gc
 from domain.codes import divisions
 from domain.correction import YearFact
-from domain.enterprise import Enterprise, FirmState, RegisterBook
+from domain.enterprise import (
+    HISTORY_EVENTS,
+    WINDOW_EVENTS,
+    Enterprise,
+    FirmState,
+    RegisterBook,
+)
 from domain.policy import Policy, Route, SizeClass, policy_from_json
 from domain.register import PriorFirm
 from domain.rules import History, entitlements, windows
@@ -43,22 +49,8 @@ TRACKING_NAME = "ledger.views"
 BATCH = 10000
 LOCK_KEY = 0x1ED6E5  # advisory lock of the views' catch-up
 
-_REGISTER_EVENTS = (
-    Enterprise.OnBaselineRegister,
-    Enterprise.EnteredRegister,
-    Enterprise.ReEnteredRegister,
-    Enterprise.RetainedInRegister,
-)
-_HISTORY_EVENTS = (*_REGISTER_EVENTS, Enterprise.LeftRegister)
-# Windows depend on the first entry (its year, route, size) and the exits only.
-_WINDOW_EVENTS = (
-    Enterprise.OnBaselineRegister,
-    Enterprise.EnteredRegister,
-    Enterprise.ReEnteredRegister,
-    Enterprise.LeftRegister,
-)
-_HISTORY_TYPES = frozenset(_HISTORY_EVENTS)
-_WINDOW_TYPES = frozenset(_WINDOW_EVENTS)
+_HISTORY_TYPES = frozenset(HISTORY_EVENTS)
+_WINDOW_TYPES = frozenset(WINDOW_EVENTS)
 _KIND = {
     Enterprise.OnBaselineRegister: "baseline",
     Enterprise.EnteredRegister: "entered",
@@ -360,9 +352,19 @@ class _Versions:
         self.current[key] = len(self.rows)
         self.rows.append([*row, position, None])
 
-    def live_rows(self) -> list[list[Any]]:
-        # A version opened and closed at the same position was never visible at any commit.
-        return [r for r in self.rows if r[-1] is None or r[-1] > r[-2]]
+    def write(self, tx: Tx, table: str, columns: Sequence[str], key: Sequence[str]) -> None:
+        """Close the versions the batch replaces, then insert its own (so only older versions
+        match the close). A version opened and closed at one position was never visible at any
+        commit and is left out."""
+        where = " AND ".join(f"{c} = %s" for c in key)
+        for value, position in self.closes:
+            values = value if isinstance(value, tuple) else (value,)
+            tx.execute(
+                f"UPDATE {table} SET known_to = %s "
+                f"WHERE {where} AND known_to IS NULL AND known_from < %s",
+                (position, *values, position),
+            )
+        tx.bulk_insert(table, columns, [r for r in self.rows if r[-1] is None or r[-1] > r[-2]])
 
 
 def _city(region_code: str) -> str:
@@ -818,21 +820,8 @@ class LedgerViews:
         tx.bulk_insert("lv_register", REGISTER_COLUMNS, b.register_rows)
         for change in b.register_changes:
             self._change_register_row(tx, *change)
-        # Versions the batch replaces are closed first, so only older versions match.
-        for eid, position in b.awards.closes:
-            tx.execute(
-                "UPDATE lv_awards SET known_to = %s "
-                "WHERE entitlement_id = %s AND known_to IS NULL AND known_from < %s",
-                (position, eid, position),
-            )
-        tx.bulk_insert("lv_awards", AWARD_COLUMNS, b.awards.live_rows())
-        for (uscc, window), position in b.windows.closes:
-            tx.execute(
-                "UPDATE lv_windows SET known_to = %s WHERE uscc = %s AND window_kind = %s "
-                "AND known_to IS NULL AND known_from < %s",
-                (position, uscc, window, position),
-            )
-        tx.bulk_insert("lv_windows", WINDOW_COLUMNS, b.windows.live_rows())
+        b.awards.write(tx, "lv_awards", AWARD_COLUMNS, ("entitlement_id",))
+        b.windows.write(tx, "lv_windows", WINDOW_COLUMNS, ("uscc", "window_kind"))
         tx.bulk_insert("lv_payments", PAYMENT_COLUMNS, b.payment_rows)
         tx.bulk_insert("lv_recoveries", RECOVERY_COLUMNS, b.recovery_rows)
 

@@ -364,7 +364,8 @@ corrections = st.tuples(
 
 def _rows(firms: list[Any], year: int, fix: tuple[int, list[Any]] | None = None) -> list[Firm]:
     k = year - YEARS[0]
-    rows = [Firm(ref_uscc(999), first_entry_year="2010" if k == 0 else "")]  # never empty
+    filler = ref_uscc(999)  # on every register: a register is never empty
+    rows = [Firm(filler, f"企业{filler[-4:]}", first_entry_year="2010" if k == 0 else "")]
     for i, (present, first, route, regions, sizes) in enumerate(firms):
         on, region, size = present[k], regions[k], sizes[k]
         if fix is not None and fix[0] == year:
@@ -376,11 +377,9 @@ def _rows(firms: list[Any], year: int, fix: tuple[int, list[Any]] | None = None)
             # route is unknown and growth is taken: firms first seen on the baseline (which
             # have no recorded route) are given growth here, so both ledgers agree.
             row_route = "" if present[0] else route
-            rows.append(Firm(ref_uscc(200 + i), "", region, "C1311", size, row_route, given))
-    return [Firm(r.uscc, f"企业{r.uscc[-4:]}", *[getattr(r, f) for f in FIELDS]) for r in rows]
-
-
-FIELDS = ("region_code", "industry_code", "size_class", "route", "first_entry_year")
+            uscc = ref_uscc(200 + i)
+            rows.append(Firm(uscc, f"企业{uscc[-4:]}", region, "C1311", size, row_route, given))
+    return rows
 
 
 def _state(url: str) -> dict[str, Any]:
