@@ -61,16 +61,30 @@ class PreconditionError(RefusedError):
     revoked award, a register year out of order."""
 
 
-class ImportRejectedError(RefusedError):
-    """A register file with bad rows: every bad line is listed, nothing was written."""
+class RejectedFileError(RefusedError):
+    """A file with bad lines, refused whole: every bad line is listed, none of it was used."""
+
+    outcome = "nothing of it was used"
 
     def __init__(self, source: str, errors: Sequence[RowError]):
         self.source = source
         self.errors = list(errors)
-        super().__init__(f"{source}: {len(self.errors)} bad line(s); nothing was imported")
+        super().__init__(f"{source}: {len(self.errors)} bad line(s); {self.outcome}")
 
     def lines(self) -> list[str]:
         return [e.format(self.source) for e in self.errors]
+
+
+class ImportRejectedError(RejectedFileError):
+    """A register file with bad rows: every bad line is listed, nothing was written."""
+
+    outcome = "nothing was imported"
+
+
+class TreasuryRejectedError(RejectedFileError):
+    """A treasury payment file with bad lines: every bad line is listed, nothing was reconciled."""
+
+    outcome = "nothing was reconciled"
 
 
 class ConcurrentWriteError(Exception):

@@ -1,0 +1,142 @@
+"""CSV files as the bureaus and the treasury export them: records with the physical line they start on."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import BinaryIO, NamedTuple
+
+from domain.register import FieldError
+
+ENCODINGS = ("utf-8", "gb18030")
+
+
+class CsvFileError(Exception):
+    """The file cannot be read at all (missing, unreadable, unknown encoding, changed while read)."""
+
+
+class Record(NamedTuple):
+    """A data record with as many fields as the header, and the physical line it starts on."""
+
+    line: int
+    values: list[str]
+
+
+class BadLine(NamedTuple):
+    """A record that is not CSV, not in the encoding, of the wrong width, or a wrong header."""
+
+    line: int
+    errors: list[FieldError]
+
+
+def csv_encoding(path: str | Path, encoding: str) -> str:
+    """The codec to read the file with: utf-8 or gb18030 (gbk and gb2312 are read as gb18030)."""
+    if encoding.lower().replace("_", "-") in ("gbk", "gb2312", "gb18030"):
+        return "gb18030"  # GB18030 is a superset of GBK and GB2312
+    if encoding not in ENCODINGS:
+        raise CsvFileError(
+            f"{path}: encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}"
+        )
+    return encoding
+
+
+def _open(path: str | Path) -> BinaryIO:
+    try:
+        return Path(path).open("rb")
+    except OSError as e:
+        raise CsvFileError(f"{path}: cannot read: {e.strerror or e}") from e
+
+
+def sha256_of(path: str | Path) -> str:
+    """The hash of the file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with _open(path) as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _lines(
+    path: str | Path,
+    encoding: str,
+    errors: list[tuple[int, FieldError]],
+    digest: hashlib._Hash,
+) -> Iterator[str]:
+    with _open(path) as f:
+        for number, raw in enumerate(f, start=1):
+            digest.update(raw)
+            if number == 1 and encoding == "utf-8" and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]
+            try:
+                yield raw.decode(encoding)
+            except UnicodeDecodeError as e:
+                hint = (
+                    "; if the file is GB18030/GBK, pass --encoding gb18030"
+                    if encoding == "utf-8"
+                    else "; check the file's encoding"
+                )
+                errors.append(
+                    (
+                        number,
+                        FieldError("encoding", f"not valid {encoding} at byte {e.start}{hint}"),
+                    )
+                )
+                yield raw.decode(encoding, errors="replace")
+
+
+def csv_records(
+    path: str | Path, encoding: str, columns: Sequence[str], digest: hashlib._Hash
+) -> Iterator[Record | BadLine]:
+    """Every record after the header, or what is wrong with it; blank lines are skipped.
+
+    The file is read once, from start to end: `digest` is fed every byte of it, so that the caller
+    has the file's hash of exactly the bytes its rows came from.
+    """
+    header = ",".join(columns)
+    decode_errors: list[tuple[int, FieldError]] = []
+    reader = csv.reader(_lines(path, encoding, decode_errors, digest), strict=True)
+    last_line = 0
+    while True:
+        line = last_line + 1  # a quoted field may span lines: report where the record starts
+        try:
+            values = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            # The reader resumes on the next line, so the lines after this one are still read.
+            last_line = reader.line_num
+            decode_errors.clear()
+            yield BadLine(line, [FieldError("row", f"malformed CSV: {e}")])
+            continue
+        last_line = reader.line_num
+        pending = [e for n, e in decode_errors if line <= n <= last_line]
+        decode_errors.clear()
+        if line == 1:
+            if [v.strip() for v in values] != list(columns):
+                got = ",".join(values)
+                yield BadLine(
+                    1, [FieldError("header", f"must be {header} in that order, got {got}")]
+                )
+            elif pending:
+                yield BadLine(1, pending)
+            continue
+        if not values or values == [""]:
+            continue  # a blank line carries no row
+        if pending:
+            yield BadLine(line, pending)
+        elif len(values) != len(columns):
+            yield BadLine(
+                line,
+                [
+                    FieldError(
+                        "row", f"expected {len(columns)} fields ({header}), got {len(values)}"
+                    )
+                ],
+            )
+        else:
+            yield Record(line, values)
+    if last_line == 0:
+        yield BadLine(1, [FieldError("header", f"the file is empty; line 1 must be {header}")])
