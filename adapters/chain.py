@@ -154,6 +154,7 @@ def check(
     events: Iterable[EventRow],
     links: Iterable[tuple[int, bytes]],
     anchor: Anchor | None = None,
+    since: Anchor | None = None,
 ) -> Verification:
     """Walk the events and the stored links, both in position order, and stop at the first break.
 
@@ -162,14 +163,24 @@ def check(
     event deleted together with its link shows as a mismatch at the next one). With an anchor,
     the recomputed link at its position must equal the anchor's, which holds even when the stored
     links were rewritten to match edited events.
+
+    `since`: an anchor kept earlier to start from instead of the first event: `events` are then
+    those after its position and `links` start with the stored link at its position, which must
+    be the anchor's (the log up to it was checked when the anchor was kept).
     """
     stored = iter(links)
-    pending = next(stored, None)
     link, position, count = GENESIS, 0, 0
-    due = anchor if anchor is not None and anchor.position > 0 else None  # not yet reached
+    if since is not None and since.position > 0:
+        kept = next(stored, None)
+        if kept != (since.position, since.link):
+            broken = Break(since.position, "anchor_mismatch", _SINCE.format(since))
+            return Verification(0, 0, GENESIS, broken, since)
+        link, position = since.link, since.position
+    pending = next(stored, None)
+    due = anchor if anchor is not None and anchor.position > position else None  # not reached
 
     def done(broken: Break | None = None) -> Verification:
-        return Verification(count, position, link, broken, anchor)
+        return Verification(count, position, link, broken, anchor or since)
 
     if anchor is not None and anchor.position == 0 and anchor.link != GENESIS:
         return done(Break(0, "anchor_mismatch", _ANCHOR_MISMATCH.format(anchor, GENESIS.hex())))
@@ -226,6 +237,10 @@ _ANCHOR_MISMATCH = (
     "the link recomputed at the anchor's position differs from the anchor {0} (recomputed "
     "{1}): an event at or before that position was changed, inserted or deleted and the stored "
     "links were rewritten to match, or the anchor is not of this ledger"
+)
+_SINCE = (
+    "the stored link at the kept anchor's position is not the anchor {0}: the log before it was "
+    "rewritten since the anchor was kept, or the anchor is not of this ledger"
 )
 _ANCHOR_MISSING = (
     "there is no event at the anchor's position ({0}): the event was deleted, "

@@ -10,38 +10,37 @@ import argparse
 import json
 import os
 import sys
+import time
 import traceback
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from datetime import date
+from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from eventsourcing.persistence import PersistenceError
 
 from adapters.chain import Anchor, Verification, parse_anchor
 from adapters.persistence import SettingsError
+from adapters.reconcile import Options, RunLockedError, reconcile, run_lock
 from adapters.register_csv import RegisterFileError
-from adapters.service import LedgerService, Point
+from adapters.service import LedgerService, Point, today_in_shanghai
 from adapters.tokens import ROLES, TokenFileError, add_user, load_users, revoke_user, tokens_path
+from adapters.treasury_csv import read_treasury
 from domain.application import (
     ConcurrentWriteError,
-    ImportRejectedError,
+    InvalidInputError,
     LedgerError,
     RefusedError,
+    RejectedFileError,
 )
 from domain.codes import cities
+from domain.money import yuan
 from domain.policy import PolicyFileError, load_policy
 from projections.queries import AWARD_STATUSES
 
 EXIT_OK, EXIT_FINDINGS, EXIT_REFUSED, EXIT_FAILURE = 0, 1, 2, 3
-
-
-def yuan(fen: int) -> str:
-    """Fen as yuan for people, exactly: 30000000 -> '300,000.00'."""
-    sign = "-" if fen < 0 else ""
-    fen = abs(fen)
-    return f"{sign}{fen // 100:,}.{fen % 100:02d}"
 
 
 def width(text: str) -> int:
@@ -98,6 +97,12 @@ def _day(value: str) -> date:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date YYYY-MM-DD") from None
 
 
+def _whole(value: str) -> int:
+    if not (value.isascii() and value.isdigit()):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number (0 or more)")
+    return int(value)
+
+
 def _fen(value: str) -> int:
     if not value.lstrip("-").isdigit():
         raise argparse.ArgumentTypeError(
@@ -128,6 +133,15 @@ def _anchor_arg(value: str) -> Anchor:
         return parse_anchor(value)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _encoding_option(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--encoding",
+        default="utf-8",
+        choices=["utf-8", "gb18030", "gbk"],
+        help=f"{what} (default utf-8, BOM allowed)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -173,12 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the first year imported: its firms were already above scale",
     )
-    p.add_argument(
-        "--encoding",
-        default="utf-8",
-        choices=["utf-8", "gb18030", "gbk"],
-        help="file encoding (default utf-8, BOM allowed)",
-    )
+    _encoding_option(p, "file encoding")
     p.add_argument(
         "--policy",
         metavar="FILE",
@@ -290,6 +299,54 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         metavar="FILE",
         help="also append a line `POSITION:HASH TAKEN_AT_UTC` to FILE",
+    )
+
+    p = sub.add_parser(
+        "reconcile",
+        parents=[common, listing],
+        help="nightly: the ledger against the treasury's payments, the audit rules and the "
+        "integrity checks; writes a report (exit 1: findings)",
+    )
+    p.add_argument(
+        "--treasury",
+        metavar="FILE",
+        required=True,
+        help="the treasury's payment file (CSV), cumulative up to --date",
+    )
+    p.add_argument(
+        "--date",
+        type=_day,
+        metavar="YYYY-MM-DD",
+        help="the reconciliation date (default: yesterday, Asia/Shanghai)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="where reports go, as DIR/DATE/report.{json,html}, with DIR/anchors.txt "
+        "(default: $LEDGER_REPORTS_DIR, else ./reports)",
+    )
+    _encoding_option(p, "the treasury file's encoding")
+    p.add_argument(
+        "--recovery-grace-days",
+        type=_whole,
+        default=90,
+        metavar="N",
+        help="days after a revoking correction before money still to recover is a finding "
+        "(default 90)",
+    )
+    p.add_argument(
+        "--overdue-grace-days",
+        type=_whole,
+        default=90,
+        metavar="N",
+        help="days after the end of an award's due fiscal year before it is overdue (default 90)",
+    )
+    p.add_argument(
+        "--wait",
+        type=_whole,
+        default=120,
+        metavar="SECONDS",
+        help="how long to wait for the database to answer before giving up (exit 3; default 120)",
     )
 
     sub.add_parser(
@@ -771,6 +828,60 @@ def _token(a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _reconcile(a: argparse.Namespace) -> int:
+    """Bad input (exit 2) is found before the database is opened: nothing is written then."""
+    today = today_in_shanghai()
+    day = a.date or today - timedelta(days=1)
+    if day > today:
+        raise InvalidInputError(
+            f"--date {day} is after today ({today}, Asia/Shanghai): the treasury file covers "
+            "payments up to a day that has begun"
+        )
+    out = Path(a.out or os.environ.get("LEDGER_REPORTS_DIR") or "reports")
+    treasury = read_treasury(a.treasury, through=day, encoding=a.encoding)
+    deadline = time.monotonic() + a.wait
+    while True:
+        try:
+            svc = LedgerService(a.db, actor=a.actor)
+            break
+        except PersistenceError as e:
+            if time.monotonic() >= deadline:
+                raise
+            print(
+                f"waiting for the database ({str(e).strip() or type(e).__name__})", file=sys.stderr
+            )
+            time.sleep(2)
+    options = Options(day, a.recovery_grace_days, a.overdue_grace_days)
+    with svc, run_lock(svc):
+        outcome = reconcile(svc, treasury, options, out)
+    report = outcome.report
+    summary = {
+        "date": report["date"],
+        "position": report["log"]["position"],
+        "anchor": outcome.anchor,
+        "exit_status": outcome.exit_status,
+        "findings": report["outcome"]["findings"],
+        "by_code": report["outcome"]["by_code"],
+        "matching": report["matching"],
+        "report": str(outcome.folder / "report.json"),
+        "html": str(outcome.folder / "report.html"),
+        "report_sha256": outcome.report_sha256,
+        "run_position": outcome.run_position,
+    }
+    if a.json:
+        emit_json(summary)
+    else:
+        codes = ", ".join(f"{k} {v}" for k, v in sorted(summary["by_code"].items()))
+        print(
+            f"reconciled {summary['date']} at log position {summary['position']}: "
+            f"{summary['findings']} finding(s){' (' + codes + ')' if codes else ''}; "
+            f"{summary['matching']['matched']} of {summary['matching']['refs']} voucher(s) matched"
+        )
+        print(f"report: {summary['html']} (sha256 of report.json {outcome.report_sha256})")
+        print(f"anchor: {outcome.anchor} (appended to {out / 'anchors.txt'})")
+    return outcome.exit_status
+
+
 def fail(message: str, code: int) -> int:
     for line in message.splitlines():
         print(f"subsidy-ledger: {line}", file=sys.stderr)
@@ -786,6 +897,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(out=args.out, seed=args.seed, scale=args.scale, as_json=args.json)
         if args.command == "token":
             return _token(args)
+        if args.command == "reconcile":
+            return _reconcile(args)
         if args.command == "serve":
             from adapters.serve import serve
 
@@ -794,13 +907,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.policy_loaded = load_policy(args.policy) if getattr(args, "policy", None) else None
         with LedgerService(args.db, actor=args.actor) as svc:
             return COMMANDS[args.command](svc, args)
-    except ImportRejectedError as e:
+    except RejectedFileError as e:
         for line in e.lines():
             print(line, file=sys.stderr)
         return fail(str(e), EXIT_REFUSED)
     except (LedgerError, RegisterFileError, SettingsError, PolicyFileError, TokenFileError) as e:
         return fail(str(e), EXIT_REFUSED)
-    except ConcurrentWriteError as e:
+    except (ConcurrentWriteError, RunLockedError) as e:
         return fail(str(e), EXIT_FAILURE)
     except PersistenceError as e:
         return fail(f"database error: {e}".strip(), EXIT_FAILURE)

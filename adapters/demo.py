@@ -12,10 +12,11 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from adapters.cli import EXIT_OK, EXIT_REFUSED, emit_json, fail, pad, width, yuan
+from adapters.cli import EXIT_OK, EXIT_REFUSED, emit_json, fail, pad, width
 from adapters.service import LedgerService, today_in_shanghai
 from adapters.synthetic import SyntheticProvince, generate, write_csv
 from domain.codes import cities
+from domain.money import yuan
 
 LEDGER_FILE = "demo-ledger.db"
 ACTOR = "demo"

@@ -43,6 +43,7 @@ from domain.application import (
     LedgerError,
     NotFoundError,
     PaymentResult,
+    RejectedFileError,
 )
 from domain.codes import divisions
 from domain.register import COLUMNS, EARLIEST_YEAR
@@ -75,7 +76,7 @@ def _status(error: Exception) -> tuple[grpc.StatusCode, str]:
     match error:
         case CallError():
             return error.code, str(error)
-        case ImportRejectedError():
+        case RejectedFileError():
             return grpc.StatusCode.INVALID_ARGUMENT, "\n".join([str(error), *error.lines()])
         case InvalidInputError() | RegisterFileError():
             return grpc.StatusCode.INVALID_ARGUMENT, str(error)

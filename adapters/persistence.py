@@ -52,6 +52,9 @@ DEFAULT_DATABASE_URL = "sqlite:///ledger.db"
 COMMITS_TABLE = "ledger_commits"
 CHAIN_TABLE = "ledger_chain"
 CHAIN_FETCH_ROWS = 10_000
+MAX_POSITION = 2**63 - 1
+MIN_POSITION = -(2**63)
+"""Bounds of a position, for reads of the whole log (a row inserted by hand may lie anywhere)."""
 """Rows read at a time for the chain: memory stays bounded at any log size."""
 
 
@@ -239,15 +242,17 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             fold(bytes(head[1]) if head else GENESIS, rows),
         )
 
-    def _chain_rows(self, c: SQLiteCursor, first: int | None = None) -> Iterator[EventRow]:
-        """The events (from position `first` on, or all) as the chain sees them, in position
-        order, read by a cursor of their own in c's transaction: c stays free to write links."""
-        where, params = ("WHERE rowid >= ?", (first,)) if first is not None else ("", ())
+    def _chain_rows(
+        self, c: SQLiteCursor, first: int | None = None, last: int = MAX_POSITION
+    ) -> Iterator[EventRow]:
+        """The events (from position `first` on, or all, up to `last`) as the chain sees them, in
+        position order, read by a cursor of their own in c's transaction: c stays free to write
+        links."""
         reader = c.sqlite_cursor.connection.cursor()
         reader.execute(
             "SELECT rowid, originator_id, originator_version, topic, state "
-            f"FROM {self.events_table_name} {where} ORDER BY rowid",
-            params,
+            f"FROM {self.events_table_name} WHERE rowid >= ? AND rowid <= ? ORDER BY rowid",
+            (MIN_POSITION if first is None else first, last),
         )
         while batch := reader.fetchmany(CHAIN_FETCH_ROWS):
             for r in batch:
@@ -260,13 +265,43 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
             head = c.fetchone()
         return Anchor(head[0], bytes(head[1])) if head else Anchor(0, GENESIS)
 
-    def verify_chain(self, anchor: Anchor | None = None) -> Verification:
-        """Recompute the chain from every event and compare it with the stored links."""
+    def link_at(self, position: int) -> Anchor | None:
+        """The stored link at a position (0: the genesis), if there is one."""
+        if position == 0:
+            return Anchor(0, GENESIS)
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT position, link FROM {CHAIN_TABLE} WHERE position = ?", (position,))
+            row = c.fetchone()
+        return Anchor(row[0], bytes(row[1])) if row else None
+
+    def last_position(self, stop: int, *, skipping: str) -> int:
+        """The last position at or before `stop` whose event's topic does not start with
+        `skipping` (0 if none)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT max(rowid) FROM {self.events_table_name} "
+                "WHERE rowid <= ? AND substr(topic, 1, ?) <> ?",
+                (stop, len(skipping), skipping),
+            )
+            row = c.fetchone()
+        return int(row[0] or 0)
+
+    def verify_chain(
+        self, anchor: Anchor | None = None, since: Anchor | None = None, stop: int = MAX_POSITION
+    ) -> Verification:
+        """Recompute the chain from every event (after `since`, up to `stop`) and compare it with
+        the stored links (see adapters.chain.check)."""
+        first = since.position if since else MIN_POSITION
         with self.datastore.transaction(commit=False) as c:
             # One read transaction: both cursors see the same snapshot of the log.
-            c.execute(f"SELECT position, link FROM {CHAIN_TABLE} ORDER BY position")
+            c.execute(
+                f"SELECT position, link FROM {CHAIN_TABLE} WHERE position >= ? AND position <= ? "
+                "ORDER BY position",
+                (first, stop),
+            )
             links = ((r[0], bytes(r[1])) for r in c.sqlite_cursor)
-            return check(self._chain_rows(c), links, anchor)
+            events = self._chain_rows(c, first + 1 if since else first, stop)
+            return check(events, links, anchor, since)
 
     def _record_commit(self, c: SQLiteCursor, position: int) -> None:
         # SQLite has one writer at a time, so the clock read here follows commit order;
@@ -372,10 +407,19 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             sequence=sequence,
         )
         self.select_chain_rows_statement = SQL(
-            "SELECT {columns} FROM {schema}.{table} ORDER BY notification_id"
+            "SELECT {columns} FROM {schema}.{table} WHERE notification_id > %s "
+            "AND notification_id <= %s ORDER BY notification_id"
         ).format(columns=chain_columns, schema=schema, table=Identifier(self.events_table_name))
+        self.link_at_statement = SQL(
+            "SELECT position, link FROM {schema}.{chain} WHERE position = %s"
+        ).format(schema=schema, chain=chain)
+        self.select_topics_before_statement = SQL(
+            "SELECT notification_id, topic FROM {schema}.{table} WHERE notification_id <= %s "
+            "ORDER BY notification_id DESC LIMIT 100"
+        ).format(schema=schema, table=Identifier(self.events_table_name))
         self.select_links_statement = SQL(
-            "SELECT position, link FROM {schema}.{chain} ORDER BY position"
+            "SELECT position, link FROM {schema}.{chain} WHERE position >= %s AND position <= %s "
+            "ORDER BY position"
         ).format(schema=schema, chain=chain)
         self.copy_events_statement = SQL(
             "COPY {schema}.{table} (originator_id, originator_version, topic, state) FROM STDIN"
@@ -547,8 +591,36 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             head = curs.fetchone()
         return Anchor(head["position"], head["link"]) if head else Anchor(0, GENESIS)
 
-    def verify_chain(self, anchor: Anchor | None = None) -> Verification:
-        """Recompute the chain from every event and compare it with the stored links."""
+    def link_at(self, position: int) -> Anchor | None:
+        """The stored link at a position (0: the genesis), if there is one."""
+        if position == 0:
+            return Anchor(0, GENESIS)
+        with self.datastore.transaction() as curs:
+            curs.execute(self.link_at_statement, (position,))
+            row = curs.fetchone()
+        return Anchor(row["position"], row["link"]) if row else None
+
+    def last_position(self, stop: int, *, skipping: str) -> int:
+        """The last position at or before `stop` whose event's topic does not start with
+        `skipping` (0 if none); read backwards by the position's index."""
+        with self.datastore.transaction() as curs:
+            while stop > 0:
+                curs.execute(self.select_topics_before_statement, (stop,))
+                rows = curs.fetchall()
+                if not rows:
+                    return 0
+                for row in rows:
+                    if not row["topic"].startswith(skipping):
+                        return int(row["notification_id"])
+                stop = int(rows[-1]["notification_id"]) - 1
+        return 0
+
+    def verify_chain(
+        self, anchor: Anchor | None = None, since: Anchor | None = None, stop: int = MAX_POSITION
+    ) -> Verification:
+        """Recompute the chain from every event (after `since`, up to `stop`) and compare it with
+        the stored links (see adapters.chain.check)."""
+        first = since.position if since else MIN_POSITION
         with self.datastore.get_connection() as conn, conn.transaction(force_rollback=True):
             # Both reads see one snapshot, so a link committed meanwhile cannot look missing.
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -556,9 +628,9 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 self._reader(conn, "ledger_verify_events") as events,
                 self._reader(conn, "ledger_verify_links") as links,
             ):
-                events.execute(self.select_chain_rows_statement)
-                links.execute(self.select_links_statement)
-                return check(events, links, anchor)
+                events.execute(self.select_chain_rows_statement, (first, stop))
+                links.execute(self.select_links_statement, (first, stop))
+                return check(events, links, anchor, since)
 
 
 LedgerRecorder = LedgerSQLiteRecorder | LedgerPostgresRecorder

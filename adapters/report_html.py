@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
 
+from domain.money import yuan
+
 # The four measures of the totals tables and charts: key in the report, label, bar colour. The colours
 # are distinctive on purpose: the browser test looks for them in the screenshot's pixels.
 MEASURES: tuple[tuple[str, str, str], ...] = (
@@ -49,14 +51,6 @@ svg.chart .grid{stroke:#d0d7de;stroke-width:1}
 #findings td.nowrap{white-space:nowrap;word-break:normal}
 details pre{margin:4px 0 0;white-space:pre-wrap}
 """
-
-
-def yuan(fen: int) -> str:
-    """Fen as yuan for people, exactly, by integer arithmetic: 30000000 -> '300,000.00'."""
-    if isinstance(fen, bool) or not isinstance(fen, int):
-        raise TypeError(f"money must be a whole number of fen, got {fen!r}")
-    whole, cents = divmod(abs(fen), 100)
-    return f"{'-' if fen < 0 else ''}{whole:,}.{cents:02d}"
 
 
 def render_html(report: Mapping[str, Any]) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from domain.reconciliation import LedgerPayment
 from domain.rules import award_status
 from projections.store import Tx
 
@@ -102,6 +103,31 @@ def awards(
         if status is None or r["status"] == status:
             result.append(r)
     return result
+
+
+def ledger_payments(tx: Tx, at: At) -> list[LedgerPayment]:
+    """Every payment recorded by the position, whatever its date, in log order."""
+    where, params = ("p.position <= %s", [at.position]) if at.position is not None else ("TRUE", [])
+    return [
+        LedgerPayment(ref, eid, uscc, int(fen), date.fromisoformat(day), int(position))
+        for ref, eid, uscc, fen, day, position in tx.rows(
+            "SELECT p.payment_ref, p.entitlement_id, p.uscc, p.amount_fen, p.paid_on, p.position "
+            f"FROM lv_payments p WHERE {where} ORDER BY p.position",
+            params,
+        )
+    ]
+
+
+def revocations(tx: Tx, at: At) -> dict[str, int]:
+    """Entitlements revoked as known at the position, with the position of the correction."""
+    known, params = at.known("a")
+    return {
+        eid: int(position)
+        for eid, position in tx.rows(
+            f"SELECT a.entitlement_id, a.known_from FROM lv_awards a WHERE {known} AND NOT a.earned",
+            params,
+        )
+    }
 
 
 def totals(

@@ -10,12 +10,18 @@ from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 from psycopg.rows import tuple_row
 
+STREAM_ROWS = 10000
+
 
 class Tx(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Like execute, with plain tuples for rows: for reads of many rows."""
+        ...
+
+    def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """Like rows, fetched a batch at a time: for reads of a whole table."""
         ...
 
     def matching(self, column: str, values: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
@@ -48,6 +54,11 @@ class SQLiteTx:
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         self.cursor.execute(sql.replace("%s", "?"), tuple(params))
         return [tuple(r) for r in self.cursor.fetchall()]
+
+    def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        self.cursor.execute(sql.replace("%s", "?"), tuple(params))
+        while chunk := self.cursor.fetchmany(STREAM_ROWS):
+            yield from (tuple(r) for r in chunk)
 
     def matching(self, column: str, values: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
         # SQLite caps bound parameters per statement.
@@ -95,6 +106,13 @@ class PostgresTx:
             cursor.execute(sql, tuple(params))
             rows: list[tuple[Any, ...]] = cursor.fetchall()
             return rows
+
+    def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        # A server-side cursor: the rows come STREAM_ROWS at a time, whatever the table's size.
+        with self.cursor.connection.cursor(name="views_stream", row_factory=tuple_row) as cursor:
+            cursor.itersize = STREAM_ROWS
+            cursor.execute(sql, tuple(params))
+            yield from cursor
 
     def matching(self, column: str, values: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
         if values:

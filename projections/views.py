@@ -11,7 +11,7 @@ import json
 import threading
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -21,6 +21,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
+from eventsourcing.utils import get_topic
 
 from domain.application import paused_gc
 from domain.codes import divisions
@@ -30,9 +31,11 @@ from domain.enterprise import (
     WINDOW_EVENTS,
     Enterprise,
     FirmState,
+    PaymentRef,
     RegisterBook,
 )
 from domain.policy import Policy, Route, SizeClass, policy_from_json
+from domain.reconciliation import ReconciliationBook
 from domain.register import PriorFirm
 from domain.rules import History, entitlements, windows
 from projections.store import (
@@ -50,6 +53,8 @@ BATCH = 10000
 LOCK_KEY = 0x1ED6E5  # advisory lock of the views' catch-up
 
 _HISTORY_TYPES = frozenset(HISTORY_EVENTS)
+_UNVIEWED_TOPICS = (get_topic(PaymentRef) + ".", get_topic(ReconciliationBook) + ".")
+"""Topic prefixes of events nothing in the views comes from: skipped without decoding."""
 _WINDOW_TYPES = frozenset(WINDOW_EVENTS)
 _KIND = {
     Enterprise.OnBaselineRegister: "baseline",
@@ -580,8 +585,21 @@ class LedgerViews:
         if not notifications:
             return None
         batch = _Batch(start, notifications[-1].id, len(notifications), policy)
+        firm_events = self._decode(app, batch, notifications)
+        if firm_events:
+            self._fold(batch, firm_events, carried, lambda oids: self._read_firms(tx, oids))
+        return batch
+
+    @staticmethod
+    def _decode(
+        app: Application[uuid.UUID], batch: _Batch, notifications: Sequence[Notification]
+    ) -> dict[str, list[tuple[Any, int]]]:
+        """Put the register book's events of `notifications` in the batch; return the firms'
+        events by firm, in log order."""
         firm_events: dict[str, list[tuple[Any, int]]] = defaultdict(list)
         for n in notifications:
+            if n.topic.startswith(_UNVIEWED_TOPICS):
+                continue
             event = app.mapper.to_domain_event(n)
             if isinstance(event, Enterprise.Event):
                 firm_events[event.originator_id.hex].append((event, n.id))
@@ -612,32 +630,39 @@ class LedgerViews:
                         event.actor,
                     )
                 )
-        if not firm_events:
-            return batch
-        if batch.policy is None:
+        if firm_events and batch.policy is None:
             raise RuntimeError("enterprise events before any policy was adopted")
-        self._fold(tx, batch, firm_events, carried)
-        return batch
+        return firm_events
 
     def _policy(self, tx: Tx) -> Policy | None:
         rows = tx.execute("SELECT content FROM lv_policy ORDER BY position DESC LIMIT 1")
         return policy_from_json(rows[0]["content"]) if rows else None
 
-    def _fold(
-        self,
-        tx: Tx,
-        batch: _Batch,
-        firm_events: dict[str, list[tuple[Any, int]]],
-        carried: dict[str, _Firm],
-    ) -> None:
-        """Fold each firm's events into its state and turn the result into view rows."""
+    @staticmethod
+    def _read_firms(tx: Tx, oids: list[str]) -> dict[str, _Firm]:
         known: dict[str, _Firm] = {}
-        unread = [oid for oid in firm_events if oid not in carried]
-        for condition, params in tx.matching("originator_id", unread):
+        for condition, params in tx.matching("originator_id", oids):
             for r in tx.rows(
                 f"SELECT {','.join(FIRM_COLUMNS)} FROM lv_firms WHERE {condition}", params
             ):
                 known[r[0]] = _Firm.from_row(r)
+        return known
+
+    @classmethod
+    def _fold(
+        cls,
+        batch: _Batch,
+        firm_events: dict[str, list[tuple[Any, int]]],
+        carried: dict[str, _Firm],
+        read_firms: Callable[[list[str]], dict[str, _Firm]],
+        *,
+        firm_rows: bool = True,
+    ) -> None:
+        """Fold each firm's events into its state and turn the result into view rows.
+
+        `read_firms`: the views' rows of firms not `carried`; `firm_rows`: take each firm's row
+        now (the next batch may fold it further while this one is written)."""
+        known = read_firms([oid for oid in firm_events if oid not in carried])
         for oid, events in firm_events.items():
             firm = carried.get(oid) or known.get(oid)
             if firm is None:
@@ -646,10 +671,10 @@ class LedgerViews:
                 assert isinstance(first, Enterprise.Registered), first
                 firm = _Firm(oid, 0, FirmState.registered(first), {})
             for event, position in events:
-                self._fold_event(batch, firm, event, position)
+                cls._fold_event(batch, firm, event, position)
             batch.firms[oid] = firm
-            # Rows now: the next batch may fold these firms further while this one is written.
-            batch.firm_rows.append(firm.row())
+            if firm_rows:
+                batch.firm_rows.append(firm.row())
 
     @staticmethod
     def _fold_event(batch: _Batch, firm: _Firm, event: Any, position: int) -> None:

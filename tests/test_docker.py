@@ -318,3 +318,12 @@ def test_the_database_password_comes_from_its_secret_file(
     monkeypatch.setenv("LEDGER_DATABASE_PASSWORD_FILE", str(tmp_path / "missing"))
     with pytest.raises(SettingsError, match="LEDGER_DATABASE_PASSWORD_FILE"):
         database_settings("postgresql://ledger@db:5432/ledger")
+
+
+def test_the_nightly_job_reconciles_the_treasury_file_into_reports_on_the_host() -> None:
+    nightly = SERVICES["nightly"]
+    args = build_parser().parse_args(nightly["command"])
+    assert args.command == "reconcile" and args.date is None  # yesterday, Asia/Shanghai
+    assert args.treasury == "/treasury/payments.csv" and args.out == "/reports"
+    assert "./treasury:/treasury:ro" in nightly["volumes"]
+    assert "./reports:/reports" in nightly["volumes"]  # written: the image itself is read-only

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from helpers import ref_uscc
 
-from adapters.report_html import MEASURES, render_html, yuan
+from adapters.report_html import MEASURES, render_html
+from domain.money import yuan
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT = ROOT / "test-artifacts" / "reconcile-report.png"
