@@ -37,3 +37,18 @@ def test_every_command_the_readme_shows_is_a_command() -> None:
 def test_the_auditors_script_is_quoted_as_the_file_the_tests_run() -> None:
     script = (Path(__file__).parents[1] / "docs" / "recheck_chain.py").read_text("utf-8")
     assert f"```python\n{script}```" in README
+
+
+def test_the_treasury_example_reads_as_the_operations_section_says(tmp_path: Path) -> None:
+    from datetime import date
+
+    from adapters.treasury_csv import read_treasury
+
+    block = re.search(r"```\n(voucher_no,payee_uscc,.*?)```", README, re.S)
+    assert block is not None
+    path = tmp_path / "payments.csv"
+    path.write_text(block.group(1), "utf-8")
+    rows = read_treasury(path, through=date(2026, 11, 26)).rows
+    assert [r.amount_fen for r in rows] == [10_000_000, 20_000_000, 30_000_000]
+    assert rows[2].purpose.startswith('首次"小升规"奖励')
+    assert rows[2].entitlement_ids == ("91140402000005071T/first_entry/2023",)

@@ -520,3 +520,39 @@ def test_two_runs_at_once_one_proceeds(ledger: Reconciler, tmp_path: Path) -> No
         assert "another reconciliation" in next(r.stderr for r in results if r.returncode == 3)
     lines = (ledger.out / "anchors.txt").read_text().splitlines()
     assert len(lines) == codes.count(0)
+
+
+def test_a_real_report_renders_its_chart_and_findings_in_chromium(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from PIL import Image
+    from test_report_html import LEGEND_KEY_AREA, chromium_binary, run_chromium
+
+    from adapters.report_html import MEASURES
+
+    binary = chromium_binary()
+    cli = Cli(sqlite_url, capsys)
+    build(cli, tmp_path, [p for p in PAYMENTS if p.ref != "GK2025-0003"])  # one award overdue
+    run = Reconciler(cli, tmp_path).run(
+        write_treasury(tmp_path / "treasury.csv", PAYMENTS[:-1], (treasury_line(PAYMENTS[0]),))
+    )
+    assert run.code == 1 and run.report is not None
+    page = Path(run.summary["html"])  # type: ignore[index]
+    shot = Path(__file__).resolve().parent.parent / "test-artifacts" / "reconcile-run-report.png"
+    shot.parent.mkdir(exist_ok=True)
+    shot.unlink(missing_ok=True)
+    run_chromium(binary, tmp_path / "profile-shot", f"--screenshot={shot}", page.as_uri())
+    print(f"screenshot of a real reconciliation report: {shot}")
+    dom = run_chromium(binary, tmp_path / "profile-dom", "--dump-dom", page.as_uri())
+    assert '<svg id="chart-fiscal-year" class="chart"' in dom
+    assert dom.count('<rect class="bar bar-entitled"') == len(
+        run.report["totals"]["by_fiscal_year"]
+    ) + len(run.report["totals"]["by_city"])
+    assert dom.count('<tr class="finding"') == len(run.findings()) == 4
+    for finding in run.findings():
+        assert finding["subject"] in dom
+    with Image.open(shot) as image:
+        colours = {rgb: n for n, rgb in image.convert("RGB").getcolors(1280 * 2000) or []}
+    for _, measure, colour in MEASURES[:2]:  # entitled and paid: every year has both
+        rgb = tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
+        assert colours.get(rgb, 0) > 2 * LEGEND_KEY_AREA, f"no {measure} bars painted"
