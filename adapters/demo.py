@@ -15,10 +15,13 @@ from typing import Any, TextIO
 from adapters.cli import EXIT_OK, EXIT_REFUSED, emit_json, fail, pad, width
 from adapters.service import LedgerService, today_in_shanghai
 from adapters.synthetic import SyntheticProvince, generate, write_csv
+from adapters.treasury_csv import write_treasury
 from domain.codes import cities
 from domain.money import yuan
+from projections import queries
 
 LEDGER_FILE = "demo-ledger.db"
+TREASURY_FILE = "treasury-payments.csv"
 ACTOR = "demo"
 # 一 总体要求: more than 10,000 above-scale industrial enterprises by the end of 2025.
 GOAL_FIRMS = 10_000
@@ -315,6 +318,25 @@ def _print(doc: dict[str, Any]) -> None:
     print(f"  subsidy-ledger awards --db {url} --fiscal-year {last + 1} --status due")
     print(f"  subsidy-ledger totals --db {url} --by city")
     print(f"  subsidy-ledger register --db {url}")
+    print(
+        "and reconcile it against the treasury's export of its payments (the README's Operations):"
+    )
+    print(
+        f"  subsidy-ledger reconcile --db {url} --treasury {shlex.quote(doc['treasury_file'])} "
+        f"--out {shlex.quote(str(Path(doc['ledger_path']).parent / 'reports'))}"
+    )
+
+
+def _treasury_export(svc: LedgerService, d: Path) -> Path:
+    """The treasury's export of the demo's payments, to try `reconcile` on: what it paid, up to
+    yesterday (Asia/Shanghai), the reconciliation's default date."""
+    yesterday = today_in_shanghai() - timedelta(days=1)
+    with svc.views.read() as tx:
+        paid = [p for p in queries.ledger_payments(tx, queries.At()) if p.paid_on <= yesterday]
+    names = {a["uscc"]: a["name"] for a in svc.awards()}
+    path = d / TREASURY_FILE
+    write_treasury(path, paid, names)
+    return path
 
 
 def run_demo(out: str | None, seed: int, scale: float, as_json: bool) -> int:
@@ -346,6 +368,7 @@ def run_demo(out: str | None, seed: int, scale: float, as_json: bool) -> int:
             payments = _pay(svc, seed, province.last_year, today_in_shanghai(), progress)
             progress.step("summarise")
             doc = _summary(svc, province, d, payments)
+            doc["treasury_file"] = str(_treasury_export(svc, d))
     finally:
         progress.close()
     if as_json:

@@ -31,10 +31,11 @@ A file with any bad line is refused whole, with every bad line listed as FILE:LI
 
 from __future__ import annotations
 
+import csv
 import functools
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -43,6 +44,7 @@ from typing import TypeVar
 from adapters.csv_records import BadLine, csv_encoding, csv_records
 from domain.application import TreasuryRejectedError
 from domain.codes import CodeError, validate_uscc
+from domain.reconciliation import LedgerPayment
 from domain.register import FieldError, RowError
 
 TREASURY_COLUMNS: tuple[str, ...] = (
@@ -235,3 +237,28 @@ def _paid_on(value: str, through: date) -> date:
             f"that date; check the date, or reconcile through {value} or later"
         )
     return day
+
+
+def write_treasury(
+    path: str | Path, payments: Iterable[LedgerPayment], names: dict[str, str]
+) -> int:
+    """Write payments as the treasury exports them (the format above, UTF-8): what the treasury
+    would have paid for them. `names`: payee names by USCC. Returns the rows written."""
+    count = 0
+    with Path(path).open("w", encoding="utf-8", newline="") as f:
+        out = csv.writer(f, lineterminator="\n")
+        out.writerow(TREASURY_COLUMNS)
+        for p in payments:
+            whole, cents = divmod(p.amount_fen, 100)
+            out.writerow(
+                (
+                    p.ref,
+                    p.uscc,
+                    names.get(p.uscc, p.uscc),
+                    f"{whole}.{cents:02d}",
+                    p.paid_on.isoformat(),
+                    f"小升规奖励 {p.entitlement_id}",
+                )
+            )
+            count += 1
+    return count
