@@ -846,7 +846,9 @@ def _reconcile(a: argparse.Namespace) -> int:
             break
         except PersistenceError as e:
             if time.monotonic() >= deadline:
-                raise
+                raise type(e)(
+                    f"{str(e).strip()} (waited {a.wait} s for the database; --wait to wait longer)"
+                ) from e
             print(
                 f"waiting for the database ({str(e).strip() or type(e).__name__})", file=sys.stderr
             )
