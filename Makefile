@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench bench-verify bench-audit bench-grpc clean
+.PHONY: demo test lint bench bench-verify bench-audit bench-grpc bench-reconcile clean
 
 $(STAMP): pyproject.toml hatch_build.py protos/subsidy_ledger/v1/ledger.proto
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ bench-audit: $(STAMP)
 
 bench-grpc: $(STAMP)
 	$(BIN)/python bench/grpc_service.py
+
+bench-reconcile: $(STAMP)
+	$(BIN)/python bench/reconcile.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
