@@ -23,7 +23,7 @@ from eventsourcing.persistence import PersistenceError
 
 from adapters.chain import Anchor, Verification, parse_anchor
 from adapters.persistence import SettingsError
-from adapters.reconcile import Options, RunLockedError, reconcile, run_lock
+from adapters.reconcile import Options, RunLockedError, TreasuryInput, reconcile, run_lock
 from adapters.register_csv import RegisterFileError
 from adapters.service import LedgerService, Point, today_in_shanghai
 from adapters.tokens import ROLES, TokenFileError, add_user, load_users, revoke_user, tokens_path
@@ -838,7 +838,9 @@ def _reconcile(a: argparse.Namespace) -> int:
             "payments up to a day that has begun"
         )
     out = Path(a.out or os.environ.get("LEDGER_REPORTS_DIR") or "reports")
-    treasury = read_treasury(a.treasury, through=day, encoding=a.encoding)
+    checked = read_treasury(a.treasury, through=day, encoding=a.encoding)
+    source = TreasuryInput(Path(a.treasury), checked.encoding, checked.sha256)
+    del checked  # read again after the drift check, which needs the memory
     deadline = time.monotonic() + a.wait
     while True:
         try:
@@ -855,7 +857,7 @@ def _reconcile(a: argparse.Namespace) -> int:
             time.sleep(2)
     options = Options(day, a.recovery_grace_days, a.overdue_grace_days)
     with svc, run_lock(svc):
-        outcome = reconcile(svc, treasury, options, out)
+        outcome = reconcile(svc, source, options, out)
     report = outcome.report
     summary = {
         "date": report["date"],

@@ -38,10 +38,11 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.utils import get_topic
 
 from adapters.chain import Anchor, Verification, parse_anchor
+from adapters.csv_records import CsvFileError
 from adapters.persistence import LedgerRecorder
 from adapters.report_html import render_html
 from adapters.service import SHANGHAI, LedgerService
-from adapters.treasury_csv import TreasuryFile
+from adapters.treasury_csv import TreasuryFile, read_treasury
 from domain.application import InvalidInputError
 from domain.codes import cities
 from domain.reconciliation import (
@@ -146,8 +147,29 @@ def kept_anchor(out: Path, day: date, position: int) -> Anchor | None:
     return found
 
 
-def reconcile(svc: LedgerService, treasury: TreasuryFile, options: Options, out: Path) -> Outcome:
-    """One run; call it holding `run_lock`. The treasury file was read (and validated) already."""
+@dataclass(frozen=True)
+class TreasuryInput:
+    """The treasury file as validated before the run: read again when it is matched, after the
+    drift check (so that its rows and the derivation are never in memory together), and refused
+    if its bytes changed in between."""
+
+    path: Path
+    encoding: str
+    sha256: str
+
+    def read(self, through: date) -> TreasuryFile:
+        treasury = read_treasury(self.path, through=through, encoding=self.encoding)
+        if treasury.sha256 != self.sha256:
+            raise CsvFileError(
+                f"{self.path}: the file changed during the run (sha256 {self.sha256} when it was "
+                f"checked, {treasury.sha256} now); nothing was reconciled: run again once the "
+                "treasury's export is complete"
+            )
+        return treasury
+
+
+def reconcile(svc: LedgerService, source: TreasuryInput, options: Options, out: Path) -> Outcome:
+    """One run; call it holding `run_lock`, with the treasury file validated already."""
     recorder = cast(LedgerRecorder, svc.app.recorder)
     head = svc.catch_up()
     position = recorder.last_position(head, skipping=RUN_TOPICS)
@@ -156,12 +178,14 @@ def reconcile(svc: LedgerService, treasury: TreasuryFile, options: Options, out:
     verification = recorder.verify_chain(since=since, stop=position)
     stored = recorder.link_at(position)
     anchor = str(stored) if stored else f"{position}:"
+    drift, derived_events = _drift(svc, recorder, position)  # first: it holds the most memory
+    treasury = source.read(options.day)
     at = queries.At(position, options.day)
     with svc.views.read() as tx:
         awards = queries.awards(tx, at=at)
         revoked = queries.revocations(tx, at)
         payments = queries.ledger_payments(tx, at)
-        totals = queries.totals(tx, by="city", at=at)
+        totals = queries.totals(tx, by="city", at=at, known_awards=awards)
     policy = svc.app.get_policy() if position else None
 
     commit_days: dict[int, date] = {}
@@ -207,14 +231,6 @@ def reconcile(svc: LedgerService, treasury: TreasuryFile, options: Options, out:
     )
     findings += _chain_findings(verification, since)
 
-    derived = derive(svc.app, position)
-
-    def first_position(oid: str) -> int | None:
-        trail = recorder.select_trail(uuid.UUID(oid))
-        return trail[0].position if trail else None
-
-    with svc.views.read() as tx:
-        drift = compare(tx, derived, first_position)
     findings += _drift_findings(drift, position)
     findings.sort(key=Finding.sort_key)
 
@@ -260,7 +276,7 @@ def reconcile(svc: LedgerService, treasury: TreasuryFile, options: Options, out:
                 },
             },
             "projections": {
-                "events": derived.events,
+                "events": derived_events,
                 "tables": [d.table for d in drift],
                 "rows": sum(d.rows for d in drift),
                 "drifted": sum(d.drifted for d in drift),
@@ -309,6 +325,21 @@ def reconcile(svc: LedgerService, treasury: TreasuryFile, options: Options, out:
     with (out / ANCHORS_FILE).open("a", encoding="ascii") as kept:
         kept.write(f"{anchor} {options.day.isoformat()} {report_sha}\n")
     return Outcome(status, folder, report, report_sha, anchor, run_position)
+
+
+def _drift(
+    svc: LedgerService, recorder: LedgerRecorder, position: int
+) -> tuple[list[TableDrift], int]:
+    """Every view compared with a fresh derivation from the log up to the position, and the
+    events replayed; the derivation is let go before the rest of the run."""
+    derived = derive(svc.app, position)
+
+    def first_position(oid: str) -> int | None:
+        trail = recorder.select_trail(uuid.UUID(oid))
+        return trail[0].position if trail else None
+
+    with svc.views.read() as tx:
+        return compare(tx, derived, first_position), derived.events
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -10,7 +10,7 @@ wrong: either way, answers read from them are suspect until `rebuild-projections
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +49,7 @@ class _Table:
     kind: str
     """versioned (known_from/known_to), positioned (a position column), firm or year."""
 
-    def key_of(self, row: Row) -> Key:
+    def key_of(self, row: Sequence[Any]) -> Key:
         return tuple(row[i] for i in self.key)
 
 
@@ -100,11 +100,46 @@ class TableDrift:
 
 @dataclass
 class Derived:
-    """The views' rows at one position, by table and key, as the log gives them."""
+    """The views' rows at one position as the log gives them, built a table at a time (`take`),
+    so that no more than one table is held twice."""
 
     position: int
     events: int
-    tables: dict[str, dict[Key, Row]]
+    batch: _Batch
+
+    def take(self, name: str) -> dict[Key, Row]:
+        """The table's rows by key; what they were built from is let go."""
+        b = self.batch
+        table = next(t for t in TABLES if t.name == name)
+
+        def keyed(rows: Iterable[Sequence[Any]]) -> dict[Key, Row]:
+            return {table.key_of(r): tuple(r) for r in rows}
+
+        if name == "lv_firms":
+            rows = keyed(f.row() for f in b.firms.values())
+            b.firms.clear()
+        elif name == "lv_register":
+            rows = _register(b)
+        elif name in ("lv_awards", "lv_windows"):
+            versions = b.awards if name == "lv_awards" else b.windows
+            rows = keyed(r for r in versions.rows if r[-1] is None or r[-1] > r[-2])
+            versions.rows.clear()  # as _Versions.write: no version opened and closed at once
+        elif name == "lv_payments":
+            rows = keyed(b.payment_rows)
+            b.payment_rows.clear()
+        elif name == "lv_recoveries":
+            rows = keyed(b.recovery_rows)
+            b.recovery_rows.clear()
+        elif name == "lv_years":
+            years = {r[0]: list(r) for r in b.year_rows}
+            for c in b.correction_rows:
+                years[c[1]][2] = c[2]  # the corrected file is now the year's record
+            rows = keyed(years.values())
+        elif name == "lv_corrections":
+            rows = keyed(b.correction_rows)
+        else:
+            rows = keyed(b.policy_rows)
+        return rows
 
 
 def derive(app: Application[uuid.UUID], stop: int) -> Derived:
@@ -124,52 +159,44 @@ def derive(app: Application[uuid.UUID], stop: int) -> Derived:
                 LedgerViews._fold(batch, firm_events, batch.firms, _no_rows, firm_rows=False)
             start = notifications[-1].id
     # The batch's `closes` name versions from before its start: from position 0 there are none.
-    return Derived(stop, events, _tables(batch))
+    return Derived(stop, events, batch)
 
 
 def _no_rows(oids: list[str]) -> dict[str, Any]:
     return {}
 
 
-def _tables(b: _Batch) -> dict[str, dict[Key, Row]]:
-    by_name = {t.name: t for t in TABLES}
-
-    def keyed(name: str, rows: Any) -> dict[Key, Row]:
-        table = by_name[name]
-        return {table.key_of(r): tuple(r) for r in rows}
-
-    register: dict[tuple[int, str], list[list[Any]]] = {}
-    for r in b.register_rows:
-        register.setdefault((r[0], r[1]), []).append(list(r))
+def _register(b: _Batch) -> dict[Key, Row]:
+    """lv_register: the imports' rows, then the corrections' changes applied in log order as
+    LedgerViews._change_register_row does in SQL."""
+    rows: dict[Key, Row] = {(r[0], r[1], r[9]): tuple(r) for r in b.register_rows}
+    b.register_rows.clear()
+    changed = {(c[1], c[2]) for c in b.register_changes}
+    versions: dict[tuple[int, str], list[Key]] = {pair: [] for pair in changed}
+    for key in rows:
+        if (key[0], key[1]) in changed:
+            versions[(key[0], key[1])].append(key)
     for position, year, uscc, kind, first_entry, values in b.register_changes:
-        # What LedgerViews._change_register_row does in SQL, in the same order.
-        versions = register.setdefault((year, uscc), [])
-        current = [v for v in versions if v[-1] is None and v[-2] < position]
+        keys = versions[(year, uscc)]
+        current = [k for k in keys if rows[k][-1] is None and k[2] < position]
         if values is None and kind:
-            versions += [[year, uscc, kind, first_entry, *v[4:9], position, None] for v in current]
-        for v in current:
-            v[-1] = position
+            for k in current:
+                rows[(year, uscc, position)] = (
+                    year,
+                    uscc,
+                    kind,
+                    first_entry,
+                    *rows[k][4:9],
+                    position,
+                    None,
+                )
+                keys.append((year, uscc, position))
+        for k in current:
+            rows[k] = (*rows[k][:-1], position)
         if values is not None:
-            versions.append([year, uscc, kind, first_entry, *values, position, None])
-    years = {r[0]: list(r) for r in b.year_rows}
-    for c in b.correction_rows:
-        years[c[1]][2] = c[2]  # the corrected file is now the year's record
-    return {
-        "lv_firms": keyed("lv_firms", (f.row() for f in b.firms.values())),
-        "lv_register": keyed("lv_register", (v for vs in register.values() for v in vs)),
-        "lv_awards": keyed("lv_awards", _visible(b.awards.rows)),
-        "lv_windows": keyed("lv_windows", _visible(b.windows.rows)),
-        "lv_payments": keyed("lv_payments", b.payment_rows),
-        "lv_recoveries": keyed("lv_recoveries", b.recovery_rows),
-        "lv_years": keyed("lv_years", years.values()),
-        "lv_corrections": keyed("lv_corrections", b.correction_rows),
-        "lv_policy": keyed("lv_policy", b.policy_rows),
-    }
-
-
-def _visible(rows: list[list[Any]]) -> Iterator[list[Any]]:
-    """As _Versions.write keeps them: not a version opened and closed at one position."""
-    return (r for r in rows if r[-1] is None or r[-1] > r[-2])
+            rows[(year, uscc, position)] = (year, uscc, kind, first_entry, *values, position, None)
+            keys.append((year, uscc, position))
+    return rows
 
 
 def compare(
@@ -186,34 +213,46 @@ def compare(
     }
     result = []
     for table in TABLES:
-        want = derived.tables[table.name]
-        drift = TableDrift(table.name, rows=len(want))
-        columns = ",".join(table.columns)
-        if table.kind == "versioned":
-            rows = tx.stream(f"SELECT {columns} FROM {table.name} WHERE known_from <= %s", (p,))
-        elif table.kind in ("positioned", "year"):
-            rows = tx.stream(f"SELECT {columns} FROM {table.name} WHERE position <= %s", (p,))
-        else:
-            rows = tx.stream(f"SELECT {columns} FROM {table.name}")
-        for row in rows:
-            if table.kind == "versioned" and row[-1] is not None and row[-1] > p:
-                row = (*row[:-1], None)  # replaced after the position: current then
-            key = table.key_of(row)
-            expected = want.pop(key, None)
-            if table.kind == "firm":
-                if expected is None:
-                    first = first_position(row[0])
-                    if first is not None and first > p:
-                        continue  # a firm that came after the position
-                elif row[2] > expected[2]:
-                    continue  # the firm has events after the position: its row moved on
-            if table.kind == "year" and expected is not None and row[0] in corrected_later:
-                row = (*row[:2], expected[2], *row[3:])  # its file was corrected after
-            if expected is None:
-                drift.note("unexpected", key, None, row)
-            elif expected != row:
-                drift.note("differing", key, expected, row)
-        for key, expected in sorted(want.items(), key=lambda kv: repr(kv[0])):
-            drift.note("missing", key, expected, None)
-        result.append(drift)
+        with paused_gc():
+            result.append(_compare_table(tx, table, derived, p, corrected_later, first_position))
     return result
+
+
+def _compare_table(
+    tx: Tx,
+    table: _Table,
+    derived: Derived,
+    p: int,
+    corrected_later: set[int],
+    first_position: Callable[[str], int | None],
+) -> TableDrift:
+    want = derived.take(table.name)
+    drift = TableDrift(table.name, rows=len(want))
+    columns = ",".join(table.columns)
+    if table.kind == "versioned":
+        rows = tx.stream(f"SELECT {columns} FROM {table.name} WHERE known_from <= %s", (p,))
+    elif table.kind in ("positioned", "year"):
+        rows = tx.stream(f"SELECT {columns} FROM {table.name} WHERE position <= %s", (p,))
+    else:
+        rows = tx.stream(f"SELECT {columns} FROM {table.name}")
+    for row in rows:
+        if table.kind == "versioned" and row[-1] is not None and row[-1] > p:
+            row = (*row[:-1], None)  # replaced after the position: current then
+        key = table.key_of(row)
+        expected = want.pop(key, None)
+        if table.kind == "firm":
+            if expected is None:
+                first = first_position(row[0])
+                if first is not None and first > p:
+                    continue  # a firm that came after the position
+            elif row[2] > expected[2]:
+                continue  # the firm has events after the position: its row moved on
+        if table.kind == "year" and expected is not None and row[0] in corrected_later:
+            row = (*row[:2], expected[2], *row[3:])  # its file was corrected after
+        if expected is None:
+            drift.note("unexpected", key, None, row)
+        elif expected != row:
+            drift.note("differing", key, expected, row)
+    for key, expected in sorted(want.items(), key=lambda kv: repr(kv[0])):
+        drift.note("missing", key, expected, None)
+    return drift

@@ -138,6 +138,7 @@ def totals(
     basis: str = "due",
     city: str | None = None,
     at: At = At(),
+    known_awards: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Fiscal totals grouped by kind or city.
 
@@ -146,6 +147,7 @@ def totals(
     Basis `cash`: payments by the fiscal year of their date; `count` and `entitled_fen` are of the
     entitlements paid that year, `outstanding_fen` what remained on them at that year's end;
     `recovered_fen` is money that came back that year. `city`: only awards counted for that city.
+    `known_awards`: `awards(tx, city=city, at=at)` if the caller has them already.
     """
     label = "kind" if by == "kind" else "city_code"
     group = GROUPS[by]
@@ -165,7 +167,9 @@ def totals(
             },
         )
 
-    awards_by_id = {a["entitlement_id"]: a for a in awards(tx, city=city, at=at)}
+    if known_awards is None:
+        known_awards = awards(tx, city=city, at=at)
+    awards_by_id = {a["entitlement_id"]: a for a in known_awards}
     if basis == "due":
         for a in awards_by_id.values():
             if fiscal_year is not None and a["due_fiscal_year"] != fiscal_year:

@@ -556,3 +556,27 @@ def test_a_real_report_renders_its_chart_and_findings_in_chromium(
     for _, measure, colour in MEASURES[:2]:  # entitled and paid: every year has both
         rgb = tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
         assert colours.get(rgb, 0) > 2 * LEGEND_KEY_AREA, f"no {measure} bars painted"
+
+
+def test_a_treasury_file_changed_during_the_run_is_refused_and_nothing_is_written(
+    sqlite_url: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import adapters.reconcile
+
+    cli = Cli(sqlite_url, capsys)
+    build(cli, tmp_path)
+    treasury = write_treasury(tmp_path / "treasury.csv", PAYMENTS)
+    real = adapters.reconcile.derive
+
+    def derive_while_the_export_grows(*args: Any) -> Any:
+        write_treasury(treasury, PAYMENTS, (treasury_line(PAYMENTS[0]),))
+        return real(*args)
+
+    monkeypatch.setattr(adapters.reconcile, "derive", derive_while_the_export_grows)
+    reconciler = Reconciler(cli, tmp_path)
+    run = reconciler.run(treasury)
+    assert run.code == 2 and "changed during the run" in run.err
+    assert not reconciler.out.exists()
