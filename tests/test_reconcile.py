@@ -580,3 +580,15 @@ def test_a_treasury_file_changed_during_the_run_is_refused_and_nothing_is_writte
     run = reconciler.run(treasury)
     assert run.code == 2 and "changed during the run" in run.err
     assert not reconciler.out.exists()
+
+
+def test_a_gb18030_treasury_file_reconciles_with_its_encoding_named(
+    ledger: Reconciler, tmp_path: Path
+) -> None:
+    text = "\n".join([TREASURY_HEADER, *(treasury_line(p) for p in PAYMENTS)]) + "\n"
+    treasury = tmp_path / "treasury-gbk.csv"
+    treasury.write_bytes(text.encode("gb18030"))
+    assert ledger.run(treasury).code == 2  # read as UTF-8 the Chinese names are not valid
+    run = ledger.run(treasury, "--encoding", "gb18030")
+    assert run.code == 0, run.err
+    assert run.report["inputs"]["treasury"]["encoding"] == "gb18030"  # type: ignore[index]
