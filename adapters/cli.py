@@ -882,7 +882,10 @@ def _reconcile(a: argparse.Namespace) -> int:
             f"{summary['matching']['matched']} of {summary['matching']['refs']} voucher(s) matched"
         )
         print(f"report: {summary['html']} (sha256 of report.json {outcome.report_sha256})")
-        print(f"anchor: {outcome.anchor} (appended to {out / 'anchors.txt'})")
+        if outcome.anchor:
+            print(f"anchor: {outcome.anchor} (appended to {out / 'anchors.txt'})")
+        else:
+            print("anchor: none (the chain has no link at the position: see the findings)")
     return outcome.exit_status
 
 

@@ -84,7 +84,8 @@ class Outcome:
     folder: Path
     report: dict[str, Any]
     report_sha256: str
-    anchor: str
+    anchor: str | None
+    """POSITION:HASH, the chain's stored link at the position (None if it has none)."""
     run_position: int | None
     """Where the run's own record went in the log."""
 
@@ -177,7 +178,9 @@ def reconcile(svc: LedgerService, source: TreasuryInput, options: Options, out: 
     since = kept_anchor(out, options.day, position)
     verification = recorder.verify_chain(since=since, stop=position)
     stored = recorder.link_at(position)
-    anchor = str(stored) if stored else f"{position}:"
+    # No stored link at the position only when the chain table was tampered with (a finding):
+    # nothing to keep then.
+    anchor = str(stored) if stored else None
     drift, derived_events = _drift(svc, recorder, position)  # first: it holds the most memory
     treasury = source.read(options.day)
     at = queries.At(position, options.day)
@@ -322,8 +325,9 @@ def reconcile(svc: LedgerService, source: TreasuryInput, options: Options, out: 
             staging.rename(folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    with (out / ANCHORS_FILE).open("a", encoding="ascii") as kept:
-        kept.write(f"{anchor} {options.day.isoformat()} {report_sha}\n")
+    if anchor is not None:
+        with (out / ANCHORS_FILE).open("a", encoding="ascii") as kept:
+            kept.write(f"{anchor} {options.day.isoformat()} {report_sha}\n")
     return Outcome(status, folder, report, report_sha, anchor, run_position)
 
 

@@ -456,8 +456,8 @@ class ReconciliationBook(Aggregate):
         """The reconciliation date (the treasury file is cumulative up to it)."""
         position: int
         """The log position the report was computed at."""
-        anchor: str
-        """The chain's link there, POSITION:HASH."""
+        anchor: str | None
+        """The chain's stored link there, POSITION:HASH (None: there was none, a finding)."""
         treasury_sha256: str
         treasury_encoding: str
         treasury_rows: int

@@ -592,3 +592,17 @@ def test_a_gb18030_treasury_file_reconciles_with_its_encoding_named(
     run = ledger.run(treasury, "--encoding", "gb18030")
     assert run.code == 0, run.err
     assert run.report["inputs"]["treasury"]["encoding"] == "gb18030"  # type: ignore[index]
+
+
+def test_a_deleted_link_at_the_position_is_found_and_no_anchor_is_kept(
+    ledger: Reconciler, tmp_path: Path
+) -> None:
+    sql(
+        ledger.cli.db_url,
+        "DELETE FROM ledger_chain WHERE position = (SELECT max(position) FROM ledger_chain)",
+    )
+    run = ledger.run(write_treasury(tmp_path / "treasury.csv", PAYMENTS))
+    finding = run.only("chain_broken")
+    assert finding["evidence"]["problem"] == "unlinked"
+    assert run.report["log"]["anchor"] is None  # type: ignore[index]
+    assert not (ledger.out / "anchors.txt").exists()
