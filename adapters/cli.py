@@ -350,6 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     sub.add_parser(
+        "reconciliations",
+        parents=[common, listing],
+        help="the reconciliation runs recorded in the log: date, position, findings, reports' hashes",
+    )
+
+    sub.add_parser(
         "rebuild-projections",
         parents=[common, listing],
         help="empty the read models and replay the log into them",
@@ -702,6 +708,28 @@ def _audit_trail(svc: LedgerService, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _reconciliations(svc: LedgerService, a: argparse.Namespace) -> int:
+    runs = svc.reconciliations()
+    if a.json:
+        emit_json(runs)
+    else:
+        print_table(
+            runs,
+            [
+                "date",
+                "position",
+                "log_position",
+                "exit_status",
+                "findings",
+                "treasury_rows",
+                "report_sha256",
+                "recorded_at",
+                "actor",
+            ],
+        )
+    return EXIT_OK
+
+
 def _register(svc: LedgerService, a: argparse.Namespace) -> int:
     at = svc.point(a.known_at, a.as_of)
     if a.year is not None:
@@ -795,6 +823,7 @@ COMMANDS: dict[str, Callable[[LedgerService, argparse.Namespace], int]] = {
     "register": _register,
     "audit-trail": _audit_trail,
     "explain": _explain,
+    "reconciliations": _reconciliations,
     "rebuild-projections": _rebuild,
     "verify": _verify,
     "anchor": _anchor,

@@ -42,6 +42,7 @@ from domain.enterprise import (
     enterprise_id,
 )
 from domain.policy import Policy
+from domain.reconciliation import RECONCILIATION_BOOK_ID, ReconciliationBook
 from domain.rules import Entitlement, award_status, parse_entitlement_id
 from domain.rules import entitlements as rule_entitlements
 from domain.rules import windows as rule_windows
@@ -301,6 +302,39 @@ class LedgerService:
         return self._trail_rows(
             entries, [self.app.mapper.to_domain_event(e.stored) for e in entries]
         )
+
+    def reconciliations(self) -> list[dict[str, Any]]:
+        """Every reconciliation run recorded in the log, in log order: where its record is and
+        when it was committed, and what it recorded (the report's date, position and anchor, the
+        treasury file's hash, the counts, the exit status and the reports' hashes)."""
+        recorder = cast(LedgerRecorder, self.app.recorder)
+        runs = []
+        for entry in recorder.select_trail(RECONCILIATION_BOOK_ID):
+            event = self.app.mapper.to_domain_event(entry.stored)
+            if not isinstance(event, ReconciliationBook.RunRecorded):
+                continue
+            runs.append(
+                {
+                    "position": entry.position,
+                    "recorded_at": entry.recorded_at.astimezone(UTC).isoformat()
+                    if entry.recorded_at
+                    else None,
+                    "actor": event.actor,
+                    "date": event.run_date.isoformat(),
+                    "log_position": event.position,
+                    "anchor": event.anchor,
+                    "treasury_sha256": event.treasury_sha256,
+                    "treasury_encoding": event.treasury_encoding,
+                    "treasury_rows": event.treasury_rows,
+                    "options": event.options,
+                    "exit_status": event.exit_status,
+                    "findings": event.findings,
+                    "counts": event.counts,
+                    "report_sha256": event.report_sha256,
+                    "html_sha256": event.html_sha256,
+                }
+            )
+        return runs
 
     @staticmethod
     def _trail_rows(entries: list[TrailEntry], events: list[Any]) -> list[dict[str, Any]]:

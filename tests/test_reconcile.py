@@ -399,19 +399,25 @@ def test_a_re_run_reproduces_the_report_byte_for_byte(ledger: Reconciler, tmp_pa
 
 def test_runs_are_recorded_in_the_log(ledger: Reconciler, tmp_path: Path) -> None:
     treasury = write_treasury(tmp_path / "treasury.csv", PAYMENTS)
-    run = ledger.run(treasury)
-    with LedgerService(ledger.cli.db_url) as svc:
-        from domain.reconciliation import RECONCILIATION_BOOK_ID
-
-        book = svc.app.repository.get(RECONCILIATION_BOOK_ID)
-        events = list(svc.app.events.get(RECONCILIATION_BOOK_ID))
-    assert book.runs == 1
-    recorded = events[-1]
-    assert recorded.run_date == today_in_shanghai()
-    assert recorded.position == run.report["log"]["position"]  # type: ignore[index]
-    assert recorded.report_sha256 == run.summary["report_sha256"]  # type: ignore[index]
-    assert recorded.treasury_rows == len(PAYMENTS)
-    assert recorded.exit_status == 0 and recorded.counts["matched"] == len(PAYMENTS)
+    clean = ledger.run(treasury)
+    short = ledger.run(write_treasury(tmp_path / "short.csv", PAYMENTS[:-1]))
+    runs = ledger.cli.ok_json("reconciliations")
+    assert [r["exit_status"] for r in runs] == [0, 1]
+    assert [r["report_sha256"] for r in runs] == [
+        clean.summary["report_sha256"],  # type: ignore[index]
+        short.summary["report_sha256"],  # type: ignore[index]
+    ]
+    first = runs[0]
+    assert first["date"] == today_in_shanghai().isoformat()
+    assert first["log_position"] == clean.report["log"]["position"]  # type: ignore[index]
+    assert first["anchor"] == clean.report["log"]["anchor"]  # type: ignore[index]
+    assert first["position"] == clean.summary["run_position"]  # type: ignore[index]
+    assert first["treasury_rows"] == len(PAYMENTS) and first["findings"] == 0
+    assert first["counts"]["matched"] == len(PAYMENTS)
+    assert runs[1]["counts"]["missing_in_treasury"] == 1
+    assert runs[1]["treasury_sha256"] != first["treasury_sha256"]
+    # The second run reports at the same position: the first run's record is not a fact of it.
+    assert runs[1]["log_position"] == first["log_position"] < first["position"]
 
 
 def test_the_next_night_verifies_the_chain_from_the_last_night_s_anchor(
