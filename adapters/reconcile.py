@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date
 from pathlib import Path
 from typing import Any, cast
 
@@ -246,7 +246,7 @@ def reconcile(svc: LedgerService, source: TreasuryInput, options: Options, out: 
         "date": options.day.isoformat(),
         "log": {
             "position": position,
-            "recorded_at": commit.recorded_at.isoformat() if commit else None,
+            "recorded_at": commit.recorded_at.astimezone(UTC).isoformat() if commit else None,
             "anchor": anchor,
         },
         "inputs": {
