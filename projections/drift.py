@@ -80,6 +80,8 @@ class TableDrift:
     differing: int = 0
     """Rows whose key matches and whose values do not."""
     examples: list[dict[str, Any]] = field(default_factory=list)
+    """The first EXAMPLES differences in key order (whatever order the rows came in, so that a
+    re-run quotes the same ones)."""
 
     @property
     def drifted(self) -> int:
@@ -87,15 +89,20 @@ class TableDrift:
 
     def note(self, problem: str, key: Key, derived: Row | None, view: Row | None) -> None:
         setattr(self, problem, getattr(self, problem) + 1)
-        if len(self.examples) < EXAMPLES:
-            self.examples.append(
-                {
-                    "problem": problem,
-                    "key": list(key),
-                    "derived": None if derived is None else list(derived),
-                    "view": None if view is None else list(view),
-                }
-            )
+        self.examples.append(
+            {
+                "problem": problem,
+                "key": list(key),
+                "derived": None if derived is None else list(derived),
+                "view": None if view is None else list(view),
+            }
+        )
+        if len(self.examples) >= 5 * EXAMPLES:
+            self.keep_first_examples()
+
+    def keep_first_examples(self) -> None:
+        self.examples.sort(key=lambda e: (repr(e["key"]), e["problem"]))
+        del self.examples[EXAMPLES:]
 
 
 @dataclass
@@ -253,6 +260,7 @@ def _compare_table(
             drift.note("unexpected", key, None, row)
         elif expected != row:
             drift.note("differing", key, expected, row)
-    for key, expected in sorted(want.items(), key=lambda kv: repr(kv[0])):
+    for key, expected in want.items():
         drift.note("missing", key, expected, None)
+    drift.keep_first_examples()
     return drift

@@ -612,3 +612,20 @@ def test_a_deleted_link_at_the_position_is_found_and_no_anchor_is_kept(
     assert finding["evidence"]["problem"] == "unlinked"
     assert run.report["log"]["anchor"] is None  # type: ignore[index]
     assert not (ledger.out / "anchors.txt").exists()
+
+
+def test_drift_in_many_rows_quotes_the_same_examples_on_a_re_run(
+    ledger: Reconciler, tmp_path: Path
+) -> None:
+    sql(ledger.cli.db_url, "UPDATE lv_register SET name = name || '（改）'")
+    treasury = write_treasury(tmp_path / "treasury.csv", PAYMENTS)
+    first = ledger.run(treasury)
+    finding = first.only("projection_drift")
+    rows = sum(len(firms) for firms in REGISTERS.values())
+    assert finding["subject"] == "lv_register" and finding["evidence"]["differing"] == rows
+    keys = [e["key"] for e in finding["evidence"]["examples"]]
+    assert len(keys) == 10 and keys == sorted(keys, key=repr)
+    report = ledger.out / first.report["date"] / "report.json"  # type: ignore[index]
+    before = report.read_bytes()
+    assert ledger.run(treasury).code == 1
+    assert report.read_bytes() == before
