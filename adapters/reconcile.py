@@ -8,9 +8,10 @@ A run (see `reconcile`):
    run's record, so a re-run on the same facts reports at the same position;
 3. verifies the hash chain up to that position, from the last anchor kept in DIR/anchors.txt by
    a run for an earlier date (from the first event when there is none);
-4. matches the treasury's rows with the ledger's payments, applies the audit rules to the
-   awards and payments known at the position on the reconciliation date, and compares every
-   view with a fresh derivation from the log;
+4. compares every view with a fresh derivation from the log up to the position (first: it
+   takes the most memory, let go before the rest), then reads the treasury file again (checked
+   unchanged), matches its rows with the ledger's payments and applies the audit rules to the
+   awards and payments known at the position on the reconciliation date;
 5. writes DIR/DATE/report.json and report.html (replacing a previous run's for that date),
    records the run in the log (ReconciliationBook.RunRecorded) and appends the anchor to
    DIR/anchors.txt.
