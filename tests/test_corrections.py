@@ -32,6 +32,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_ledger_core import view_tables
 
+from projections.drift import compare, derive
+
 A, B, D, E, G = (ref_uscc(n) for n in (101, 102, 104, 105, 107))
 FE, R2, R3 = 30_000_000, 5_000_000, 10_000_000  # fen: 300,000 / 50,000 / 100,000 yuan
 
@@ -432,4 +434,9 @@ def test_a_correction_leaves_the_ledger_as_if_the_corrected_year_had_been_import
         incremental = view_tables(a)
         a.rebuild_projections()
         assert view_tables(a) == incremental
+        # And what the reconciliation's in-memory derivation builds (projections/drift.py).
+        derived = derive(a.app, a.catch_up())
+        with a.views.read() as tx:
+            drift = compare(tx, derived, lambda oid: None)
+        assert [d.table for d in drift if d.drifted] == [], [d.examples for d in drift]
     assert _state(corrected_url) == _state(direct_url)
