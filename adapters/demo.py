@@ -335,7 +335,20 @@ def _treasury_export(svc: LedgerService, d: Path) -> Path:
         paid = [p for p in queries.ledger_payments(tx, queries.At()) if p.paid_on <= yesterday]
     names = {a["uscc"]: a["name"] for a in svc.awards()}
     path = d / TREASURY_FILE
-    write_treasury(path, paid, names)
+    write_treasury(
+        path,
+        (
+            (
+                p.ref,
+                p.uscc,
+                names[p.uscc],
+                p.amount_fen,
+                p.paid_on,
+                f"小升规奖励 {p.entitlement_id}",
+            )
+            for p in paid
+        ),
+    )
     return path
 
 

@@ -35,7 +35,8 @@ from domain.application import (
 )
 from domain.codes import divisions
 from domain.enterprise import (
-    HISTORY_EVENTS,
+    IDENTITY_EVENTS,
+    REGISTER_CHANGES,
     REGISTER_EVENTS,
     Enterprise,
     FirmState,
@@ -51,15 +52,6 @@ from projections.views import LedgerViews, PostgresLedgerViews, SQLiteLedgerView
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 REGISTER_FACTS = {e.__name__ for e in REGISTER_EVENTS}
-
-
-IDENTITY_EVENTS = (
-    Enterprise.NameChanged,
-    Enterprise.RegionChanged,
-    Enterprise.IndustryChanged,
-    Enterprise.SizeClassChanged,
-)
-REGISTER_CHANGES = (*HISTORY_EVENTS, Enterprise.RegisterYearCorrected)
 
 
 def valid_from(event: Any) -> date:

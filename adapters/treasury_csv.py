@@ -44,7 +44,6 @@ from typing import TypeVar
 from adapters.csv_records import BadLine, csv_encoding, csv_records
 from domain.application import TreasuryRejectedError
 from domain.codes import CodeError, validate_uscc
-from domain.reconciliation import LedgerPayment
 from domain.register import FieldError, RowError
 
 TREASURY_COLUMNS: tuple[str, ...] = (
@@ -239,26 +238,23 @@ def _paid_on(value: str, through: date) -> date:
     return day
 
 
-def write_treasury(
-    path: str | Path, payments: Iterable[LedgerPayment], names: dict[str, str]
-) -> int:
-    """Write payments as the treasury exports them (the format above, UTF-8): what the treasury
-    would have paid for them. `names`: payee names by USCC. Returns the rows written."""
+TreasuryLine = tuple[str, str, str, int, date, str]
+"""voucher_no, payee_uscc, payee_name, amount in fen, paid_on, purpose."""
+
+
+def amount_yuan(fen: int) -> str:
+    """Fen as the file writes yuan, exactly: 30000000 -> '300000.00' (what `_amount_fen` reads)."""
+    whole, cents = divmod(fen, 100)
+    return f"{whole}.{cents:02d}"
+
+
+def write_treasury(path: str | Path, lines: Iterable[TreasuryLine]) -> int:
+    """Write a treasury file in the format above (UTF-8); return the rows written."""
     count = 0
     with Path(path).open("w", encoding="utf-8", newline="") as f:
         out = csv.writer(f, lineterminator="\n")
         out.writerow(TREASURY_COLUMNS)
-        for p in payments:
-            whole, cents = divmod(p.amount_fen, 100)
-            out.writerow(
-                (
-                    p.ref,
-                    p.uscc,
-                    names.get(p.uscc, p.uscc),
-                    f"{whole}.{cents:02d}",
-                    p.paid_on.isoformat(),
-                    f"小升规奖励 {p.entitlement_id}",
-                )
-            )
+        for voucher, uscc, name, fen, paid_on, purpose in lines:
+            out.writerow((voucher, uscc, name, amount_yuan(fen), paid_on.isoformat(), purpose))
             count += 1
     return count

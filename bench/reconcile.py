@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
-import csv
 import io
 import itertools
 import json
@@ -66,9 +65,11 @@ from throwaway_db import throwaway_database
 from adapters.persistence import LedgerRecorder
 from adapters.service import LedgerService
 from adapters.synthetic import generate, write_csv
-from adapters.treasury_csv import TREASURY_COLUMNS
+from adapters.treasury_csv import write_treasury
 from domain.application import Ledger
 from domain.enterprise import Enterprise, payment_ref_id
+from domain.money import yuan
+from domain.reconciliation import MATCH_CLASSES
 
 SEED = 38
 FIRMS_AT_SCALE_1 = 11_917
@@ -110,11 +111,6 @@ class Run:
     exit_status: int
     summary: dict[str, Any]
     chain: dict[str, Any]
-
-
-def fen_to_yuan(fen: int) -> str:
-    """Integer fen as the treasury writes yuan: two decimals, never through a float."""
-    return f"{fen // 100}.{fen % 100:02d}"
 
 
 def split(rng: random.Random, amount: int, parts: int) -> list[int]:
@@ -278,14 +274,16 @@ def pay(svc: LedgerService, target: int, rng: random.Random) -> tuple[list[Paid]
             f"the views disagree with what was appended: totals paid {in_views} fen, lv_payments "
             f"{count} rows / {fen} fen; appended {len(paid)} payments / {want} fen"
         )
-    print(f"checked: totals paid {fen_to_yuan(want)} yuan = the appended payments", flush=True)
+    print(f"checked: totals paid {yuan(want)} yuan = the appended payments", flush=True)
     return paid, short
 
 
 # 3. The treasury file -----------------------------------------------------------------------
 
 
-def write_treasury(path: Path, paid: list[Paid], rng: random.Random) -> tuple[int, Counter[str]]:
+def write_planted_treasury(
+    path: Path, paid: list[Paid], rng: random.Random
+) -> tuple[int, Counter[str]]:
     """The cumulative payment file with PLANTED discrepancies of each kind; returns its number
     of rows and the findings planted, by code."""
     picks = rng.sample(range(len(paid)), 5 * PLANTED)
@@ -311,33 +309,22 @@ def write_treasury(path: Path, paid: list[Paid], rng: random.Random) -> tuple[in
     for n, template in enumerate(rng.sample(paid, PLANTED), start=1):
         # A voucher the treasury paid and the ledger never recorded, for a real award.
         rows.append(replace(template, ref=f"GX{template.paid_on.year}{n:06d}", amount_fen=100_000))
-    with path.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(TREASURY_COLUMNS)
-        for p in rows:
-            writer.writerow(
-                [
-                    p.ref,
-                    p.uscc,
-                    p.name,
-                    fen_to_yuan(p.amount_fen),
-                    p.paid_on.isoformat(),
-                    f"{KIND_LABELS.get(p.kind, p.kind)} {p.entitlement_id}",
-                ]
-            )
-    planted = Counter(
-        dict.fromkeys(
+    write_treasury(
+        path,
+        (
             (
-                "duplicate_in_treasury",
-                "missing_in_ledger",
-                "missing_in_treasury",
-                "payee_mismatch",
-                "amount_mismatch",
-                "paid_on_mismatch",
-            ),
-            PLANTED,
-        )
+                p.ref,
+                p.uscc,
+                p.name,
+                p.amount_fen,
+                p.paid_on,
+                f"{KIND_LABELS.get(p.kind, p.kind)} {p.entitlement_id}",
+            )
+            for p in rows
+        ),
     )
+    # Every matching class but `matched`, PLANTED of each.
+    planted = Counter(dict.fromkeys(MATCH_CLASSES[:-1], PLANTED))
     return len(rows), planted
 
 
@@ -481,7 +468,7 @@ def main() -> None:
                 flush=True,
             )
             treasury = folder / "treasury.csv"
-            rows, planted = write_treasury(treasury, paid, rng)
+            rows, planted = write_planted_treasury(treasury, paid, rng)
             planted["award_overdue"] = len(short)
             print(
                 f"wrote {treasury.name}: {rows:,} rows, {treasury.stat().st_size / 2**20:.1f} MB",

@@ -333,6 +333,15 @@ REGISTER_EVENTS = (
 """Events that put a firm on a register year."""
 HISTORY_EVENTS = (*REGISTER_EVENTS, Enterprise.LeftRegister)
 """Events of an import that change a firm's register history (and so its awards)."""
+REGISTER_CHANGES = (*HISTORY_EVENTS, Enterprise.RegisterYearCorrected)
+"""Events that change a firm's register history: an import's, or a correction's."""
+IDENTITY_EVENTS = (
+    Enterprise.NameChanged,
+    Enterprise.RegionChanged,
+    Enterprise.IndustryChanged,
+    Enterprise.SizeClassChanged,
+)
+"""Events that change what the firm is called, where it is, its trade or its size."""
 WINDOW_EVENTS = (
     Enterprise.OnBaselineRegister,
     Enterprise.EnteredRegister,

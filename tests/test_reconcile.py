@@ -29,6 +29,8 @@ from typing import Any
 import psycopg
 import pytest
 from helpers import Cli, Firm, ref_uscc, write_register
+from test_corrections import correct as correct_year
+from test_corrections import pay as pay_award
 
 from adapters.service import LedgerService, today_in_shanghai
 from domain.enterprise import payment_ref_id
@@ -94,17 +96,7 @@ def write_treasury(path: Path, payments: list[Paid], extra: tuple[str, ...] = ()
 
 
 def pay(cli: Cli, p: Paid) -> None:
-    result = cli.run(
-        "record-payment",
-        p.entitlement_id,
-        "--ref",
-        p.ref,
-        "--amount-fen",
-        str(p.amount_fen),
-        "--paid-on",
-        p.paid_on,
-    )
-    assert result.code == 0, result.err
+    pay_award(cli, p.entitlement_id, p.ref, p.amount_fen, p.paid_on)
 
 
 def build(cli: Cli, folder: Path, payments: list[Paid] = PAYMENTS) -> None:
@@ -301,9 +293,7 @@ def correct(cli: Cli, folder: Path, year: int, firms: list[str]) -> None:
     path = write_register(
         folder / f"register-{year}-fixed.csv", [Firm(u, name=NAMES[u]) for u in firms]
     )
-    result = cli.run(
-        "import-register", "--year", str(year), str(path), "--correction", "--reason", "统计局复核"
-    )
+    result = correct_year(cli, path, year)
     assert result.code == 0, result.err
 
 
@@ -531,10 +521,7 @@ def test_two_runs_at_once_one_proceeds(ledger: Reconciler, tmp_path: Path) -> No
 def test_a_real_report_renders_its_chart_and_findings_in_chromium(
     sqlite_url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    from PIL import Image
-    from test_report_html import LEGEND_KEY_AREA, chromium_binary, run_chromium
-
-    from adapters.report_html import MEASURES
+    from test_report_html import assert_bars_painted, chromium_binary, run_chromium
 
     binary = chromium_binary()
     cli = Cli(sqlite_url, capsys)
@@ -557,11 +544,8 @@ def test_a_real_report_renders_its_chart_and_findings_in_chromium(
     assert dom.count('<tr class="finding"') == len(run.findings()) == 4
     for finding in run.findings():
         assert finding["subject"] in dom
-    with Image.open(shot) as image:
-        colours = {rgb: n for n, rgb in image.convert("RGB").getcolors(1280 * 2000) or []}
-    for _, measure, colour in MEASURES[:2]:  # entitled and paid: every year has both
-        rgb = tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
-        assert colours.get(rgb, 0) > 2 * LEGEND_KEY_AREA, f"no {measure} bars painted"
+    # entitled and paid: every year and city has both
+    assert_bars_painted(shot, page.read_text(encoding="utf-8"), ["entitled", "paid"])
 
 
 def test_a_treasury_file_changed_during_the_run_is_refused_and_nothing_is_written(
