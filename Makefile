@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench bench-verify bench-audit bench-grpc bench-reconcile clean
+.PHONY: demo test test-fast lint bench bench-verify bench-audit bench-grpc bench-reconcile clean
 
 $(STAMP): pyproject.toml hatch_build.py protos/subsidy_ledger/v1/ledger.proto
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/mypy domain projections adapters
 	$(BIN)/pytest
+
+# The unit level only (pure rules, formats, the application in memory): no database, seconds.
+test-fast: $(STAMP)
+	$(BIN)/pytest tests/unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,6 +1,6 @@
 """Build hook: generate the gRPC stubs from protos/ when the project is built or installed.
 
-The stubs are never committed (adapters/grpc_generated/ is ignored): every `pip install` (editable
+The stubs are never committed (adapters/grpc/generated/ is ignored): every `pip install` (editable
 or not, and the Docker build stage) writes them from the proto with grpcio-tools' own protoc, so
 they always match the proto and the protobuf runtime installed with them.
 """
@@ -14,11 +14,11 @@ from typing import Any
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 PROTO = "subsidy_ledger/v1/ledger.proto"
-PACKAGE = "adapters/grpc_generated"
+PACKAGE = "adapters/grpc/generated"
 
 
 def generate(root: Path) -> None:
-    """Write the stubs of protos/PROTO as the module adapters.grpc_generated.subsidy_ledger.v1."""
+    """Write the stubs of protos/PROTO as the module adapters.grpc.generated.subsidy_ledger.v1."""
     from grpc_tools import protoc
 
     include = importlib.resources.files("grpc_tools") / "_proto"
@@ -26,7 +26,7 @@ def generate(root: Path) -> None:
         "protoc",
         f"-I{include}",
         # Map the proto's path under the package, so the generated imports are absolute
-        # (`from adapters.grpc_generated.subsidy_ledger.v1 import ledger_pb2`).
+        # (`from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2`).
         f"-I{PACKAGE}={root / 'protos'}",
         f"--python_out={root}",
         f"--grpc_python_out={root}",

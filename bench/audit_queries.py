@@ -27,10 +27,12 @@ from pathlib import Path
 
 import psycopg
 
-from adapters.demo import Progress, _pay
-from adapters.service import LedgerService, today_in_shanghai
-from adapters.synthetic import generate, write_csv
-from domain.application import NotFoundError
+from adapters.bootstrap import open_ledger, today_in_shanghai
+from adapters.demo.run import Progress, _pay
+from adapters.demo.synthetic import generate
+from adapters.files.register_csv import CsvRegister, write_register
+from domain.errors import NotFoundError
+from domain.results import CorrectionResult
 
 
 def ms(seconds: float) -> str:
@@ -41,11 +43,13 @@ def build(url: str, folder: Path, scale: float) -> tuple[int, list[str]]:
     """The synthetic ledger; returns the position right after the 2021 import and the firms."""
     province = generate(38, scale)
     early = 0
-    with LedgerService(url, actor="bench") as svc:
+    with open_ledger(url) as svc:
         for year in province.years:
             path = folder / f"{year}.csv"
-            write_csv(path, province.registers[year])
-            result = svc.import_register(path, year, baseline=year == province.first_year)
+            write_register(path, province.registers[year])
+            result = svc.import_register(
+                year, CsvRegister(path, year), actor="bench", baseline=year == province.first_year
+            )
             if year == province.first_year + 1:
                 early = result.position or 0
         t0 = time.perf_counter()
@@ -56,9 +60,13 @@ def build(url: str, folder: Path, scale: float) -> tuple[int, list[str]]:
         rng = random.Random(5)
         dropped = set(rng.sample(range(len(rows)), 40))
         fixed = folder / "2022-fixed.csv"
-        write_csv(fixed, [r for i, r in enumerate(rows) if i not in dropped])
+        write_register(fixed, [r for i, r in enumerate(rows) if i not in dropped])
         t0 = time.perf_counter()
-        c = svc.correct_register(fixed, province.first_year + 2, reason="bench re-issue")
+        year = province.first_year + 2
+        c = svc.import_register(
+            year, CsvRegister(fixed, year), actor="bench", correction=True, reason="bench re-issue"
+        )
+        assert isinstance(c, CorrectionResult)
         print(
             f"correction of {province.first_year + 2}: {len(c.firms)} firms, "
             f"{len(c.arrears)} arrears, {len(c.revoked)} revoked, {len(c.recovery_due)} to recover, "
@@ -87,7 +95,7 @@ def main() -> None:
         t0 = time.perf_counter()
         early, firms = build(url, folder, args.scale)
         print(f"built the ledger ({len(firms):,} firms) in {time.perf_counter() - t0:.1f} s")
-        with LedgerService(url, actor="bench") as svc:
+        with open_ledger(url) as svc:
             head = svc.catch_up()
             print(f"log head at position {head:,}; early position {early:,}")
             rng = random.Random(11)
@@ -111,7 +119,7 @@ def main() -> None:
                 for _ in range(5):
                     t0 = time.perf_counter()
                     at = svc.point(known_at)
-                    rows = svc.register(2021, at=at)
+                    rows = svc.register(2021, at)
                     runs.append(time.perf_counter() - t0)
                 print(
                     f"register --year 2021 --known-at {label}: {len(rows):,} firms, "
@@ -120,7 +128,7 @@ def main() -> None:
             runs = []
             for _ in range(5):
                 t0 = time.perf_counter()
-                awards = svc.awards(at=svc.point(f"@{early}"))
+                awards = svc.awards(svc.point(f"@{early}"))
                 runs.append(time.perf_counter() - t0)
             print(
                 f"awards --known-at @{early}: {len(awards):,} awards, "

@@ -28,9 +28,9 @@ import grpc
 from audit_queries import build
 from throwaway_db import throwaway_database
 
-from adapters.grpc_generated.subsidy_ledger.v1 import ledger_pb2 as pb
-from adapters.grpc_generated.subsidy_ledger.v1 import ledger_pb2_grpc as pb_grpc
-from adapters.tokens import add_user
+from adapters.files.tokens import add_user
+from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2 as pb
+from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2_grpc as pb_grpc
 
 
 def ms(seconds: float) -> str:
@@ -95,7 +95,7 @@ def main() -> None:
                 "LEDGER_WORKERS": str(args.workers),
             }
             server = subprocess.Popen(
-                [sys.executable, "-m", "adapters.cli", "serve"], env=env, stderr=subprocess.DEVNULL
+                [sys.executable, "-m", "adapters.main", "serve"], env=env, stderr=subprocess.DEVNULL
             )
             try:
                 metadata = [("authorization", f"Bearer {token}")]

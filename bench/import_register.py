@@ -16,9 +16,10 @@ from pathlib import Path
 
 from throwaway_db import throwaway_database
 
-from adapters.service import LedgerService
-from adapters.synthetic import write_csv
+from adapters.bootstrap import open_ledger
+from adapters.files.register_csv import CsvRegister, write_register
 from domain.codes import divisions, make_uscc
+from domain.results import ImportResult
 
 INDUSTRIES = ["0610", "C1311", "2511", "3110", "3011", "D4411", "1711", "2614", "3130", "3360"]
 SIZES = ["small", "small", "small", "micro", "medium", "large", ""]
@@ -43,7 +44,7 @@ def write_registers(folder: Path, firms: int, seed: int = 7) -> tuple[Path, Path
             ]
         )
     base = folder / "2020.csv"
-    write_csv(base, rows)
+    write_register(base, rows)
     year2 = [[*r[:6], ""] for r in rows if rng.random() > 0.05]
     for j in range(firms, firms + firms * 8 // 100):
         region = rng.choice(counties)
@@ -62,7 +63,7 @@ def write_registers(folder: Path, firms: int, seed: int = 7) -> tuple[Path, Path
     # exactly `firms` rows in the measured year
     year2 = year2[:firms]
     nxt = folder / "2021.csv"
-    write_csv(nxt, year2)
+    write_register(nxt, year2)
     return base, nxt
 
 
@@ -71,10 +72,13 @@ def peak_rss_mb() -> float:
 
 
 def run(url: str, base: Path, nxt: Path, label: str) -> None:
-    with LedgerService(url, actor="bench") as svc:
+    with open_ledger(url) as ledger:
         for path, year, baseline in ((base, 2020, True), (nxt, 2021, False)):
             t0 = time.perf_counter()
-            result = svc.import_register(path, year, baseline=baseline)
+            result = ledger.import_register(
+                year, CsvRegister(path, year), actor="bench", baseline=baseline
+            )
+            assert isinstance(result, ImportResult)
             seconds = time.perf_counter() - t0
             print(
                 f"{label:9} {year} {'baseline' if baseline else 'diffed  '} {result.rows:>7} rows "

@@ -5,7 +5,7 @@ in under 60 s with a peak RSS under 1 GB. This script prints the figures; it ass
 
 1. Builds the ledger: the synthetic province of adapters/synthetic.py at the scale that gives
    --firms distinct firms over the six years, each year imported through
-   `LedgerService.import_register` (2020 the baseline).
+   `Ledger.import_register` (2020 the baseline).
 2. Pays the awards owed in 2-4 instalments each, dated inside the award's due fiscal year, so the
    ledger holds about 3 payments per firm. They are appended in bulk, not through
    `record_payment`: one payment at a time (load the firm, check, save two aggregates) runs at
@@ -62,14 +62,16 @@ import psycopg
 from eventsourcing.persistence import StoredEvent
 from throwaway_db import throwaway_database
 
-from adapters.persistence import LedgerRecorder
-from adapters.service import LedgerService
-from adapters.synthetic import generate, write_csv
-from adapters.treasury_csv import write_treasury
+from adapters.bootstrap import log_of, open_ledger
+from adapters.demo.synthetic import generate
+from adapters.files.register_csv import CsvRegister, write_register
+from adapters.files.treasury_csv import write_treasury
 from domain.application import Ledger
-from domain.enterprise import Enterprise, payment_ref_id
+from domain.enterprise import Enterprise, PaymentRef, payment_ref_id
 from domain.money import yuan
 from domain.reconciliation import MATCH_CLASSES
+from domain.results import AwardRow, ImportResult
+from projections.runner import LedgerViews
 
 SEED = 38
 FIRMS_AT_SCALE_1 = 11_917
@@ -131,7 +133,7 @@ def days_in(rng: random.Random, fiscal_year: int, count: int) -> list[date]:
 # 1. The ledger ------------------------------------------------------------------------------
 
 
-def build_registers(svc: LedgerService, folder: Path, scale: float) -> int:
+def build_registers(svc: Ledger, folder: Path, scale: float) -> int:
     """Import the six register years; return the number of distinct firms."""
     t0 = time.perf_counter()
     province = generate(SEED, scale)
@@ -144,9 +146,12 @@ def build_registers(svc: LedgerService, folder: Path, scale: float) -> int:
     )
     for year in province.years:
         path = folder / f"register-{year}.csv"
-        write_csv(path, province.registers[year])
+        write_register(path, province.registers[year])
         t0 = time.perf_counter()
-        result = svc.import_register(path, year, baseline=year == province.first_year)
+        result = svc.import_register(
+            year, CsvRegister(path, year), actor=ACTOR, baseline=year == province.first_year
+        )
+        assert isinstance(result, ImportResult)
         seconds = time.perf_counter() - t0
         print(
             f"  import {year}{' (baseline)' if result.baseline else '           '} "
@@ -160,7 +165,7 @@ def build_registers(svc: LedgerService, folder: Path, scale: float) -> int:
 
 
 def plan_payments(
-    awards: list[dict[str, Any]], target: int, rng: random.Random
+    awards: list[AwardRow], target: int, rng: random.Random
 ) -> tuple[list[Paid], list[str]]:
     """Instalments for every award owed: 2-4 each, as many as give about `target` payments.
 
@@ -170,7 +175,7 @@ def plan_payments(
     owed = [
         a
         for a in awards
-        if a["status"] in ("due", "partially_paid") and a["due_fiscal_year"] <= LAST_PAID_ON.year
+        if a.status in ("due", "partially_paid") and a.due_fiscal_year <= LAST_PAID_ON.year
     ]
     if not owed:
         raise SystemExit("the ledger owes no awards: nothing to pay")
@@ -180,23 +185,23 @@ def plan_payments(
         parts[i] += 1
     for i in rng.sample(range(len(owed)), extra - min(extra, len(owed))):
         parts[i] += 1
-    past = [i for i, a in enumerate(owed) if a["due_fiscal_year"] <= NIGHTS[0].year - 2]
+    past = [i for i, a in enumerate(owed) if a.due_fiscal_year <= NIGHTS[0].year - 2]
     short = set(rng.sample(past, min(PLANTED, len(past))))
     planned: list[tuple[date, str, str, str, str, int]] = []
     for i, a in enumerate(owed):
-        amounts = split(rng, a["amount_fen"] - a["paid_fen"], parts[i])
-        days = days_in(rng, a["due_fiscal_year"], parts[i])
+        amounts = split(rng, a.amount_fen - a.paid_fen, parts[i])
+        days = days_in(rng, a.due_fiscal_year, parts[i])
         if i in short:
             amounts, days = amounts[:-1], days[:-1]
         for fen, day in zip(amounts, days, strict=True):
-            planned.append((day, a["entitlement_id"], a["uscc"], a["name"], a["kind"], fen))
+            planned.append((day, a.entitlement_id, a.uscc, a.name, a.kind, fen))
     planned.sort()
     vouchers: dict[int, int] = defaultdict(int)
     paid = []
     for day, eid, uscc, name, kind, fen in planned:
         vouchers[day.year] += 1
         paid.append(Paid(f"GK{day.year}{vouchers[day.year]:06d}", eid, uscc, name, kind, fen, day))
-    return paid, sorted(owed[i]["entitlement_id"] for i in short)
+    return paid, sorted(owed[i].entitlement_id for i in short)
 
 
 def payment_events(paid: list[Paid], versions: dict[str, tuple[uuid.UUID, int]]) -> Iterator[Any]:
@@ -223,14 +228,15 @@ def payment_events(paid: list[Paid], versions: dict[str, tuple[uuid.UUID, int]])
                 amount_fen=p.amount_fen,
                 paid_on=p.paid_on,
             )
-            claim = Ledger._claim(
-                payment_ref_id(p.ref),
-                p.ref,
-                p.uscc,
-                p.entitlement_id,
-                p.amount_fen,
-                p.paid_on,
-                ACTOR,
+            claim = PaymentRef._create(
+                PaymentRef.Claimed,
+                id=payment_ref_id(p.ref),
+                ref=p.ref,
+                uscc=p.uscc,
+                entitlement_id=p.entitlement_id,
+                amount_fen=p.amount_fen,
+                paid_on=p.paid_on,
+                actor=ACTOR,
             )
             yield from claim.collect_events()
 
@@ -242,19 +248,20 @@ def streams(app: Ledger, events: Iterator[Any]) -> Iterator[Iterator[list[Stored
         yield app._chunks(itertools.chain([first], itertools.islice(events, STREAM_EVENTS - 1)))
 
 
-def pay(svc: LedgerService, target: int, rng: random.Random) -> tuple[list[Paid], list[str]]:
+def pay(svc: Ledger, target: int, rng: random.Random) -> tuple[list[Paid], list[str]]:
     """Plan and append the payments; check the views' paid totals against them."""
     t0 = time.perf_counter()
     awards = svc.awards()
     paid, short = plan_payments(awards, target, rng)
-    with svc.views.read() as tx:
+    views = cast(LedgerViews, svc.views)
+    with views.read() as tx:
         versions = {
             uscc: (uuid.UUID(oid), int(version))
             for oid, uscc, version in tx.rows("SELECT originator_id, uscc, version FROM lv_firms")
         }
-    recorder = cast(LedgerRecorder, svc.app.recorder)
+    recorder = log_of(svc)
     events = payment_events(paid, versions)
-    for chunks in streams(svc.app, events):
+    for chunks in streams(svc, events):
         recorder.insert_event_stream(chunks)
     appended = time.perf_counter() - t0
     head = svc.catch_up()
@@ -264,8 +271,8 @@ def pay(svc: LedgerService, target: int, rng: random.Random) -> tuple[list[Paid]
         f"events) in {appended:.1f} s; views caught up at position {head:,} after {seconds:.1f} s",
         flush=True,
     )
-    in_views = sum(t["paid_fen"] for t in svc.totals())
-    with svc.views.read() as tx:
+    in_views = sum(t.paid_fen for t in svc.totals())
+    with views.read() as tx:
         rows = tx.rows("SELECT count(*), coalesce(sum(amount_fen), 0) FROM lv_payments")
     count, fen = int(rows[0][0]), int(rows[0][1])
     want = sum(p.amount_fen for p in paid)
@@ -348,7 +355,7 @@ def command(url: str, treasury: Path, day: date, out: Path) -> list[str]:
 
 def timed_run(url: str, treasury: Path, day: date, out: Path, scratch: Path) -> Run:
     """The CLI in a subprocess: wall seconds, its own peak RSS, its JSON summary."""
-    argv = [sys.executable, "-m", "adapters.cli", *command(url, treasury, day, out)]
+    argv = [sys.executable, "-m", "adapters.main", *command(url, treasury, day, out)]
     stdout_path, stderr_path = scratch / f"{day}.stdout", scratch / f"{day}.stderr"
     with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
         t0 = time.perf_counter()
@@ -369,7 +376,7 @@ def timed_run(url: str, treasury: Path, day: date, out: Path, scratch: Path) -> 
 
 def profile_run(url: str, treasury: Path, day: date, out: Path, top: int) -> None:
     """One run in this process under cProfile (fresh folder: the chain verified from the start)."""
-    from adapters.cli import main
+    from adapters.main import main
 
     profiler = cProfile.Profile()
     captured = io.StringIO()
@@ -458,7 +465,7 @@ def main() -> None:
     try:
         with nullcontext(given) if given else throwaway_database(args.pg) as url:
             t0 = time.perf_counter()
-            with LedgerService(url, actor=ACTOR) as svc:
+            with open_ledger(url) as svc:
                 firms = build_registers(svc, folder, scale)
                 print(f"imported in {time.perf_counter() - t0:.1f} s", flush=True)
                 paid, short = pay(svc, args.payments or 3 * firms, rng)
@@ -477,7 +484,7 @@ def main() -> None:
             out = folder / "reports"
             shown = " ".join(command("URL", treasury, NIGHTS[0], out)).replace(str(folder), "DIR")
             print(
-                f"timed: {Path(sys.executable).name} -m adapters.cli {shown} (and the next nights)"
+                f"timed: {Path(sys.executable).name} -m adapters.main {shown} (and the next nights)"
             )
             runs = []
             for day in NIGHTS:

@@ -25,13 +25,11 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from pathlib import Path
-from typing import cast
 
 from eventsourcing.persistence import StoredEvent
 from throwaway_db import throwaway_database
 
-from adapters.persistence import LedgerRecorder
-from adapters.service import LedgerService
+from adapters.bootstrap import log_of, open_ledger
 
 STREAM_EVENTS = 100_000
 CHUNK = 1000
@@ -71,8 +69,8 @@ def chunks(count: int) -> Iterator[Sequence[StoredEvent]]:
 
 
 def build(url: str, label: str, events: int) -> None:
-    with LedgerService(url, actor="bench") as svc:
-        recorder = cast(LedgerRecorder, svc.app.recorder)
+    with open_ledger(url) as ledger:
+        recorder = log_of(ledger)
         done = 0
         t0 = time.perf_counter()
         while done < events:
@@ -91,7 +89,7 @@ def verify(url: str, label: str, runs: int) -> None:
     for _ in range(runs):
         t0 = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "adapters.cli", "verify", "--db", url, "--json"],
+            [sys.executable, "-m", "adapters.main", "verify", "--db", url, "--json"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -12,8 +12,8 @@ import sys
 
 import grpc
 
-from adapters.grpc_generated.subsidy_ledger.v1 import ledger_pb2 as pb
-from adapters.grpc_generated.subsidy_ledger.v1 import ledger_pb2_grpc as pb_grpc
+from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2 as pb
+from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2_grpc as pb_grpc
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,13 +13,13 @@ derived again from the years the firm is now on, later years included, by the sa
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from domain.enterprise import FirmState
 from domain.policy import Route, SizeClass
-from domain.register import RegisterRow
+from domain.register import PriorFirm, RegisterRow, RegisterSource, validate_year
 from domain.rules import History
 
 
@@ -170,3 +170,49 @@ def restate(
         route,
         size_at_first,
     )
+
+
+def validate_correction(
+    year: int, source: RegisterSource, prior: Mapping[str, PriorFirm]
+) -> dict[str, RegisterRow]:
+    """Every bad line of a corrected year (ImportRejectedError), or its rows by USCC. A row's first
+    entry year and route are the correction's to change where they decide the firm's history (the
+    baseline year, the firm's first year); elsewhere they must agree with the ledger, as on import."""
+    decisive = {
+        u
+        for u, p in prior.items()
+        if p.baseline_year == year or not p.years or year <= min(p.years)
+    }
+    validate_year(year, source, {u: p for u, p in prior.items() if u not in decisive})
+    rows: dict[str, RegisterRow] = {}
+    for _line, row in source.records(checked=True):
+        assert not isinstance(row, list)  # validated above
+        rows[row.uscc] = row
+    return rows
+
+
+def changed_firms(
+    year: int,
+    baseline: int,
+    rows: Mapping[str, RegisterRow],
+    prior: Mapping[str, PriorFirm],
+    facts: Mapping[str, YearFact],
+) -> set[str]:
+    """Firms a correction may change: on one of the two versions of the year only, with a different
+    row, or with a different first entry where the year is the firm's first."""
+    changed = set(rows).symmetric_difference(facts)
+    for uscc in set(rows) & set(facts):
+        row, p = rows[uscc], prior[uscc]
+        if not same_fact(row, facts[uscc]):
+            changed.add(uscc)
+        elif year == baseline:
+            route = row.route if row.first_entry_year is not None else None
+            if (row.first_entry_year, route) != (p.first_entry_year, p.route):
+                changed.add(uscc)
+        elif year == min(p.years):
+            given = row.first_entry_year
+            first_entry = given if given is not None and given < year else year
+            route = None if first_entry < year else row.route
+            if (first_entry, route) != (p.first_entry_year, p.route):
+                changed.add(uscc)
+    return changed

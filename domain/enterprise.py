@@ -187,7 +187,7 @@ class Enterprise(Aggregate):
 
     class Event(Aggregate.Event):
         actor: str
-        """Who caused the event (--actor, default the OS user)."""
+        """Who caused the event: the user acting, as the command line or the service names them."""
         source_sha256: str | None
         """SHA-256 of the imported file the event came from, if any."""
 
@@ -298,11 +298,11 @@ class Enterprise(Aggregate):
         return entitlements(self.state.history(), policy)
 
     def record_payment(
-        self, entitlement: Entitlement, ref: str, amount_fen: int, paid_on: date, actor: str
+        self, entitlement_id: str, ref: str, amount_fen: int, paid_on: date, actor: str
     ) -> None:
         self.trigger_event(
             self.PaymentRecorded,
-            entitlement_id=entitlement.entitlement_id,
+            entitlement_id=entitlement_id,
             payment_ref=ref,
             amount_fen=amount_fen,
             paid_on=paid_on,

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, cast
 
 from eventsourcing.utils import get_topic
 
 from domain.codes import CodeError, divisions, normalize_industry, resolve_region, validate_uscc
 from domain.enterprise import Enterprise, enterprise_id
+from domain.errors import ImportRejectedError, PreconditionError, RowError
 from domain.policy import Route, SizeClass
 
 COLUMNS = (
@@ -47,29 +48,46 @@ class FieldError(NamedTuple):
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class RowError:
-    """A bad line: FILE:LINE: FIELD: reason."""
-
-    line: int
-    field: str
-    reason: str
-
-    def format(self, source: str) -> str:
-        return f"{source}:{self.line}: {self.field}: {self.reason}"
-
-
 def parse_row(values: list[str], year: int) -> RegisterRow | list[FieldError]:
-    """Validate the fields of one CSV record for register year `year`."""
+    """Validate the fields of one record for register year `year`; the row, normalised, or every
+    field that is wrong."""
     if len(values) != len(COLUMNS):
         return [
             FieldError(
                 "row", f"expected {len(COLUMNS)} fields ({','.join(COLUMNS)}), got {len(values)}"
             )
         ]
-    uscc, name, region, industry, size, route, first_entry = (v.strip() for v in values)
+    fields = [v.strip() for v in values]
+    errors = _field_errors(fields, year)
+    return errors if errors else _normalised(fields)
+
+
+def checked_row(values: list[str]) -> RegisterRow:
+    """A record that `parse_row` already accepted, only normalised: the second pass of an import
+    (which re-verifies its source's hash, so the record cannot have changed in between)."""
+    return _normalised([v.strip() for v in values])
+
+
+def _normalised(fields: list[str]) -> RegisterRow:
+    """The one normalisation of a valid record: the county of a 12-digit statistical code, the
+    4 digits of an industrial class, an empty route as growth, empty values as None."""
+    uscc, name, region, industry, size, route, first_entry = fields
+    division = divisions()[region[:6]]
+    return RegisterRow(
+        uscc,
+        name,
+        division.code,
+        division.city_code,
+        industry[-4:],
+        size or None,
+        route or Route.GROWTH.value,
+        int(first_entry) if first_entry else None,
+    )
+
+
+def _field_errors(fields: list[str], year: int) -> list[FieldError]:
+    uscc, name, region, industry, size, route, first_entry = fields
     errors: list[FieldError] = []
-    region_code = city_code = industry_code = ""
 
     def required(column: str, value: str) -> bool:
         if not value:
@@ -85,13 +103,12 @@ def parse_row(values: list[str], year: int) -> RegisterRow | list[FieldError]:
         errors.append(FieldError("name", "must be on one line"))
     if required("region_code", region):
         try:
-            division = resolve_region(region)
-            region_code, city_code = division.code, division.city_code
+            resolve_region(region)
         except CodeError as e:
             errors.append(FieldError("region_code", str(e)))
     if required("industry_code", industry):
         try:
-            industry_code = normalize_industry(industry)
+            normalize_industry(industry)
         except CodeError as e:
             errors.append(FieldError("industry_code", str(e)))
     if size and size not in _SIZES:
@@ -102,7 +119,6 @@ def parse_row(values: list[str], year: int) -> RegisterRow | list[FieldError]:
         errors.append(
             FieldError("route", f"{route!r} is not one of {', '.join(Route)} (or empty for growth)")
         )
-    first_entry_year: int | None = None
     if first_entry:
         if not (first_entry.isascii() and first_entry.isdigit() and len(first_entry) == 4):
             errors.append(FieldError("first_entry_year", f"{first_entry!r} is not a 4-digit year"))
@@ -114,37 +130,61 @@ def parse_row(values: list[str], year: int) -> RegisterRow | list[FieldError]:
             errors.append(
                 FieldError("first_entry_year", f"{first_entry} is before {EARLIEST_YEAR}")
             )
-        else:
-            first_entry_year = int(first_entry)
-    if errors:
-        return errors
-    return RegisterRow(
-        uscc,
-        name,
-        region_code,
-        city_code,
-        industry_code,
-        size or None,
-        route or Route.GROWTH.value,
-        first_entry_year,
-    )
+    return errors
 
 
-def checked_row(values: list[str]) -> RegisterRow:
-    """A row of a file that `parse_row` already accepted: the second pass of an import only
-    normalises (the import re-verifies the file's hash, so it cannot have changed between)."""
-    uscc, name, region, industry, size, route, first_entry = (v.strip() for v in values)
-    division = divisions()[region[:6]]
-    return RegisterRow(
-        uscc,
-        name,
-        division.code,
-        division.city_code,
-        industry[-4:],
-        size or None,
-        route or Route.GROWTH.value,
-        int(first_entry) if first_entry else None,
-    )
+class RegisterSource(Protocol):
+    """A register year's rows: their hash, and a fresh pass over them on each call of `records`."""
+
+    @property
+    def name(self) -> str:
+        """How errors name the source."""
+        ...
+
+    @property
+    def sha256(self) -> str:
+        """What identifies the year's file: the same rows, the same import."""
+        ...
+
+    @property
+    def encoding(self) -> str: ...
+
+    def records(
+        self, *, checked: bool = False
+    ) -> Iterator[tuple[int, RegisterRow | list[FieldError]]]:
+        """(line, row or what is wrong with it), for every record. `checked`: a pass over
+        records already validated, which are only normalised."""
+        ...
+
+
+class RegisterRows:
+    """A register year's records, wherever they come from (a file's lines, a stream of gRPC
+    messages): a source says where each record starts and gives its values, or what is wrong
+    with it; `records` validates them, or, once they have been, normalises them.
+
+    A pass over the records is made afresh at each call of `records`, so a source is read twice
+    (validation, then writing) and never held by the import."""
+
+    name: str
+    """How errors name the source: a file's path, or "row" for messages."""
+    year: int
+    sha256: str
+    encoding: str
+
+    def raw(self) -> Iterator[tuple[int, list[str] | list[FieldError]]]:
+        """(line, the record's values or what is wrong with it), in order."""
+        raise NotImplementedError
+
+    def records(
+        self, *, checked: bool = False
+    ) -> Iterator[tuple[int, RegisterRow | list[FieldError]]]:
+        for line, item in self.raw():
+            if item and isinstance(item[0], FieldError):
+                yield line, item
+            elif checked:
+                yield line, checked_row(cast(list[str], item))
+            else:
+                yield line, parse_row(cast(list[str], item), self.year)
 
 
 class PriorFirm(NamedTuple):
@@ -323,3 +363,56 @@ class RegisterDiff:
 
 
 ENTERPRISE_TOPIC = get_topic(Enterprise)
+
+
+def validate_year(year: int, source: RegisterSource, prior: Mapping[str, PriorFirm]) -> set[str]:
+    """The first pass over a register year: every bad line (ImportRejectedError, naming each), or
+    the set of USCCs on the register."""
+    errors: list[RowError] = []
+    seen: dict[str, int] = {}
+    for line, row in source.records():
+        if isinstance(row, list):
+            errors.extend(RowError(line, e.field, e.reason) for e in row)
+            continue
+        if row.uscc in seen:
+            errors.append(RowError(line, "uscc", f"{row.uscc} duplicates line {seen[row.uscc]}"))
+            continue
+        seen[row.uscc] = line
+        errors.extend(
+            RowError(line, e.field, e.reason)
+            for e in check_against_ledger(row, prior.get(row.uscc))
+        )
+    if errors:
+        raise ImportRejectedError(source.name, errors)
+    if not seen:
+        raise ImportRejectedError(
+            source.name, [RowError(1, "file", f"no rows: a register of {year} cannot be empty")]
+        )
+    return set(seen)
+
+
+def check_year_order(
+    years: Mapping[int, Any], baseline_year: int | None, year: int, baseline: bool
+) -> None:
+    """A register year comes after the one before it, and the first is the baseline."""
+    if not years:
+        if not baseline:
+            raise PreconditionError(
+                f"the ledger has no register yet: the first year imported must be the baseline "
+                f"(import {year} as the baseline)",
+                field="baseline",
+            )
+        return
+    if baseline:
+        raise PreconditionError(
+            f"the baseline is already imported ({baseline_year}); import {year} as a later year, "
+            "not as the baseline",
+            field="baseline",
+        )
+    first, last = min(years), max(years)
+    if year < first:
+        raise PreconditionError(f"register year {year} is before the baseline year {first}")
+    if year - 1 not in years:
+        raise PreconditionError(
+            f"register year {year} needs {year - 1} imported first (the ledger has {first}-{last})"
+        )

@@ -57,11 +57,18 @@ class Entitlement:
     """The register years the award derives from."""
 
 
+EARNED_STATUSES = ("due", "partially_paid", "paid")
+"""The statuses of an award the rules still give."""
+REVOKED_STATUSES = ("revoked", "recovery_due", "recovered")
+"""The statuses of an award a correction took away."""
+AWARD_STATUSES = EARNED_STATUSES + REVOKED_STATUSES
+
+
 def award_status(
     paid_fen: int, amount_fen: int, *, earned: bool = True, recovered_fen: int = 0
 ) -> str:
-    """An award's status from what was paid and recovered against it (the views' SQL
-    `status_sql` says the same for their rows).
+    """An award's status from what was paid and recovered against it: the one definition, which
+    every answer (the views' rows included) computes when asked; no status is stored.
 
     Earned: `due`, `partially_paid` or `paid`. Revoked by a correction: `revoked` if nothing was
     paid, `recovery_due` while paid money is still to come back (追回), `recovered` once it has.

@@ -16,54 +16,17 @@ from typing import Any
 
 from eventsourcing.application import Application
 
-from domain.application import paused_gc
+from domain.bulk import paused_gc
+from projections.fold import Batch, decode, fold
+from projections.runner import BATCH
 from projections.store import Tx
-from projections.views import (
-    AWARD_COLUMNS,
-    BATCH,
-    FIRM_COLUMNS,
-    PAYMENT_COLUMNS,
-    RECOVERY_COLUMNS,
-    REGISTER_COLUMNS,
-    WINDOW_COLUMNS,
-    LedgerViews,
-    _Batch,
-)
+from projections.tables import TABLES, Table
 
-YEAR_COLUMNS = ("year", "baseline", "sha256", "row_count", "counts", "actor", "position")
-CORRECTION_COLUMNS = ("position", "year", "sha256", "reason", "row_count", "counts", "actor")
-POLICY_COLUMNS = ("policy_id", "content_hash", "content", "position")
 EXAMPLES = 10
 """Differing rows quoted per table as evidence; the counts cover them all."""
 
 Key = Any
 Row = tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class _Table:
-    name: str
-    columns: tuple[str, ...]
-    key: tuple[int, ...]
-    """Indexes of the key's columns."""
-    kind: str
-    """versioned (known_from/known_to), positioned (a position column), firm or year."""
-
-    def key_of(self, row: Sequence[Any]) -> Key:
-        return tuple(row[i] for i in self.key)
-
-
-TABLES = (
-    _Table("lv_firms", FIRM_COLUMNS, (0,), "firm"),
-    _Table("lv_register", REGISTER_COLUMNS, (0, 1, 9), "versioned"),
-    _Table("lv_awards", AWARD_COLUMNS, (0, 10), "versioned"),
-    _Table("lv_windows", WINDOW_COLUMNS, (0, 1, 8), "versioned"),
-    _Table("lv_payments", PAYMENT_COLUMNS, (0,), "positioned"),
-    _Table("lv_recoveries", RECOVERY_COLUMNS, (0,), "positioned"),
-    _Table("lv_years", YEAR_COLUMNS, (0,), "year"),
-    _Table("lv_corrections", CORRECTION_COLUMNS, (0,), "positioned"),
-    _Table("lv_policy", POLICY_COLUMNS, (1,), "positioned"),
-)
 
 
 @dataclass
@@ -112,7 +75,7 @@ class Derived:
 
     position: int
     events: int
-    batch: _Batch
+    batch: Batch
 
     def take(self, name: str) -> dict[Key, Row]:
         """The table's rows by key; what they were built from is let go."""
@@ -120,17 +83,18 @@ class Derived:
         table = next(t for t in TABLES if t.name == name)
 
         def keyed(rows: Iterable[Sequence[Any]]) -> dict[Key, Row]:
-            return {table.key_of(r): tuple(r) for r in rows}
+            return {_key(table, r): tuple(r) for r in rows}
 
         if name == "lv_firms":
             rows = keyed(f.row() for f in b.firms.values())
             b.firms.clear()
         elif name == "lv_register":
-            rows = _register(b)
+            rows = register_rows(b)
+            b.register_rows.clear()
         elif name in ("lv_awards", "lv_windows"):
             versions = b.awards if name == "lv_awards" else b.windows
-            rows = keyed(r for r in versions.rows if r[-1] is None or r[-1] > r[-2])
-            versions.rows.clear()  # as _Versions.write: no version opened and closed at once
+            rows = keyed(versions.visible())
+            versions.rows.clear()
         elif name == "lv_payments":
             rows = keyed(b.payment_rows)
             b.payment_rows.clear()
@@ -151,7 +115,7 @@ class Derived:
 
 def derive(app: Application[uuid.UUID], stop: int) -> Derived:
     """Replay the log up to position `stop` through the views' fold, in memory."""
-    batch = _Batch(0, stop, 0, None)
+    batch = Batch(0, stop, 0, None)
     start, events = 0, 0
     with paused_gc():
         while True:
@@ -161,9 +125,9 @@ def derive(app: Application[uuid.UUID], stop: int) -> Derived:
             if not notifications:
                 break
             events += len(notifications)
-            firm_events = LedgerViews._decode(app, batch, notifications)
+            firm_events = decode(app, batch, notifications)
             if firm_events:
-                LedgerViews._fold(batch, firm_events, batch.firms, _no_rows, firm_rows=False)
+                fold(batch, firm_events, batch.firms, _no_rows, firm_rows=False)
             start = notifications[-1].id
     # The batch's `closes` name versions from before its start: from position 0 there are none.
     return Derived(stop, events, batch)
@@ -173,11 +137,10 @@ def _no_rows(oids: list[str]) -> dict[str, Any]:
     return {}
 
 
-def _register(b: _Batch) -> dict[Key, Row]:
+def register_rows(b: Batch) -> dict[Key, Row]:
     """lv_register: the imports' rows, then the corrections' changes applied in log order as
-    LedgerViews._change_register_row does in SQL."""
+    the runner's `_change_register_row` does in SQL."""
     rows: dict[Key, Row] = {(r[0], r[1], r[9]): tuple(r) for r in b.register_rows}
-    b.register_rows.clear()
     changed = {(c[1], c[2]) for c in b.register_changes}
     versions: dict[tuple[int, str], list[Key]] = {pair: [] for pair in changed}
     for key in rows:
@@ -225,9 +188,13 @@ def compare(
     return result
 
 
+def _key(table: Table, row: Sequence[Any]) -> Key:
+    return tuple(row[i] for i in table.key)
+
+
 def _compare_table(
     tx: Tx,
-    table: _Table,
+    table: Table,
     derived: Derived,
     p: int,
     corrected_later: set[int],
@@ -235,7 +202,7 @@ def _compare_table(
 ) -> TableDrift:
     want = derived.take(table.name)
     drift = TableDrift(table.name, rows=len(want))
-    columns = ",".join(table.columns)
+    columns = ",".join(table.names)
     if table.kind == "versioned":
         rows = tx.stream(f"SELECT {columns} FROM {table.name} WHERE known_from <= %s", (p,))
     elif table.kind in ("positioned", "year"):
@@ -245,7 +212,7 @@ def _compare_table(
     for row in rows:
         if table.kind == "versioned" and row[-1] is not None and row[-1] > p:
             row = (*row[:-1], None)  # replaced after the position: current then
-        key = table.key_of(row)
+        key = _key(table, row)
         expected = want.pop(key, None)
         if table.kind == "firm":
             if expected is None:

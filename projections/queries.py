@@ -1,18 +1,34 @@
-"""Questions answered from the views: awards, fiscal totals, windows, register sizes, imported years."""
+"""Questions answered from the views: awards, fiscal totals, windows, the register, imported years,
+payments, and what the importer needs of the firms already known."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from domain.correction import YearFact
 from domain.reconciliation import LedgerPayment
-from domain.rules import award_status
+from domain.register import PriorFirm
+from domain.results import (
+    AwardRow,
+    EnergyWindow,
+    GuaranteeWindow,
+    ImportedYearRow,
+    Point,
+    RegisterEntry,
+    RegisterSize,
+    TotalRow,
+    WindowRow,
+)
+from domain.rules import EARNED_STATUSES, award_status
+from projections.fold import years_of
 from projections.store import Tx
 
-AWARD_STATUSES = ("due", "partially_paid", "paid", "revoked", "recovery_due", "recovered")
 GROUPS = {"kind": "kind", "city": "city_code"}
 
 
@@ -23,6 +39,10 @@ class At:
 
     position: int | None = None
     day: date | None = None
+
+    @classmethod
+    def of(cls, point: Point | None) -> At:
+        return cls() if point is None else cls(point.position, point.as_of)
 
     def known(self, alias: str) -> tuple[str, list[Any]]:
         """The condition on a versioned table's rows known at the position."""
@@ -81,7 +101,7 @@ def awards(
     city: str | None = None,
     status: str | None = None,
     at: At = At(),
-) -> list[dict[str, Any]]:
+) -> list[AwardRow]:
     """One row per entitlement, filtered by due fiscal year, city or status."""
     base, params = _awards_at(at)
     where = []
@@ -89,7 +109,7 @@ def awards(
         if value is not None:
             where.append(f"{column} = %s")
             params.append(value)
-    rows = tx.execute(
+    rows = tx.rows(
         f"SELECT * FROM ({base}) q "
         + (f"WHERE {' AND '.join(where)} " if where else "")
         + "ORDER BY due_fiscal_year, city_code, uscc, decided_year, kind",
@@ -97,11 +117,12 @@ def awards(
     )
     result = []
     for r in rows:
-        amount, paid, back = int(r["amount_fen"]), int(r["paid_fen"]), int(r["recovered_fen"])
-        r["amount_fen"], r["paid_fen"], r["recovered_fen"] = amount, paid, back
-        r["status"] = award_status(paid, amount, earned=bool(r.pop("earned")), recovered_fen=back)
-        if status is None or r["status"] == status:
-            result.append(r)
+        eid, uscc, name, city_code, kind, clause, policy, _, decided, due, earned = r[:11]
+        amount, paid, back = int(r[7]), int(r[11]), int(r[12])
+        found = award_status(paid, amount, earned=bool(earned), recovered_fen=back)
+        if status is None or found == status:
+            row = (eid, uscc, name, city_code, kind, clause, policy, amount, decided, due)
+            result.append(AwardRow(*row, paid, back, found))
     return result
 
 
@@ -130,6 +151,16 @@ def revocations(tx: Tx, at: At) -> dict[str, int]:
     }
 
 
+@dataclass
+class _Total:
+    count: int = 0
+    entitled_fen: int = 0
+    paid_fen: int = 0
+    outstanding_fen: int = 0
+    other_fen: int = 0
+    """recovery_due_fen (due basis) or recovered_fen (cash basis)."""
+
+
 def totals(
     tx: Tx,
     *,
@@ -138,8 +169,8 @@ def totals(
     basis: str = "due",
     city: str | None = None,
     at: At = At(),
-    known_awards: list[dict[str, Any]] | None = None,
-) -> list[dict[str, Any]]:
+    known_awards: list[AwardRow] | None = None,
+) -> list[TotalRow]:
     """Fiscal totals grouped by kind or city.
 
     Basis `due`: entitlements by the fiscal year they are due in, with all paid against them;
@@ -149,39 +180,26 @@ def totals(
     `recovered_fen` is money that came back that year. `city`: only awards counted for that city.
     `known_awards`: `awards(tx, city=city, at=at)` if the caller has them already.
     """
-    label = "kind" if by == "kind" else "city_code"
-    group = GROUPS[by]
-    groups: dict[tuple[int, str], dict[str, Any]] = {}
+    groups: dict[tuple[int, str], _Total] = defaultdict(_Total)
 
-    def entry(year: int, key: str) -> dict[str, Any]:
-        return groups.setdefault(
-            (year, key),
-            {
-                "fiscal_year": year,
-                label: key,
-                "count": 0,
-                "entitled_fen": 0,
-                "paid_fen": 0,
-                "outstanding_fen": 0,
-                ("recovery_due_fen" if basis == "due" else "recovered_fen"): 0,
-            },
-        )
+    def group_of(a: AwardRow) -> str:
+        return a.kind if by == "kind" else a.city_code
 
     if known_awards is None:
         known_awards = awards(tx, city=city, at=at)
-    awards_by_id = {a["entitlement_id"]: a for a in known_awards}
+    awards_by_id = {a.entitlement_id: a for a in known_awards}
     if basis == "due":
         for a in awards_by_id.values():
-            if fiscal_year is not None and a["due_fiscal_year"] != fiscal_year:
+            if fiscal_year is not None and a.due_fiscal_year != fiscal_year:
                 continue
-            g = entry(a["due_fiscal_year"], a[group])
-            if a["status"] in ("due", "partially_paid", "paid"):
-                g["count"] += 1
-                g["entitled_fen"] += a["amount_fen"]
-                g["paid_fen"] += a["paid_fen"]
-                g["outstanding_fen"] += a["amount_fen"] - a["paid_fen"]
+            g = groups[(a.due_fiscal_year, group_of(a))]
+            if a.status in EARNED_STATUSES:
+                g.count += 1
+                g.entitled_fen += a.amount_fen
+                g.paid_fen += a.paid_fen
+                g.outstanding_fen += a.amount_fen - a.paid_fen
             else:
-                g["recovery_due_fen"] += a["paid_fen"] - a["recovered_fen"]
+                g.other_fen += a.paid_fen - a.recovered_fen
     else:
         money, params = at.money("p", "paid_on")
         paid_by_year: dict[tuple[int, str], int] = defaultdict(int)
@@ -196,11 +214,11 @@ def totals(
             paid_award = awards_by_id.get(eid)
             if paid_award is None or (fiscal_year is not None and year != fiscal_year):
                 continue
-            g = entry(year, paid_award[group])
-            g["count"] += 1
-            g["entitled_fen"] += paid_award["amount_fen"]
-            g["paid_fen"] += fen
-            g["outstanding_fen"] += paid_award["amount_fen"] - to_date[eid]
+            g = groups[(year, group_of(paid_award))]
+            g.count += 1
+            g.entitled_fen += paid_award.amount_fen
+            g.paid_fen += fen
+            g.outstanding_fen += paid_award.amount_fen - to_date[eid]
         money, params = at.money("b", "received_on")
         for eid, year, fen in tx.rows(
             f"SELECT b.entitlement_id, b.fiscal_year, b.amount_fen FROM lv_recoveries b WHERE {money}",
@@ -208,8 +226,21 @@ def totals(
         ):
             recovered = awards_by_id.get(eid)
             if recovered is not None and (fiscal_year is None or int(year) == fiscal_year):
-                entry(int(year), recovered[group])["recovered_fen"] += int(fen)
-    return [groups[k] for k in sorted(groups)]
+                groups[(int(year), group_of(recovered))].other_fen += int(fen)
+    due = basis == "due"
+    return [
+        TotalRow(
+            year,
+            key,
+            g.count,
+            g.entitled_fen,
+            g.paid_fen,
+            g.outstanding_fen,
+            g.other_fen if due else None,
+            None if due else g.other_fen,
+        )
+        for (year, key), g in sorted(groups.items())
+    ]
 
 
 def windows(
@@ -219,7 +250,7 @@ def windows(
     active_on: date | None = None,
     city: str | None = None,
     at: At = At(),
-) -> list[dict[str, Any]]:
+) -> list[WindowRow]:
     """Windows known at `at`; on its day, only those begun, and a closure only once it happened.
     `city`: only firms now in that city."""
     known, params = at.known("w")
@@ -239,27 +270,29 @@ def windows(
             "w.starts_on <= %s AND w.ends_on >= %s AND (w.closed_on IS NULL OR w.closed_on > %s)"
         )
         params += [day, day, day]
-    rows = tx.execute(
-        "SELECT w.uscc, w.window_kind AS window, w.clause, w.starts_on, w.ends_on, w.closed_on, "
+    found: list[WindowRow] = []
+    for firm, kind, clause, starts, ends, closed, fee_cap, size in tx.rows(
+        "SELECT w.uscc, w.window_kind, w.clause, w.starts_on, w.ends_on, w.closed_on, "
         f"w.fee_cap_bp, w.size_class FROM lv_windows w WHERE {' AND '.join(where)} "
         "ORDER BY w.uscc, w.window_kind",
         params,
-    )
-    for r in rows:
-        if r["window"] == "energy":
-            r.pop("fee_cap_bp")
-            if at.day is not None and r["closed_on"] and r["closed_on"] > at.day.isoformat():
-                r["closed_on"] = None  # not closed yet on that day
+    ):
+        starts_on, ends_on = date.fromisoformat(starts), date.fromisoformat(ends)
+        if kind == "energy":
+            closed_on = date.fromisoformat(closed) if closed else None
+            if at.day is not None and closed_on is not None and closed_on > at.day:
+                closed_on = None  # not closed yet on that day
+            found.append(EnergyWindow(firm, kind, clause, starts_on, ends_on, closed_on, size))
         else:
-            r.pop("closed_on")
-    return rows
+            found.append(GuaranteeWindow(firm, kind, clause, starts_on, ends_on, fee_cap, size))
+    return found
 
 
-def register_sizes(tx: Tx, at: At = At()) -> list[dict[str, Any]]:
+def register_sizes(tx: Tx, at: At = At()) -> list[RegisterSize]:
     """Register size and first entries per register year and city."""
     known, params = at.known("r")
     valid, valid_params = at.year_valid("r.year")
-    rows = tx.execute(
+    rows = tx.rows(
         "SELECT r.year, r.city_code, count(*) AS size, "
         "sum(CASE WHEN r.first_entry THEN 1 ELSE 0 END) AS first_entries, "
         "sum(CASE WHEN r.kind = 're_entered' THEN 1 ELSE 0 END) AS re_entries "
@@ -267,38 +300,76 @@ def register_sizes(tx: Tx, at: At = At()) -> list[dict[str, Any]]:
         "ORDER BY r.year, r.city_code",
         params + valid_params,
     )
-    return [{k: (int(v) if k != "city_code" else v) for k, v in r.items()} for r in rows]
+    return [RegisterSize(int(y), c, int(n), int(f), int(r)) for y, c, n, f, r in rows]
 
 
-def register(tx: Tx, year: int, at: At = At()) -> list[dict[str, Any]]:
+def register(tx: Tx, year: int, at: At = At()) -> list[RegisterEntry]:
     """Who was on the register of `year`, as known at `at` (nobody before 1 January of it)."""
     if at.day is not None and at.day.year < year:
         return []
     known, params = at.known("r")
-    rows = tx.execute(
-        "SELECT r.uscc, r.name, r.kind, r.first_entry, r.region_code, r.city_code, "
-        f"r.industry_code, r.size_class FROM lv_register r WHERE r.year = %s AND {known} "
-        "ORDER BY r.uscc",
-        [year, *params],
-    )
-    for r in rows:
-        r["first_entry"] = bool(r["first_entry"])
-    return rows
-
-
-def imported_years(tx: Tx) -> list[dict[str, Any]]:
-    rows = tx.execute(
-        "SELECT year, baseline, sha256, row_count, counts, actor, position FROM lv_years ORDER BY year"
-    )
     return [
-        {
-            "year": r["year"],
-            "baseline": bool(r["baseline"]),
-            "sha256": r["sha256"],
-            "rows": r["row_count"],
-            "counts": json.loads(r["counts"]),
-            "actor": r["actor"],
-            "position": r["position"],
-        }
-        for r in rows
+        RegisterEntry(uscc, name, kind, bool(first), region, city, industry, size)
+        for uscc, name, kind, first, region, city, industry, size in tx.rows(
+            "SELECT r.uscc, r.name, r.kind, r.first_entry, r.region_code, r.city_code, "
+            f"r.industry_code, r.size_class FROM lv_register r WHERE r.year = %s AND {known} "
+            "ORDER BY r.uscc",
+            [year, *params],
+        )
     ]
+
+
+def imported_years(tx: Tx) -> list[ImportedYearRow]:
+    return [
+        ImportedYearRow(year, bool(baseline), sha, rows, json.loads(counts), actor, position)
+        for year, baseline, sha, rows, counts, actor, position in tx.rows(
+            "SELECT year, baseline, sha256, row_count, counts, actor, position FROM lv_years "
+            "ORDER BY year"
+        )
+    ]
+
+
+def year_facts(tx: Tx, year: int) -> dict[str, YearFact]:
+    """Each firm's current row of register year `year`."""
+    rows = tx.rows(
+        "SELECT uscc, name, region_code, industry_code, size_class FROM lv_register "
+        "WHERE year = %s AND known_to IS NULL",
+        (year,),
+    )
+    return {r[0]: YearFact(*r[1:]) for r in rows}
+
+
+def firm_sizes(tx: Tx, usccs: Sequence[str]) -> dict[str, dict[int, str | None]]:
+    """The size class of each firm in each register year it is on, as currently known."""
+    result: dict[str, dict[int, str | None]] = defaultdict(dict)
+    for condition, params in tx.matching("uscc", list(usccs)):
+        for uscc, year, size in tx.rows(
+            f"SELECT uscc, year, size_class FROM lv_register WHERE {condition} AND known_to IS NULL",
+            params,
+        ):
+            result[uscc][year] = size
+    return result
+
+
+def prior_firms(tx: Tx) -> dict[str, PriorFirm]:
+    """Every firm the ledger knows, as the register diff needs it."""
+    rows = tx.rows(
+        "SELECT uscc, originator_id, version, name, region_code, industry_code, "
+        "size_class, years, first_entry_year, baseline_year, route FROM lv_firms"
+    )
+    return {
+        uscc: PriorFirm(
+            uscc,
+            uuid.UUID(oid),
+            version,
+            name,
+            region,
+            industry,
+            size,
+            frozenset(years_of(years)),
+            first_entry,
+            base,
+            route,
+        )
+        for uscc, oid, version, name, region, industry, size, years, first_entry, base, route in rows
+    }

@@ -1,62 +1,21 @@
-"""Shared fixtures: a PostgreSQL server for the run; per-test SQLite and PostgreSQL databases."""
+"""The suite's shared fixtures (tests/support/fixtures.py), and each test marked with its level by
+the folder it is in: `unit` (pure rules, formats, the application in memory), `integration` (each
+store, the views), `e2e` (the real command line, gRPC server, demo, browser and Docker checks)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pg_server import (
-    NoPostgresError,
-    ProvidedServer,
-    create_database,
-    drop_database,
-    provide_postgres,
-)
+
+pytest_plugins = ("support.fixtures",)
+
+LEVELS = ("unit", "integration", "e2e")
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[ProvidedServer]:
-    """The server (given, local or throwaway) that holds every PostgreSQL database of the run."""
-    try:
-        server = provide_postgres()
-    except NoPostgresError as exc:
-        # Never skip: a suite that silently drops its PostgreSQL half would pass while untested.
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture(scope="session")
-def postgres_url(postgres_server: ProvidedServer) -> Iterator[str]:
-    """One database shared by the whole session (tests must not assume it is empty)."""
-    url = create_database(postgres_server.admin_url)
-    try:
-        yield url
-    finally:
-        drop_database(postgres_server.admin_url, url)
-
-
-@pytest.fixture
-def pg_database_url(postgres_server: ProvidedServer) -> Iterator[str]:
-    """A fresh, empty database for this test alone."""
-    url = create_database(postgres_server.admin_url)
-    try:
-        yield url
-    finally:
-        drop_database(postgres_server.admin_url, url)
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/ledger.db"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest) -> str:
-    """The same behavioural test, once on each store."""
-    fixture = {"sqlite": "sqlite_url", "postgres": "pg_database_url"}[request.param]
-    url: str = request.getfixturevalue(fixture)
-    return url
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        level = item.path.relative_to(here).parts[0]
+        if level in LEVELS:
+            item.add_marker(getattr(pytest.mark, level))

@@ -1,0 +1,70 @@
+"""The ledger opened over a store: the application on the recorder the database URL selects, with
+its views, "today" in Asia/Shanghai, and the default actor. Every entry point opens it here."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import time
+from datetime import date, datetime
+from typing import cast
+from zoneinfo import ZoneInfo
+
+from eventsourcing.persistence import IntegrityError, InternalError, ProgrammingError
+
+from adapters.persistence import LedgerRecorder
+from adapters.persistence.settings import DatabaseSettings, database_settings
+from domain.application import Ledger
+from domain.ledger_base import LedgerBase
+from domain.ports import ReadModel
+from projections.postgres import PostgresLedgerViews
+from projections.sqlite import SQLiteLedgerViews
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+OPEN_ATTEMPTS = 5
+
+
+def today_in_shanghai() -> date:
+    """'Today' for the rules: decided here, at the edge, in Asia/Shanghai."""
+    return datetime.now(SHANGHAI).date()
+
+
+def default_actor() -> str:
+    """Who acts when nobody is named: the OS user."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER", "unknown")
+
+
+def open_ledger(url: str | None = None, *, pool_size: int | None = None) -> Ledger:
+    """The ledger of `url` (else LEDGER_DATABASE_URL, else the SQLite default), with its views."""
+    return open_store(url, pool_size=pool_size)[0]
+
+
+def open_store(
+    url: str | None = None, *, pool_size: int | None = None
+) -> tuple[Ledger, DatabaseSettings]:
+    """The ledger and the settings it was opened with."""
+    settings = database_settings(url, pool_size=pool_size)
+    views_class = SQLiteLedgerViews if settings.kind == "sqlite" else PostgresLedgerViews
+
+    def views(app: LedgerBase) -> ReadModel:
+        # The library builds the views as a tracking recorder on the log's own datastore.
+        return cast(ReadModel, app.factory.tracking_recorder(views_class))
+
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            return Ledger(env=settings.env, today=today_in_shanghai, views=views), settings
+        except (InternalError, IntegrityError, ProgrammingError):
+            # Processes creating a new database's tables at once collide in PostgreSQL's
+            # catalogue ("tuple concurrently updated"); the tables exist after one try.
+            if attempt == OPEN_ATTEMPTS - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def log_of(ledger: Ledger) -> LedgerRecorder:
+    """The ledger's recorder, with what the ledger adds: the chain, streams, commit times."""
+    return cast(LedgerRecorder, ledger.recorder)

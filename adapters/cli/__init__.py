@@ -1,0 +1,1 @@
+"""The command line: its parser, the commands on a ledger, and what they print."""

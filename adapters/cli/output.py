@@ -1,0 +1,131 @@
+"""What the command line prints: tables for people, JSON documents, errors on stderr, and the exit
+status that says what happened (each error mapped to its status and its words)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+import unicodedata
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from eventsourcing.persistence import PersistenceError
+
+from adapters.files.csv_records import CsvFileError
+from adapters.files.tokens import TokenFileError
+from adapters.persistence.settings import SettingsError
+from adapters.reconciliation.job import RunLockedError
+from domain.errors import ConcurrentWriteError, LedgerError, RejectedFileError
+from domain.money import yuan
+from domain.policy import PolicyFileError
+from domain.results import jsonable
+
+EXIT_OK, EXIT_FINDINGS, EXIT_REFUSED, EXIT_FAILURE = 0, 1, 2, 3
+
+OPTIONS = frozenset(
+    {
+        "actor",
+        "amount_fen",
+        "as_of",
+        "baseline",
+        "correction",
+        "date",
+        "known_at",
+        "out",
+        "paid_on",
+        "policy",
+        "reason",
+        "received_on",
+        "ref",
+    }
+)
+"""The application's argument names that the command line takes as options (`--known-at`)."""
+
+
+def width(text: str) -> int:
+    """Columns a string takes on a terminal: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def pad(text: str, size: int, *, right: bool = False) -> str:
+    fill = " " * (size - width(text))
+    return fill + text if right else text + fill
+
+
+def print_table(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], money: Sequence[str] = ()
+) -> None:
+    """A plain table for people; money columns (fen) are shown in yuan and headed `*_yuan`."""
+    if not rows:
+        print("(none)")
+        return
+    headers = [c.removesuffix("_fen") + "_yuan" if c in money else c for c in columns]
+    cells = [
+        [
+            yuan(r[c]) if c in money and r[c] is not None else ("" if r[c] is None else str(r[c]))
+            for c in columns
+        ]
+        for r in rows
+    ]
+    widths = [max(width(h), *(width(row[i]) for row in cells)) for i, h in enumerate(headers)]
+    print("  ".join(pad(h, w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in cells:
+        print(
+            "  ".join(
+                pad(v, w, right=columns[i] in money)
+                for i, (v, w) in enumerate(zip(row, widths, strict=True))
+            ).rstrip()
+        )
+
+
+def emit_json(document: Any) -> None:
+    """One JSON document on stdout: results as their JSON values (domain.results.jsonable)."""
+    json.dump(jsonable(document), sys.stdout, ensure_ascii=False, indent=2, sort_keys=False)
+    sys.stdout.write("\n")
+
+
+def fail(message: str, code: int) -> int:
+    for line in message.splitlines():
+        print(f"subsidy-ledger: {line}", file=sys.stderr)
+    return code
+
+
+def refusal(error: LedgerError) -> str:
+    """A refusal in the command line's words: the option it concerns, then what was wrong."""
+    if error.field in OPTIONS:
+        return f"--{error.field.replace('_', '-')}: {error}"
+    return str(error)
+
+
+def guarded(command: Callable[[], int]) -> int:
+    """Run a command; every error becomes its exit status and a message on stderr."""
+    try:
+        return command()
+    except RejectedFileError as e:
+        for line in e.lines():
+            print(line, file=sys.stderr)
+        return fail(str(e), EXIT_REFUSED)
+    except LedgerError as e:
+        return fail(refusal(e), EXIT_REFUSED)
+    except (CsvFileError, SettingsError, PolicyFileError, TokenFileError) as e:
+        return fail(str(e), EXIT_REFUSED)
+    except (ConcurrentWriteError, RunLockedError) as e:
+        return fail(str(e), EXIT_FAILURE)
+    except PersistenceError as e:
+        return fail(f"database error: {e}".strip(), EXIT_FAILURE)
+    except BrokenPipeError:
+        # The reader went away (`| head`): not a failure of the ledger.
+        sys.stderr.close()
+        return EXIT_OK
+    except OSError as e:
+        return fail(f"operational failure: {e}", EXIT_FAILURE)
+    except Exception as e:
+        if os.environ.get("LEDGER_DEBUG"):
+            traceback.print_exc()
+        return fail(
+            f"unexpected failure ({type(e).__name__}: {e}); nothing partial was written; set "
+            "LEDGER_DEBUG=1 for details",
+            EXIT_FAILURE,
+        )

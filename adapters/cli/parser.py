@@ -1,0 +1,329 @@
+"""The command line's parser: every command, its options and the checks of their values."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date
+
+from adapters.persistence.chain import Anchor, parse_anchor
+from domain.codes import CodeError, cities, validate_uscc
+from domain.roles import ROLES
+from domain.rules import AWARD_STATUSES
+
+
+def _year(value: str) -> int:
+    if not (value.isdigit() and len(value) == 4):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a 4-digit year")
+    return int(value)
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date YYYY-MM-DD") from None
+
+
+def _whole(value: str) -> int:
+    if not (value.isascii() and value.isdigit()):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number (0 or more)")
+    return int(value)
+
+
+def _fen(value: str) -> int:
+    if not value.lstrip("-").isdigit():
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a whole number of fen (1 yuan = 100 fen)"
+        )
+    return int(value)
+
+
+def _city(value: str) -> str:
+    if value not in cities():
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a Shanxi city code ({', '.join(sorted(cities()))})"
+        )
+    return value
+
+
+def _uscc(value: str) -> str:
+    try:
+        return validate_uscc(value)
+    except CodeError as e:
+        raise argparse.ArgumentTypeError(f"USCC {value!r}: {e}") from None
+
+
+def _anchor_arg(value: str) -> Anchor:
+    try:
+        return parse_anchor(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _encoding_option(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--encoding",
+        default="utf-8",
+        choices=["utf-8", "gb18030", "gbk"],
+        help=f"{what} (default utf-8, BOM allowed)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--db",
+        metavar="URL",
+        help="sqlite:///PATH or postgresql://USER@HOST:PORT/DB (default: $LEDGER_DATABASE_URL, else sqlite:///ledger.db)",
+    )
+    common.add_argument(
+        "--actor", help="who is acting, recorded on every event (default: the OS user)"
+    )
+    listing = argparse.ArgumentParser(add_help=False)
+    listing.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    pointing = argparse.ArgumentParser(add_help=False)
+    pointing.add_argument(
+        "--as-of",
+        type=_day,
+        metavar="DATE",
+        help="facts valid on DATE (default today, Asia/Shanghai)",
+    )
+    pointing.add_argument(
+        "--known-at",
+        metavar="WHEN",
+        help="what the ledger knew then: an RFC 3339 instant with an offset, or @POSITION",
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="subsidy-ledger",
+        description="Event-sourced ledger of Shanxi's scale-up awards (晋办发〔2020〕38号).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "import-register",
+        parents=[common, listing],
+        help="import a year's above-scale register (CSV)",
+    )
+    p.add_argument("--year", type=_year, required=True)
+    p.add_argument("file", metavar="FILE")
+    p.add_argument(
+        "--baseline",
+        action="store_true",
+        help="the first year imported: its firms were already above scale",
+    )
+    _encoding_option(p, "file encoding")
+    p.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="policy file adopted with the baseline (default: the packaged 晋办发〔2020〕38号)",
+    )
+    p.add_argument(
+        "--correction",
+        action="store_true",
+        help="the bureau re-issued this imported year: append corrections (needs --reason)",
+    )
+    p.add_argument("--reason", help="why the year was re-issued (recorded with the correction)")
+
+    p = sub.add_parser(
+        "awards",
+        parents=[common, listing, pointing],
+        help="entitlements with amounts, payments and status",
+    )
+    p.add_argument("--fiscal-year", type=_year, help="due fiscal year")
+    p.add_argument("--city", type=_city, help="city code, e.g. 140100")
+    p.add_argument("--status", default="all", choices=[*AWARD_STATUSES, "all"])
+
+    p = sub.add_parser(
+        "record-payment",
+        parents=[common, listing],
+        help="record a treasury payment against an entitlement",
+    )
+    p.add_argument("entitlement_id", metavar="ENTITLEMENT_ID", help="USCC/KIND/DECIDED_YEAR")
+    p.add_argument("--ref", required=True, help="the treasury's voucher number, unique ledger-wide")
+    p.add_argument(
+        "--amount-fen", type=_fen, required=True, help="amount in fen (1 yuan = 100 fen)"
+    )
+    p.add_argument("--paid-on", type=_day, required=True, help="payment date YYYY-MM-DD")
+
+    p = sub.add_parser(
+        "record-recovery",
+        parents=[common, listing],
+        help="record money paid against a revoked entitlement coming back (追回)",
+    )
+    p.add_argument("entitlement_id", metavar="ENTITLEMENT_ID", help="USCC/KIND/DECIDED_YEAR")
+    p.add_argument("--ref", required=True, help="the treasury's voucher number, unique ledger-wide")
+    p.add_argument(
+        "--amount-fen", type=_fen, required=True, help="amount in fen (1 yuan = 100 fen)"
+    )
+    p.add_argument(
+        "--received-on", type=_day, required=True, help="date the money came back YYYY-MM-DD"
+    )
+
+    p = sub.add_parser(
+        "totals", parents=[common, listing, pointing], help="fiscal totals by kind or city"
+    )
+    p.add_argument("--fiscal-year", type=_year)
+    p.add_argument("--by", default="kind", choices=["kind", "city"])
+    p.add_argument("--basis", default="due", choices=["due", "cash"])
+
+    p = sub.add_parser(
+        "windows",
+        parents=[common, listing, pointing],
+        help="guarantee (八) and energy (十一) windows of first entrants",
+    )
+    p.add_argument("--uscc", type=_uscc)
+    p.add_argument("--active-on", type=_day, metavar="DATE")
+
+    p = sub.add_parser(
+        "enterprise",
+        parents=[common, listing, pointing],
+        help="one enterprise: identity, register years, awards, payments, windows",
+    )
+    p.add_argument("uscc", metavar="USCC", type=_uscc)
+
+    p = sub.add_parser(
+        "explain",
+        parents=[common, listing],
+        help="why an entitlement is owed: policy, clause, the facts it derives from, payments",
+    )
+    p.add_argument("entitlement_id", metavar="ENTITLEMENT_ID", help="USCC/KIND/DECIDED_YEAR")
+
+    p = sub.add_parser(
+        "audit-trail",
+        parents=[common, listing],
+        help="every event of an enterprise in log order, with position and commit time",
+    )
+    p.add_argument("uscc", metavar="USCC", type=_uscc)
+
+    p = sub.add_parser(
+        "register",
+        parents=[common, listing, pointing],
+        help="register size and first entries per year and city, or who was on it in one year",
+    )
+    p.add_argument("--year", type=_year, help="list the firms on the register of this year")
+
+    p = sub.add_parser(
+        "verify",
+        parents=[common, listing],
+        help="recompute the log's hash chain and compare it with the stored links (exit 1: broken)",
+    )
+    p.add_argument(
+        "--anchor",
+        type=_anchor_arg,
+        metavar="POSITION:HASH",
+        help="a head kept earlier (`anchor`): the recomputed link at POSITION must be HASH",
+    )
+
+    p = sub.add_parser(
+        "anchor",
+        parents=[common, listing],
+        help="print the chain's head POSITION:HASH to keep outside the database",
+    )
+    p.add_argument(
+        "--out",
+        metavar="FILE",
+        help="also append a line `POSITION:HASH TAKEN_AT_UTC` to FILE",
+    )
+
+    p = sub.add_parser(
+        "reconcile",
+        parents=[common, listing],
+        help="nightly: the ledger against the treasury's payments, the audit rules and the "
+        "integrity checks; writes a report (exit 1: findings)",
+    )
+    p.add_argument(
+        "--treasury",
+        metavar="FILE",
+        required=True,
+        help="the treasury's payment file (CSV), cumulative up to --date",
+    )
+    p.add_argument(
+        "--date",
+        type=_day,
+        metavar="YYYY-MM-DD",
+        help="the reconciliation date (default: yesterday, Asia/Shanghai)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="where reports go, as DIR/DATE/report.{json,html}, with DIR/anchors.txt "
+        "(default: $LEDGER_REPORTS_DIR, else ./reports)",
+    )
+    _encoding_option(p, "the treasury file's encoding")
+    p.add_argument(
+        "--recovery-grace-days",
+        type=_whole,
+        default=90,
+        metavar="N",
+        help="days after a revoking correction before money still to recover is a finding "
+        "(default 90)",
+    )
+    p.add_argument(
+        "--overdue-grace-days",
+        type=_whole,
+        default=90,
+        metavar="N",
+        help="days after the end of an award's due fiscal year before it is overdue (default 90)",
+    )
+    p.add_argument(
+        "--wait",
+        type=_whole,
+        default=120,
+        metavar="SECONDS",
+        help="how long to wait for the database to answer before giving up (exit 3; default 120)",
+    )
+
+    sub.add_parser(
+        "reconciliations",
+        parents=[common, listing],
+        help="the reconciliation runs recorded in the log: date, position, findings, reports' hashes",
+    )
+
+    sub.add_parser(
+        "rebuild-projections",
+        parents=[common, listing],
+        help="empty the read models and replay the log into them",
+    )
+
+    p = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="the gRPC service (subsidy_ledger.v1.LedgerService) for finance, auditors, statistics",
+    )
+    p.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="address to bind (default $LEDGER_LISTEN, else 127.0.0.1:50051); not loopback only with TLS",
+    )
+    p.add_argument(
+        "--tokens", metavar="FILE", help="the users' token hashes (default $LEDGER_TOKENS_FILE)"
+    )
+
+    p = sub.add_parser("token", help="the gRPC users' bearer tokens: add, list, revoke")
+    tokens = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    t = tokens.add_parser("add", help="add a user's token; prints it once")
+    t.add_argument("--user", required=True)
+    t.add_argument("--role", required=True, choices=list(ROLES))
+    t.add_argument("--city", type=_city, help="scope the user to one city's firms")
+    t.add_argument("--tokens", metavar="FILE")
+    t = tokens.add_parser("list", help="the users and roles (never the tokens)")
+    t.add_argument("--tokens", metavar="FILE")
+    t.add_argument("--json", action="store_true")
+    t = tokens.add_parser("revoke", help="remove every token of a user")
+    t.add_argument("--user", required=True)
+    t.add_argument("--tokens", metavar="FILE")
+
+    p = sub.add_parser(
+        "demo", parents=[listing], help="a synthetic Shanxi, 2020-2025, in a fresh SQLite file"
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="keep the demo ledger in DIR (default: a new temporary directory)",
+    )
+    p.add_argument("--seed", type=int, default=38)
+    p.add_argument(
+        "--scale", type=float, default=1.0, help="fraction of the realistic province size"
+    )
+    return parser

@@ -1,0 +1,389 @@
+"""`subsidy-ledger demo`: a synthetic Shanxi imported, paid and summarised in a fresh SQLite ledger."""
+
+from __future__ import annotations
+
+import random
+import shlex
+import sys
+import tempfile
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from adapters.bootstrap import open_ledger, today_in_shanghai
+from adapters.cli.output import EXIT_OK, EXIT_REFUSED, emit_json, fail, pad, width
+from adapters.demo.synthetic import SyntheticProvince, generate
+from adapters.files.register_csv import CsvRegister, write_register
+from adapters.files.treasury_csv import write_treasury
+from domain.application import Ledger
+from domain.codes import cities
+from domain.money import yuan
+
+LEDGER_FILE = "demo-ledger.db"
+TREASURY_FILE = "treasury-payments.csv"
+ACTOR = "demo"
+# 一 总体要求: more than 10,000 above-scale industrial enterprises by the end of 2025.
+GOAL_FIRMS = 10_000
+GOAL_YEAR = 2025
+# The baseline is the last register before 晋办发〔2020〕38号 took effect; the goal year ends the data.
+FIRST_YEAR, LAST_YEAR = 2020, GOAL_YEAR
+MIN_SCALE, MAX_SCALE = 0.005, 10.0
+
+# How the treasury settles awards due in a past fiscal year: most in one payment, some in two
+# instalments, some left unpaid (DOMAIN.md, "awards decided but left unpaid" is what auditors find).
+PAID_IN_FULL, PAID_IN_TWO = 0.80, 0.10
+# Awards due in the fiscal year after the last register year: the year is under way.
+PAID_IN_CURRENT_YEAR = 0.55
+FIRST_INSTALMENT = (2, 5)  # 40% first, the rest later (a pattern seen in other provinces)
+
+
+class Progress:
+    """Steps on stderr: a redrawn bar on a terminal, one line per step otherwise."""
+
+    def __init__(self, total: int, stream: TextIO | None = None, width: int = 20):
+        self.total = total
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.n = 0
+        self.tty = self.stream.isatty()
+        self._last = 0
+
+    def _bar(self, label: str) -> str:
+        done = self.width * self.n // self.total
+        return f"[{'#' * done}{'.' * (self.width - done)}] step {self.n}/{self.total} {label}"
+
+    def step(self, label: str) -> None:
+        self.n += 1
+        self._show(label, newline=not self.tty)
+
+    def detail(self, label: str) -> None:
+        """Redraw the current step with more detail; a terminal only, to keep logs short."""
+        if self.tty:
+            self._show(label, newline=False)
+
+    def _show(self, label: str, *, newline: bool) -> None:
+        text = self._bar(label)
+        if newline:
+            self.stream.write(text + "\n")
+        else:
+            gap = max(0, self._last - width(text))
+            self.stream.write("\r" + text + " " * gap)
+            self._last = width(text)
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self._last:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right_from: int = 1) -> list[str]:
+    widths = [max(width(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return [
+        "  ".join(
+            pad(cell, w, right=i >= right_from)
+            for i, (cell, w) in enumerate(zip(r, widths, strict=True))
+        ).rstrip()
+        for r in [header, *rows]
+    ]
+
+
+def _prepare(out: str | None) -> Path | str:
+    """The fresh directory for the demo, or why it cannot be used."""
+    if out is None:
+        return Path(tempfile.mkdtemp(prefix="subsidy-ledger-demo-"))
+    d = Path(out).expanduser().absolute()
+    if (d / LEDGER_FILE).exists():
+        return (
+            f"{d} already holds a demo ledger ({d / LEDGER_FILE}); nothing was changed. "
+            f"Query it with `subsidy-ledger awards --db {_url(d)}`, or give a new --out."
+        )
+    if d.exists() and not d.is_dir():
+        return f"--out {d} is not a directory; nothing was changed"
+    if d.exists() and any(d.iterdir()):
+        return f"--out {d} is not empty; the demo writes only into a new or empty directory"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _url(d: Path) -> str:
+    return f"sqlite:///{d / LEDGER_FILE}"
+
+
+def _random_day(rng: random.Random, first: date, last: date) -> date:
+    return first + timedelta(days=rng.randrange((last - first).days + 1))
+
+
+def _pay(
+    ledger: Ledger, seed: int, last_year: int, today: date, progress: Progress
+) -> dict[str, int]:
+    """Record treasury payments through the ledger's own command, as the finance bureau would."""
+    # Its own stream, so the payments do not shift when the generator's draws change.
+    rng = random.Random(f"subsidy-ledger-demo-payments-{seed}")  # noqa: S311 - demo data, not secrets
+    awards = ledger.awards()
+    vouchers: dict[int, int] = defaultdict(int)
+    recorded = amount_paid = after_today = 0
+    for i, award in enumerate(awards):
+        fy, amount = award.due_fiscal_year, award.amount_fen
+        draw = rng.random()
+        plan: list[tuple[int, date]] = []
+        # Paid from the budget of the due fiscal year (DOMAIN.md default 3), in its working months.
+        if fy <= last_year:
+            if draw < PAID_IN_FULL:
+                plan = [(amount, _random_day(rng, date(fy, 3, 1), date(fy, 11, 30)))]
+            elif draw < PAID_IN_FULL + PAID_IN_TWO:
+                first = amount * FIRST_INSTALMENT[0] // FIRST_INSTALMENT[1]
+                plan = [
+                    (first, _random_day(rng, date(fy, 3, 1), date(fy, 6, 30))),
+                    (amount - first, _random_day(rng, date(fy, 7, 1), date(fy, 11, 30))),
+                ]
+        elif fy == last_year + 1 and draw < PAID_IN_CURRENT_YEAR and today.year >= fy:
+            # The fiscal year under way: paid so far, never after today (the ledger refuses a
+            # future date, Asia/Shanghai).
+            last = min(date(fy, 11, 30), today)
+            plan = [(amount, _random_day(rng, min(date(fy, 3, 1), last), last))]
+        for part, paid_on in plan:
+            if paid_on > today:
+                # Only when the demo runs before the end of its own data: not yet paid.
+                after_today += 1
+                continue
+            vouchers[paid_on.year] += 1
+            ref = f"GK{paid_on.year}{vouchers[paid_on.year]:06d}"
+            ledger.record_payment(award.entitlement_id, ref, part, paid_on, actor=ACTOR)
+            recorded += 1
+            amount_paid += part
+        if i % 200 == 0:
+            progress.detail(f"record payments {i}/{len(awards)} awards")
+    return {
+        "recorded": recorded,
+        "amount_fen": amount_paid,
+        "awards": len(awards),
+        "planned_after_today": after_today,
+    }
+
+
+def _summary(
+    ledger: Ledger, province: SyntheticProvince, d: Path, payments: dict[str, int]
+) -> dict[str, Any]:
+    sizes = ledger.register_sizes()
+    counts = {r.year: r.counts for r in ledger.imported_years()}
+    by_city: dict[int, dict[str, dict[str, int]]] = defaultdict(dict)
+    register: list[dict[str, Any]] = []
+    for year in province.years:
+        rows = [r for r in sizes if r.year == year]
+        for r in rows:
+            by_city[year][r.city_code] = {"size": r.size, "first_entries": r.first_entries}
+        register.append(
+            {
+                "year": year,
+                "size": sum(r.size for r in rows),
+                "first_entries": sum(r.first_entries for r in rows),
+                "re_entries": sum(r.re_entries for r in rows),
+                "left": counts.get(year, {}).get("left", 0),
+                "by_city": by_city[year],
+            }
+        )
+    fiscal: dict[int, dict[str, Any]] = {}
+    for t in ledger.totals(by="kind", basis="due"):
+        fy = fiscal.setdefault(
+            t.fiscal_year,
+            {
+                "fiscal_year": t.fiscal_year,
+                "count": 0,
+                "entitled_fen": 0,
+                "paid_fen": 0,
+                "outstanding_fen": 0,
+                "by_kind": {},
+            },
+        )
+        for key in ("count", "entitled_fen", "paid_fen", "outstanding_fen"):
+            fy[key] += getattr(t, key)
+        fy["by_kind"][t.group] = {
+            "count": t.count,
+            "entitled_fen": t.entitled_fen,
+            "paid_fen": t.paid_fen,
+        }
+    goal_size = next((r["size"] for r in register if r["year"] == GOAL_YEAR), None)
+    # The province's goal, scaled like every count of the synthetic province.
+    target = max(1, round(GOAL_FIRMS * province.scale))
+    goal: dict[str, Any] = {
+        "year": GOAL_YEAR,
+        "province_target": GOAL_FIRMS,
+        "target": target,
+        "register_size": goal_size,
+    }
+    if goal_size is not None:
+        goal["percent"] = round(100 * goal_size / target, 1)
+        goal["met"] = goal_size > target  # "超过1万户": more than, not as many as
+    url = _url(d)
+    return {
+        "seed": province.seed,
+        "scale": province.scale,
+        "years": [province.first_year, province.last_year],
+        "register_sizes": {str(r["year"]): r["size"] for r in register},
+        "first_entries": {str(r["year"]): r["first_entries"] for r in register},
+        "register": register,
+        "fiscal_years": [fiscal[y] for y in sorted(fiscal)],
+        "payments": payments,
+        "goal": goal,
+        "directory": str(d),
+        "ledger_path": str(d / LEDGER_FILE),
+        "ledger_url": url,
+        "query": f"subsidy-ledger awards --db {shlex.quote(url)}",
+    }
+
+
+def _print(doc: dict[str, Any]) -> None:
+    names = {code: c.name for code, c in cities().items()}
+    years = [r["year"] for r in doc["register"]]
+    first, last = doc["years"]
+    print(
+        f"Synthetic Shanxi (seed {doc['seed']}, scale {doc['scale']:g}): registers {first}-{last} "
+        f"imported, {doc['payments']['recorded']:,} payments recorded."
+    )
+    print()
+    print("Register size, with first entries (+N), by city and year")
+    header = ["city", *map(str, years)]
+    body = []
+    for code in sorted(names):
+        cells = []
+        for r in doc["register"]:
+            c = r["by_city"].get(code, {"size": 0, "first_entries": 0})
+            cells.append(f"{c['size']:,} +{c['first_entries']:,}")
+        body.append([names[code], *cells])
+    body.append(
+        ["全省 total", *(f"{r['size']:,} +{r['first_entries']:,}" for r in doc["register"])]
+    )
+    body.append(["re-entered", *(f"{r['re_entries']:,}" for r in doc["register"])])
+    body.append(["left", *(f"{r['left']:,}" for r in doc["register"])])
+    print("\n".join(_table(header, body)))
+    print(
+        f"({first} is the baseline: its +N are the firms the register says first entered in {first}.)"
+    )
+    print()
+    print("Awards by due fiscal year (basis due; amounts in yuan)")
+    kinds = sorted({k for fy in doc["fiscal_years"] for k in fy["by_kind"]})
+    header = ["fiscal year", "awards", *kinds, "entitled", "paid", "outstanding"]
+    body = [
+        [
+            str(fy["fiscal_year"]),
+            f"{fy['count']:,}",
+            *(f"{fy['by_kind'].get(k, {}).get('count', 0):,}" for k in kinds),
+            yuan(fy["entitled_fen"]),
+            yuan(fy["paid_fen"]),
+            yuan(fy["outstanding_fen"]),
+        ]
+        for fy in doc["fiscal_years"]
+    ]
+    totals = [sum(fy[k] for fy in doc["fiscal_years"]) for k in ("entitled_fen", "paid_fen")]
+    body.append(
+        [
+            "total",
+            f"{sum(fy['count'] for fy in doc['fiscal_years']):,}",
+            *(
+                f"{sum(fy['by_kind'].get(k, {}).get('count', 0) for fy in doc['fiscal_years']):,}"
+                for k in kinds
+            ),
+            yuan(totals[0]),
+            yuan(totals[1]),
+            yuan(totals[0] - totals[1]),
+        ]
+    )
+    print("\n".join(_table(header, body)))
+    print()
+    goal = doc["goal"]
+    target = goal["target"]
+    scaled = "" if target == GOAL_FIRMS else f" (x{doc['scale']:g} for this demo: {target:,})"
+    print(
+        f"Goal (一 总体要求): more than {GOAL_FIRMS:,} above-scale industrial enterprises "
+        f"by end-{GOAL_YEAR}{scaled}"
+    )
+    if goal["register_size"] is None:
+        print(f"(no {GOAL_YEAR} register in this demo)")
+    else:
+        size, bar = goal["register_size"], 40
+        filled = min(bar, bar * size // target)
+        verdict = "met" if goal["met"] else f"{target - size + 1:,} more needed to exceed it"
+        print(
+            f"{GOAL_YEAR} register: {size:,} of {target:,} ({goal['percent']:.1f}%)  "
+            f"[{'#' * filled}{'.' * (bar - filled)}]  {verdict}"
+        )
+    print()
+    url = shlex.quote(doc["ledger_url"])
+    print(f"The demo ledger is {doc['ledger_path']} (register CSVs beside it). Query it:")
+    print(f"  subsidy-ledger awards --db {url} --fiscal-year {last + 1} --status due")
+    print(f"  subsidy-ledger totals --db {url} --by city")
+    print(f"  subsidy-ledger register --db {url}")
+    print(
+        "and reconcile it against the treasury's export of its payments (the README's Operations):"
+    )
+    print(
+        f"  subsidy-ledger reconcile --db {url} --treasury {shlex.quote(doc['treasury_file'])} "
+        f"--out {shlex.quote(str(Path(doc['ledger_path']).parent / 'reports'))}"
+    )
+
+
+def _treasury_export(ledger: Ledger, d: Path) -> Path:
+    """The treasury's export of the demo's payments, to try `reconcile` on: what it paid, up to
+    yesterday (Asia/Shanghai), the reconciliation's default date."""
+    yesterday = today_in_shanghai() - timedelta(days=1)
+    paid = [p for p in ledger.payments() if p.paid_on <= yesterday]
+    names = {a.uscc: a.name for a in ledger.awards()}
+    path = d / TREASURY_FILE
+    write_treasury(
+        path,
+        (
+            (
+                p.ref,
+                p.uscc,
+                names[p.uscc],
+                p.amount_fen,
+                p.paid_on,
+                f"小升规奖励 {p.entitlement_id}",
+            )
+            for p in paid
+        ),
+    )
+    return path
+
+
+def run_demo(out: str | None, seed: int, scale: float, as_json: bool) -> int:
+    """Generate, import, pay and summarise a synthetic Shanxi; return the exit status."""
+    if not MIN_SCALE <= scale <= MAX_SCALE:
+        return fail(
+            f"--scale must be between {MIN_SCALE} and {MAX_SCALE}, got {scale}", EXIT_REFUSED
+        )
+    prepared = _prepare(out)
+    if isinstance(prepared, str):
+        return fail(prepared, EXIT_REFUSED)
+    d = prepared
+    progress = Progress(total=4 + LAST_YEAR - FIRST_YEAR + 1)
+    try:
+        progress.step(f"generate a synthetic Shanxi (seed {seed}, scale {scale:g})")
+        province = generate(seed, scale, FIRST_YEAR, LAST_YEAR)
+        progress.step(f"write register CSVs to {d}")
+        files = {}
+        for year in province.years:
+            files[year] = d / f"register-{year}.csv"
+            write_register(files[year], province.registers[year])
+        # An explicit URL: the demo never opens the user's ledger or LEDGER_DATABASE_URL.
+        with open_ledger(_url(d)) as ledger:
+            for year in province.years:
+                baseline = year == province.first_year
+                progress.step(f"import register {year}{' (baseline)' if baseline else ''}")
+                source = CsvRegister(files[year], year)
+                ledger.import_register(year, source, actor=ACTOR, baseline=baseline)
+            progress.step("record payments")
+            payments = _pay(ledger, seed, province.last_year, today_in_shanghai(), progress)
+            progress.step("summarise")
+            doc = _summary(ledger, province, d, payments)
+            doc["treasury_file"] = str(_treasury_export(ledger, d))
+    finally:
+        progress.close()
+    if as_json:
+        emit_json(doc)
+    else:
+        _print(doc)
+    return EXIT_OK

@@ -1,0 +1,237 @@
+"""The wire and the application's results, both ways: typed results as protobuf messages, and a
+client's fields (dates, the rows of an import) as the application's arguments."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date, datetime
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from adapters.files.register_csv import RowsRegister
+from adapters.grpc.auth import CallError
+from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2 as pb
+from domain.register import COLUMNS
+from domain.results import (
+    AwardRow,
+    CorrectionResult,
+    EnergyWindow,
+    EnterpriseView,
+    FirmWindow,
+    ImportResult,
+    MoneyResult,
+    Point,
+    RegisterEntry,
+    TotalRow,
+    TrailEvent,
+    WindowRow,
+    jsonable,
+)
+
+
+def timestamp(moment: datetime | None) -> Timestamp | None:
+    if moment is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(moment)
+    return stamp
+
+
+def optional_day(value: str, field: str) -> date | None:
+    return required_day(value, field) if value else None
+
+
+def required_day(value: str, field: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise CallError(
+            grpc.StatusCode.INVALID_ARGUMENT, f"{field}: {value!r} is not a date YYYY-MM-DD"
+        ) from None
+
+
+def answered(point: Point) -> pb.AnsweredAt:
+    return pb.AnsweredAt(
+        as_of=point.as_of.isoformat(),
+        position=point.position,
+        recorded_at=timestamp(point.recorded_at),
+    )
+
+
+def award(a: AwardRow, at: pb.AnsweredAt) -> pb.Award:
+    return pb.Award(
+        entitlement_id=a.entitlement_id,
+        uscc=a.uscc,
+        name=a.name,
+        city_code=a.city_code,
+        kind=a.kind,
+        clause=a.clause,
+        policy=a.policy,
+        amount_fen=a.amount_fen,
+        decided_year=a.decided_year,
+        due_fiscal_year=a.due_fiscal_year,
+        paid_fen=a.paid_fen,
+        recovered_fen=a.recovered_fen,
+        status=a.status,
+        answered_at=at,
+    )
+
+
+def total(t: TotalRow) -> pb.FiscalTotal:
+    return pb.FiscalTotal(
+        fiscal_year=t.fiscal_year,
+        group=t.group,
+        count=t.count,
+        entitled_fen=t.entitled_fen,
+        paid_fen=t.paid_fen,
+        outstanding_fen=t.outstanding_fen,
+        recovery_due_fen=t.recovery_due_fen or 0,
+        recovered_fen=t.recovered_fen or 0,
+    )
+
+
+def window(w: WindowRow | FirmWindow, at: pb.AnsweredAt | None, uscc: str = "") -> pb.Window:
+    closed = w.closed_on if isinstance(w, EnergyWindow | FirmWindow) else None
+    fee_cap = None if isinstance(w, EnergyWindow) else w.fee_cap_bp
+    return pb.Window(
+        uscc=getattr(w, "uscc", uscc),
+        window=w.window,
+        clause=w.clause,
+        starts_on=w.starts_on.isoformat(),
+        ends_on=w.ends_on.isoformat(),
+        closed_on=closed.isoformat() if closed else "",
+        fee_cap_bp=fee_cap or 0,
+        size_class=w.size_class or "",
+        answered_at=at,
+    )
+
+
+def register_entry(r: RegisterEntry, at: pb.AnsweredAt) -> pb.RegisterEntry:
+    return pb.RegisterEntry(
+        uscc=r.uscc,
+        name=r.name,
+        kind=r.kind,
+        first_entry=r.first_entry,
+        region_code=r.region_code,
+        city_code=r.city_code,
+        industry_code=r.industry_code,
+        size_class=r.size_class or "",
+        answered_at=at,
+    )
+
+
+def enterprise(v: EnterpriseView) -> pb.Enterprise:
+    return pb.Enterprise(
+        answered_at=pb.AnsweredAt(
+            as_of=v.as_of.isoformat(),
+            position=v.known_at.position,
+            recorded_at=timestamp(v.known_at.recorded_at),
+        ),
+        uscc=v.uscc,
+        name=v.name,
+        region_code=v.region_code,
+        region_name=v.region_name,
+        city_code=v.city_code,
+        city_name=v.city_name,
+        industry_code=v.industry_code,
+        size_class=v.size_class or "",
+        register_years=v.register_years,
+        exit_years=v.exit_years,
+        re_entry_years=v.re_entry_years,
+        on_baseline=v.on_baseline,
+        first_entry_year=v.first_entry_year or 0,
+        first_entry_route=v.first_entry_route or "",
+        entry_size_class=v.entry_size_class or "",
+        version=v.version,
+        entitlements=[
+            pb.Entitlement(
+                entitlement_id=e.entitlement_id,
+                kind=e.kind,
+                clause=e.clause,
+                policy=e.policy,
+                amount_fen=e.amount_fen,
+                decided_year=e.decided_year,
+                due_fiscal_year=e.due_fiscal_year,
+                basis_years=e.basis_years,
+                paid_fen=e.paid_fen,
+                recovered_fen=e.recovered_fen,
+                status=e.status,
+            )
+            for e in v.entitlements
+        ],
+        payments=[
+            pb.Payment(
+                payment_ref=p.payment_ref,
+                entitlement_id=p.entitlement_id,
+                amount_fen=p.amount_fen,
+                paid_on=p.paid_on.isoformat(),
+            )
+            for p in v.payments
+        ],
+        recoveries=[
+            pb.Recovery(
+                recovery_ref=r.recovery_ref,
+                entitlement_id=r.entitlement_id,
+                amount_fen=r.amount_fen,
+                received_on=r.received_on.isoformat(),
+            )
+            for r in v.recoveries
+        ],
+        windows=[window(w, None) for w in v.windows],
+    )
+
+
+def trail_event(e: TrailEvent) -> pb.TrailEvent:
+    return pb.TrailEvent(
+        position=e.position,
+        recorded_at=timestamp(e.recorded_at),
+        version=e.version,
+        type=e.type,
+        actor=e.actor or "",
+        valid_from=e.valid_from.isoformat(),
+        payload_json=json.dumps(jsonable(e.payload), ensure_ascii=False),
+    )
+
+
+def money(r: MoneyResult) -> pb.MoneyRecorded:
+    """A payment or a recovery as recorded (the recovery's totals are what came back of what
+    was paid)."""
+    return pb.MoneyRecorded(
+        entitlement_id=r.entitlement_id,
+        ref=r.ref,
+        amount_fen=r.amount_fen,
+        date=r.on.isoformat(),
+        replay=r.replay,
+        total_fen=r.total_fen,
+        limit_fen=r.limit_fen,
+    )
+
+
+def import_result(r: ImportResult | CorrectionResult) -> pb.ImportResult:
+    if isinstance(r, CorrectionResult):
+        counts = {
+            "firms": len(r.firms),
+            "arrears": len(r.arrears),
+            "revoked": len(r.revoked),
+            "recovery_due": len(r.recovery_due),
+        }
+    else:
+        counts = r.counts
+    return pb.ImportResult(
+        year=r.year,
+        sha256=r.sha256,
+        rows=r.rows,
+        replay=r.replay,
+        position=r.position or 0,
+        counts_json=json.dumps(counts),
+    )
+
+
+def register_rows(messages: Iterator[pb.ImportRegisterRequest], year: int) -> RowsRegister:
+    """The rows a client streamed after the header, as a register source (row N is the Nth)."""
+    return RowsRegister(
+        ([getattr(m.row, c) for c in COLUMNS] for m in messages if m.WhichOneof("item") == "row"),
+        year,
+    )

@@ -1,0 +1,86 @@
+"""The ledger's refusals, in the domain's words: what was wrong and, where one input was, its name.
+
+Each error carries `field`, the name of the argument that was wrong as the application's methods
+call it (`reason`, `known_at`, `amount_fen`, ...), or None. The command line and the gRPC service
+say it in their own words (`--reason`, `reason`); the messages here never name a flag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class LedgerError(Exception):
+    """Base of the ledger's refusals: bad input or a command the rules refuse. Nothing was written."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+class RefusedError(LedgerError):
+    """A command the ledger refuses."""
+
+
+class NotFoundError(RefusedError):
+    """An unknown enterprise, entitlement or ref."""
+
+
+class InvalidInputError(RefusedError):
+    """Malformed input: a bad amount, date, ref, reason or point in time."""
+
+
+class ConflictError(RefusedError):
+    """A voucher number already used with other details."""
+
+
+class PreconditionError(RefusedError):
+    """Input well formed but refused by the ledger's state: an overpayment, nothing to recover, a
+    revoked award, a register year out of order."""
+
+
+class OutOfScopeError(RefusedError):
+    """A user scoped to one city asked about (or for) a firm of another city."""
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """A bad line: FILE:LINE: FIELD: reason."""
+
+    line: int
+    field: str
+    reason: str
+
+    def format(self, source: str) -> str:
+        return f"{source}:{self.line}: {self.field}: {self.reason}"
+
+
+class RejectedFileError(RefusedError):
+    """A file with bad lines, refused whole: every bad line is listed, none of it was used."""
+
+    outcome = "nothing of it was used"
+
+    def __init__(self, source: str, errors: Sequence[RowError]):
+        self.source = source
+        self.errors = list(errors)
+        super().__init__(f"{source}: {len(self.errors)} bad line(s); {self.outcome}")
+
+    def lines(self) -> list[str]:
+        return [e.format(self.source) for e in self.errors]
+
+
+class ImportRejectedError(RejectedFileError):
+    """A register file with bad rows: every bad line is listed, nothing was written."""
+
+    outcome = "nothing was imported"
+
+
+class TreasuryRejectedError(RejectedFileError):
+    """A treasury payment file with bad lines: every bad line is listed, nothing was reconciled."""
+
+    outcome = "nothing was reconciled"
+
+
+class ConcurrentWriteError(Exception):
+    """Another writer changed the same aggregates first and retries did not help."""

@@ -1,0 +1,331 @@
+"""The ledger's register commands: a year imported (diffed against the year before) or corrected
+(the history re-derived), all or nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, cast
+
+from eventsourcing.persistence import IntegrityError, StoredEvent
+
+from domain.bulk import paused_gc
+from domain.correction import changed_firms, restate, same_fact, validate_correction
+from domain.enterprise import REGISTER_BOOK_ID, Enterprise, RegisterBook, enterprise_id
+from domain.errors import ConcurrentWriteError, InvalidInputError, NotFoundError, RefusedError
+from domain.ledger_base import LedgerBase
+from domain.policy import Policy, load_policy
+from domain.ports import EventStreamRecorder
+from domain.register import (
+    RegisterDiff,
+    RegisterRow,
+    RegisterSource,
+    check_year_order,
+    validate_year,
+)
+from domain.results import AwardChange, CorrectionResult, ImportResult
+from domain.rules import Entitlement
+from domain.rules import entitlements as rule_entitlements
+
+IMPORT_CHUNK_EVENTS = 1000
+"""Events encoded and handed to the recorder at a time: memory stays bounded while one
+transaction takes the whole year."""
+
+
+def check_import_options(
+    *, baseline: bool, policy: bool, correction: bool, reason: str | None
+) -> None:
+    """What an import's options must be: a reason only with a correction, and a correction (which
+    re-issues an imported year) with a reason, never as the baseline, adopting no policy. Checked
+    before anything is read, so that a wrong option is said first."""
+    if not correction:
+        if reason is not None:
+            raise InvalidInputError(
+                "given without a correction: a plain import takes no reason", field="reason"
+            )
+        return
+    if baseline or policy:
+        raise InvalidInputError(
+            "a correction re-issues an imported year: it is never the baseline and adopts no "
+            "policy",
+            field="baseline" if baseline else "policy",
+        )
+    if not (reason or "").strip():
+        raise InvalidInputError(
+            "say why the bureau re-issued the year (a correction needs a reason)", field="reason"
+        )
+
+
+class RegisterCommands(LedgerBase):
+    """Imports and corrections of register years."""
+
+    def import_register(
+        self,
+        year: int,
+        source: RegisterSource,
+        *,
+        actor: str,
+        baseline: bool = False,
+        policy: Policy | None = None,
+        correction: bool = False,
+        reason: str | None = None,
+    ) -> ImportResult | CorrectionResult:
+        """Take the above-scale register of `year`, all or nothing: imported, or (`correction`)
+        the bureau's re-issue of an imported year, appended as corrections.
+
+        Args:
+            year: the register year.
+            source: its rows, validated as they are read, readable twice.
+            actor: who imports (recorded on every event).
+            baseline: the first year imported; its firms were already above scale.
+            policy: the policy to adopt with the baseline (default: the packaged 38号 policy).
+            correction: re-issue an imported year (needs `reason`; no baseline, no policy).
+            reason: why the bureau re-issued the year.
+
+        Raises:
+            ImportRejectedError: bad rows, each listed; nothing written.
+            RefusedError: a year out of order, a second baseline, a different file for a year,
+                a reason without a correction or a correction without one.
+        """
+        check_import_options(
+            baseline=baseline, policy=policy is not None, correction=correction, reason=reason
+        )
+        if not correction:
+            return self._import(year, source, baseline=baseline, actor=actor, policy=policy)
+        return self._correct(year, source, reason=cast(str, reason), actor=actor)
+
+    def _import(
+        self,
+        year: int,
+        source: RegisterSource,
+        *,
+        baseline: bool,
+        actor: str,
+        policy: Policy | None,
+    ) -> ImportResult:
+        book = self.get_book()
+        done = book.years.get(year) if book else None
+        if done is not None:
+            if done.sha256 == source.sha256 and done.baseline == baseline:
+                return ImportResult(year, baseline, done.sha256, done.rows, done.counts, True, None)
+            if done.sha256 == source.sha256:
+                raise RefusedError(
+                    f"register year {year} was imported from this file "
+                    f"{'as' if done.baseline else 'not as'} the baseline; repeat the import "
+                    f"{'as' if done.baseline else 'not as'} the baseline to confirm it",
+                    field="baseline",
+                )
+            raise RefusedError(
+                f"register year {year} was already imported from a different file "
+                f"(sha256 {done.sha256}); corrections of an imported year are not accepted by a "
+                "plain import"
+            )
+        check_year_order(
+            book.years if book else {}, book.baseline_year if book else None, year, baseline
+        )
+        if (
+            policy is not None
+            and book is not None
+            and book.policy_hash not in (None, policy.content_hash)
+        ):
+            raise RefusedError(
+                f"policy {policy.id} ({policy.content_hash[:12]}) differs from the one adopted "
+                f"({book.policy_hash and book.policy_hash[:12]}): one policy version applies to "
+                "all years",
+                field="policy",
+            )
+        with paused_gc():
+            self.catch_up()
+            prior = self._register().prior_firms()
+            present = validate_year(year, source, prior)
+        diff = RegisterDiff(year, baseline, actor, source.sha256, prior)
+        if book is None:
+            book = RegisterBook._create(RegisterBook.Opened, id=REGISTER_BOOK_ID, actor=actor)
+        if book.policy_hash is None:
+            book.adopt_policy(policy or load_policy(), actor)
+        opening = list(book.collect_events())
+
+        def events() -> Iterator[Any]:
+            yield from opening
+            rows = 0
+            for _line, row in source.records(checked=True):
+                assert not isinstance(row, list)  # validated in the first pass
+                rows += 1
+                yield from diff.events_for_row(row)
+            yield from diff.left_events(present)
+            book.trigger_event(
+                RegisterBook.YearImported,
+                year=year,
+                baseline=baseline,
+                sha256=source.sha256,
+                rows=rows,
+                counts=diff.counts.as_dict(),
+                actor=actor,
+                encoding=source.encoding,
+            )
+            yield from book.collect_events()
+
+        try:
+            with paused_gc():
+                position = self._append_stream(events())
+        except IntegrityError as e:
+            raise ConcurrentWriteError(
+                f"another writer changed the ledger during the import of {year}; nothing was "
+                f"imported: run the same command again ({e})"
+            ) from e
+        self.catch_up()
+        return ImportResult(
+            year, baseline, source.sha256, len(present), diff.counts.as_dict(), False, position
+        )
+
+    def _append_stream(self, events: Iterator[Any]) -> int | None:
+        """Append a long stream of events in one transaction; the last position written. A
+        recorder without streams (the library's in-memory store) takes them in one insert."""
+        stream = getattr(self.recorder, "insert_event_stream", None)
+        chunks = self._chunks(events)
+        if stream is not None:
+            return cast(EventStreamRecorder, self.recorder).insert_event_stream(chunks)
+        ids = self.recorder.insert_events([e for chunk in chunks for e in chunk])
+        return max(ids) if ids else None
+
+    def _chunks(self, events: Iterator[Any]) -> Iterator[list[StoredEvent]]:
+        chunk: list[StoredEvent] = []
+        for event in events:
+            chunk.append(self.mapper.to_stored_event(event))
+            if len(chunk) >= IMPORT_CHUNK_EVENTS:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    def _correct(
+        self, year: int, source: RegisterSource, *, reason: str, actor: str
+    ) -> CorrectionResult:
+        """Appends, for every firm whose row or history changes, one `RegisterYearCorrected` with
+        the history re-derived (later years included), and the book's `YearCorrected`; never edits
+        or deletes. Returns the awards that changed: arrears, revoked, recovery due."""
+        book = self.get_book()
+        done = book.years.get(year) if book else None
+        if book is None or done is None:
+            imported = f"{min(book.years)}-{max(book.years)}" if book and book.years else "none"
+            raise RefusedError(
+                f"register year {year} has not been imported (imported: {imported}); a correction "
+                "re-issues an imported year: import it first"
+            )
+        if done.sha256 == source.sha256:
+            return CorrectionResult(
+                year, source.sha256, reason, done.rows, True, [], [], [], [], None
+            )
+        baseline = book.baseline_year
+        assert baseline is not None
+        with paused_gc():
+            self.catch_up()
+            known = self._register()
+            prior = known.prior_firms()
+            rows = validate_correction(year, source, prior)
+            facts = known.year_facts(year)
+        candidates = sorted(changed_firms(year, baseline, rows, prior, facts))
+        sizes = known.firm_sizes(candidates)
+        policy = self.get_policy()
+        firms: list[Enterprise] = []
+        arrears: list[AwardChange] = []
+        revoked: list[AwardChange] = []
+        recovery_due: list[AwardChange] = []
+        for uscc in candidates:
+            row = rows.get(uscc)
+            firm = self._firm_or_new(uscc, row, year, actor, source.sha256)
+            state = firm.state if uscc in prior else None
+            history = restate(state, year, row, book.years, baseline, sizes.get(uscc, {}))
+            if same_fact(row, facts.get(uscc)) and history.same_as(state):
+                continue
+            before = {e.entitlement_id: e for e in firm.entitlements(policy)}
+            after = {e.entitlement_id: e for e in rule_entitlements(history.history(uscc), policy)}
+            firm.trigger_event(
+                Enterprise.RegisterYearCorrected,
+                year=year,
+                row=row._asdict() if row else None,
+                reason=reason,
+                actor=actor,
+                source_sha256=source.sha256,
+                earned=sorted(after.keys() - before.keys()),
+                revoked=sorted(before.keys() - after.keys()),
+                **history.fields(),
+            )
+            firms.append(firm)
+            for eid in sorted(after.keys() - before.keys()):
+                arrears.append(_change(firm, after[eid]))
+            for eid in sorted(before.keys() - after.keys()):
+                change = _change(firm, before[eid])
+                (recovery_due if change.recover_fen else revoked).append(change)
+        if not firms:
+            return CorrectionResult(
+                year, source.sha256, reason, len(rows), True, [], [], [], [], None
+            )
+        book.trigger_event(
+            RegisterBook.YearCorrected,
+            year=year,
+            sha256=source.sha256,
+            rows=len(rows),
+            reason=reason,
+            counts={
+                "firms": len(firms),
+                "arrears": len(arrears),
+                "revoked": len(revoked),
+                "recovery_due": len(recovery_due),
+            },
+            actor=actor,
+            encoding=source.encoding,
+        )
+        try:
+            recordings = self.save(book, *firms)
+        except IntegrityError as e:
+            raise ConcurrentWriteError(
+                f"another writer changed the ledger during the correction of {year}; nothing was "
+                f"written: run the same command again ({e})"
+            ) from e
+        self.catch_up()
+        return CorrectionResult(
+            year,
+            source.sha256,
+            reason,
+            len(rows),
+            False,
+            [f.uscc for f in firms],
+            arrears,
+            revoked,
+            recovery_due,
+            max(r.notification.id for r in recordings) if recordings else None,
+        )
+
+    def _firm_or_new(
+        self, uscc: str, row: RegisterRow | None, year: int, actor: str, sha256: str
+    ) -> Enterprise:
+        try:
+            return self.get_enterprise(uscc)
+        except NotFoundError:
+            assert row is not None  # a firm the ledger never saw is on the corrected file
+            firm: Enterprise = Enterprise._create(
+                Enterprise.Registered,
+                id=enterprise_id(uscc),
+                uscc=uscc,
+                name=row.name,
+                region_code=row.region_code,
+                industry_code=row.industry_code,
+                size_class=row.size_class,
+                year=year,
+                actor=actor,
+                source_sha256=sha256,
+            )
+            return firm
+
+
+def _change(firm: Enterprise, e: Entitlement) -> AwardChange:
+    paid = firm.state.paid_fen(e.entitlement_id)
+    return AwardChange(
+        e.entitlement_id,
+        e.uscc,
+        e.kind,
+        e.amount_fen,
+        e.due_fiscal_year,
+        paid,
+        paid - firm.state.recovered_fen(e.entitlement_id),
+    )

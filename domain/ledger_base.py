@@ -1,0 +1,180 @@
+"""The ledger application's base: its store and views, the clock it is given, and the aggregates
+it reads (the register book, firms, payment refs, entitlements). `domain.application.Ledger`
+puts the commands and queries on top of it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import date
+from typing import Any, cast
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import JSONTranscoder, Transcoding
+
+from domain.codes import divisions
+from domain.enterprise import (
+    REGISTER_BOOK_ID,
+    Enterprise,
+    PaymentRef,
+    RegisterBook,
+    enterprise_id,
+    payment_ref_id,
+    recovery_ref_id,
+)
+from domain.errors import NotFoundError, OutOfScopeError, PreconditionError, RefusedError
+from domain.policy import Policy
+from domain.ports import KnownRegister, LedgerLog, ReadModel
+from domain.rules import Entitlement, parse_entitlement_id
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class LedgerBase(Application[uuid.UUID]):
+    """The store, the views, the clock and the aggregates every command and query stands on."""
+
+    def __init__(
+        self,
+        env: Any = None,
+        *,
+        today: Callable[[], date],
+        views: Callable[[LedgerBase], ReadModel] | None = None,
+        known: Callable[[LedgerBase], KnownRegister] | None = None,
+    ) -> None:
+        """`today`: today's date where the ledger is administered (the edge decides it).
+        `views`: builds the read models over this application's datastore; `known`: what imports
+        need of the register instead, where a store has no views (the in-memory store: the
+        application then answers commands only)."""
+        super().__init__(env)
+        self.today = today
+        try:
+            self._views = views(self) if views is not None else None
+            self._known = known(self) if known is not None else self._views
+        except BaseException:
+            self.close()
+            raise
+        self._policy: Policy | None = None
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
+    @property
+    def views(self) -> ReadModel:
+        if self._views is None:
+            raise RuntimeError("this ledger was opened without views: it answers commands only")
+        return self._views
+
+    @property
+    def store(self) -> LedgerLog:
+        """The log's recorder, with commit times and trails."""
+        return cast(LedgerLog, self.recorder)
+
+    def catch_up(self, progress: Any = None) -> int:
+        """Bring the views up to the log; the position they reached."""
+        return self._register().catch_up(self, progress=progress)
+
+    def _register(self) -> KnownRegister:
+        if self._known is None:
+            raise RuntimeError("this ledger was opened without views: it answers commands only")
+        return self._known
+
+    def rebuild_views(self, progress: Any = None) -> int:
+        """Empty every view and replay the whole log into them."""
+        return self.views.rebuild(self, progress=progress)
+
+    # Aggregates -------------------------------------------------------------------------------
+
+    def get_book(self) -> RegisterBook | None:
+        try:
+            book: RegisterBook = self.repository.get(REGISTER_BOOK_ID)
+        except AggregateNotFoundError:
+            return None
+        return book
+
+    def get_policy(self) -> Policy:
+        """The policy adopted in the log; refused when nothing has been imported yet."""
+        # One version applies to all years and a different one is refused, so once adopted it
+        # stays: keep it rather than replay the book for every payment.
+        if self._policy is None:
+            book = self.get_book()
+            policy = book.policy if book else None
+            if policy is None:
+                raise RefusedError("no policy adopted yet: import the baseline register first")
+            self._policy = policy
+        return self._policy
+
+    def get_enterprise(self, uscc: str, *, city: str | None = None) -> Enterprise:
+        """The firm; with `city`, refused unless the firm is now in that city."""
+        try:
+            firm: Enterprise = self.repository.get(enterprise_id(uscc))
+        except AggregateNotFoundError:
+            raise NotFoundError(
+                f"no enterprise with USCC {uscc} in the ledger", field="uscc"
+            ) from None
+        in_city(uscc, divisions()[firm.state.region_code].city_code, city)
+        return firm
+
+    def get_payment_ref(self, ref: str, *, recovery: bool = False) -> PaymentRef | None:
+        try:
+            claimed: PaymentRef = self.repository.get(
+                recovery_ref_id(ref) if recovery else payment_ref_id(ref)
+            )
+        except AggregateNotFoundError:
+            return None
+        return claimed
+
+    def get_entitlement(self, entitlement_id: str) -> tuple[Enterprise, Entitlement]:
+        """The firm and the entitlement the rules give it under this id; NotFoundError if none."""
+        return self._entitlement_of(self._firm_of(entitlement_id, None), entitlement_id)
+
+    def _firm_of(self, entitlement_id: str, city: str | None) -> Enterprise:
+        uscc = uscc_of(entitlement_id)
+        try:
+            return self.get_enterprise(uscc, city=city)
+        except NotFoundError:
+            raise NotFoundError(
+                f"unknown entitlement {entitlement_id}: no enterprise {uscc} in the ledger",
+                field="entitlement_id",
+            ) from None
+
+    def _entitlement_of(
+        self, firm: Enterprise, entitlement_id: str
+    ) -> tuple[Enterprise, Entitlement]:
+        for entitlement in firm.entitlements(self.get_policy()):
+            if entitlement.entitlement_id == entitlement_id:
+                return firm, entitlement
+        if entitlement_id in firm.state.revoked:
+            raise PreconditionError(
+                f"{entitlement_id} was revoked by the correction in the file with sha256 "
+                f"{firm.state.revoked[entitlement_id]}: nothing more is paid against it (see "
+                "`explain`)",
+                field="entitlement_id",
+            )
+        raise NotFoundError(
+            f"unknown entitlement {entitlement_id}: the ledger owes {firm.uscc} no such award "
+            "(see `enterprise` for what it is entitled to)",
+            field="entitlement_id",
+        )
+
+
+def uscc_of(entitlement_id: str) -> str:
+    try:
+        return parse_entitlement_id(entitlement_id)[0]
+    except ValueError as e:
+        raise NotFoundError(f"unknown entitlement: {e}", field="entitlement_id") from None
+
+
+def in_city(uscc: str, firm_city: str, city: str | None) -> None:
+    if city is not None and firm_city != city:
+        raise OutOfScopeError(f"{uscc} is not in city {city}", field="uscc")

@@ -1,0 +1,214 @@
+"""The ledger's point-in-time queries: register-wide answers from the views, and one firm's from
+its own events, at any `as_of` day and `known_at` position, with typed results."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from domain.codes import divisions
+from domain.enterprise import enterprise_id
+from domain.errors import InvalidInputError, NotFoundError
+from domain.ledger_base import LedgerBase, in_city, uscc_of
+from domain.ports import Commit
+from domain.reconciliation import RECONCILIATION_BOOK_ID, LedgerPayment, ReconciliationBook
+from domain.results import (
+    AwardRow,
+    EnterpriseView,
+    Explanation,
+    ImportedYearRow,
+    Point,
+    ReconciliationRun,
+    RegisterEntry,
+    RegisterSize,
+    TotalRow,
+    TrailEvent,
+    WindowRow,
+)
+from domain.trail import FirmStory, enterprise_view, explanation, folded, story, trail_events
+
+
+class PointInTimeQueries(LedgerBase):
+    """What the ledger says at a point: known at a log position, valid on a day."""
+
+    def point(self, known_at: str | None = None, as_of: date | None = None) -> Point:
+        """The bitemporal point a query answers at: the log commit `known_at` names (default: the
+        head, once the views are caught up) and the day `as_of` (default: today)."""
+        head = self.catch_up()
+        commit = (
+            self.commit_at(known_at)
+            if known_at is not None
+            else self.store.commit_at(position=head)
+        )
+        day = as_of or self.today()
+        if commit is None:
+            return Point(0, None, day)
+        return Point(commit.position, commit.recorded_at, day)
+
+    def commit_at(self, known_at: str | None = None) -> Commit | None:
+        """The log commit a `known_at` names: `@POSITION`, or an RFC 3339 instant with an offset
+        (inclusive); the head of the log when None."""
+        if known_at is None:
+            return self.store.commit_at()
+        if known_at.startswith("@"):
+            if not known_at[1:].isdigit():
+                raise InvalidInputError(
+                    f"{known_at!r}: a position is @ and a whole number", field="known_at"
+                )
+            return self.store.commit_at(position=int(known_at[1:]))
+        try:
+            instant = datetime.fromisoformat(known_at)
+        except ValueError:
+            raise InvalidInputError(
+                f"{known_at!r} is not an RFC 3339 instant, e.g. 2024-03-01T09:00:00+08:00",
+                field="known_at",
+            ) from None
+        if instant.tzinfo is None:
+            raise InvalidInputError(
+                f"{known_at!r} has no offset: give one (+08:00 or Z), the ledger does not guess a "
+                "time zone",
+                field="known_at",
+            )
+        return self.store.commit_at(instant=instant)
+
+    def awards(
+        self,
+        point: Point | None = None,
+        *,
+        fiscal_year: int | None = None,
+        city: str | None = None,
+        status: str | None = None,
+    ) -> list[AwardRow]:
+        """One row per entitlement known at the point, filtered by due fiscal year, city, status."""
+        return self.views.awards(
+            point or self.point(), fiscal_year=fiscal_year, city=city, status=status
+        )
+
+    def totals(
+        self,
+        point: Point | None = None,
+        *,
+        fiscal_year: int | None = None,
+        by: str = "kind",
+        basis: str = "due",
+        city: str | None = None,
+    ) -> list[TotalRow]:
+        """Fiscal totals by kind or city, on the due or the cash basis."""
+        return self.views.totals(
+            point or self.point(), fiscal_year=fiscal_year, by=by, basis=basis, city=city
+        )
+
+    def windows(
+        self,
+        point: Point | None = None,
+        *,
+        uscc: str | None = None,
+        active_on: date | None = None,
+        city: str | None = None,
+    ) -> list[WindowRow]:
+        """The windows (八)(十一) of first entrants known at the point."""
+        return self.views.windows(point or self.point(), uscc=uscc, active_on=active_on, city=city)
+
+    def register_sizes(self, point: Point | None = None) -> list[RegisterSize]:
+        """Register size, first entries and re-entries per register year and city."""
+        return self.views.register_sizes(point or self.point())
+
+    def register(self, year: int, point: Point | None = None) -> list[RegisterEntry]:
+        """Who was on the register of `year`, with the kind of their presence."""
+        return self.views.register(year, point or self.point())
+
+    def imported_years(self) -> list[ImportedYearRow]:
+        self.catch_up()
+        return self.views.imported_years()
+
+    def payments(self, point: Point | None = None) -> list[LedgerPayment]:
+        """Every payment recorded by the point's position, whatever its date, in log order."""
+        return self.views.payments(point or self.point())
+
+    def revocations(self, point: Point | None = None) -> dict[str, int]:
+        """Entitlements revoked as known at the point, with the position of the correction."""
+        return self.views.revocations(point or self.point())
+
+    # One firm, from its own events ------------------------------------------------------------
+
+    def enterprise(
+        self,
+        uscc: str,
+        *,
+        as_of: date | None = None,
+        known_at: str | None = None,
+        city: str | None = None,
+    ) -> EnterpriseView:
+        """A firm from its own events: identity, register years, entitlements, payments, windows.
+
+        `known_at`: only the events the ledger had committed then (what it answered then);
+        `as_of`: only the facts valid on that date (default today). `city`: refused unless the
+        firm is now in that city.
+        """
+        commit = self.commit_at(known_at)
+        day = as_of or self.today()
+        when = f" as of {day}" + (f", known at {known_at}" if known_at else "")
+        try:
+            told = self._story(uscc, commit, city)
+        except NotFoundError:
+            raise NotFoundError(
+                f"no enterprise with USCC {uscc} in the ledger{when}", field="uscc"
+            ) from None
+        assert commit is not None
+        view = enterprise_view(told, commit, day)
+        if view is None:
+            raise NotFoundError(f"no enterprise with USCC {uscc} in the ledger{when}", field="uscc")
+        return view
+
+    def explain(self, entitlement_id: str, *, city: str | None = None) -> Explanation:
+        """Why an entitlement is (or was) owed: the policy and clause, the register facts it
+        derives from (with their log positions), the payments and recoveries against it, and for
+        a revoked one the correction that took it away."""
+        told = self._story(uscc_of(entitlement_id), self.commit_at(), city)
+        return explanation(told, entitlement_id)
+
+    def audit_trail(self, uscc: str, *, city: str | None = None) -> list[TrailEvent]:
+        """Every event of a firm in log order: position, commit time, actor, type, valid time and
+        payload."""
+        entries = self.store.select_trail(enterprise_id(uscc))
+        if not entries:
+            raise NotFoundError(f"no enterprise with USCC {uscc} in the ledger", field="uscc")
+        events = [self.mapper.to_domain_event(e.stored) for e in entries]
+        in_city(uscc, divisions()[folded(events).region_code].city_code, city)
+        return trail_events(entries, events)
+
+    def _story(self, uscc: str, commit: Commit | None, city: str | None) -> FirmStory:
+        """The firm's events read once, folded up to the commit; the scope checked on them."""
+        entries = self.store.select_trail(enterprise_id(uscc))
+        if not entries:
+            raise NotFoundError(f"no enterprise with USCC {uscc} in the ledger", field="uscc")
+        events = [self.mapper.to_domain_event(e.stored) for e in entries]
+        told = story(uscc, entries, events, commit, self.get_policy())
+        in_city(uscc, told.city_code, city)
+        return told
+
+    def reconciliations(self) -> list[ReconciliationRun]:
+        """Every reconciliation run recorded in the log, in log order."""
+        runs = []
+        for entry in self.store.select_trail(RECONCILIATION_BOOK_ID):
+            event = self.mapper.to_domain_event(entry.stored)
+            if isinstance(event, ReconciliationBook.RunRecorded):
+                runs.append(
+                    ReconciliationRun(
+                        position=entry.position,
+                        recorded_at=entry.recorded_at,
+                        actor=event.actor,
+                        date=event.run_date,
+                        log_position=event.position,
+                        anchor=event.anchor,
+                        treasury_sha256=event.treasury_sha256,
+                        treasury_encoding=event.treasury_encoding,
+                        treasury_rows=event.treasury_rows,
+                        options=event.options,
+                        exit_status=event.exit_status,
+                        findings=event.findings,
+                        counts=event.counts,
+                        report_sha256=event.report_sha256,
+                        html_sha256=event.html_sha256,
+                    )
+                )
+        return runs

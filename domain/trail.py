@@ -1,0 +1,320 @@
+"""One firm read back from its own events: its trail, its story up to a commit, and the answers built
+from it (`enterprise` as of a day, `explain` of an entitlement).
+
+Pure functions of the firm's logged events (each with its position and commit time) and the policy:
+no I/O, no clock. The application reads the events and decides the point; these fold them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from domain.codes import divisions
+from domain.enterprise import (
+    IDENTITY_EVENTS,
+    REGISTER_CHANGES,
+    REGISTER_EVENTS,
+    Enterprise,
+    FirmState,
+)
+from domain.errors import NotFoundError
+from domain.policy import Policy
+from domain.ports import Commit, TrailEntry
+from domain.results import (
+    EnterpriseView,
+    EntitlementView,
+    Explanation,
+    FactRef,
+    FirmWindow,
+    KnownAt,
+    MoneyMoved,
+    PaymentView,
+    PolicyRef,
+    RecoveryView,
+    Revocation,
+    TrailEvent,
+)
+from domain.rules import Entitlement, award_status
+from domain.rules import entitlements as rule_entitlements
+from domain.rules import windows as rule_windows
+
+_UNSHOWN = frozenset(("originator_id", "originator_version", "timestamp", "actor"))
+
+
+def valid_from(event: Any) -> date:
+    """Valid time: a register fact of year Y holds from 1 January of Y (a correction of Y too),
+    a payment from its date, a recovery from the day the money came back."""
+    if isinstance(event, Enterprise.PaymentRecorded):
+        paid_on: date = event.paid_on
+        return paid_on
+    if isinstance(event, Enterprise.RecoveryRecorded):
+        received_on: date = event.received_on
+        return received_on
+    return date(event.year, 1, 1)
+
+
+def trail_events(entries: list[TrailEntry], events: list[Any]) -> list[TrailEvent]:
+    """Each event with where it is in the log, when it was committed, by whom, valid from when."""
+    return [
+        TrailEvent(
+            position=entry.position,
+            recorded_at=entry.recorded_at,
+            version=event.originator_version,
+            type=type(event).__name__,
+            actor=getattr(event, "actor", None),
+            valid_from=valid_from(event),
+            client_timestamp=event.timestamp,
+            payload={k: v for k, v in vars(event).items() if k not in _UNSHOWN},
+        )
+        for entry, event in zip(entries, events, strict=True)
+    ]
+
+
+@dataclass
+class FirmStory:
+    """A firm's events up to a commit, folded, with what the rules gave it along the way."""
+
+    state: FirmState
+    policy: Policy
+    entries: list[TrailEntry]
+    events: list[Any]
+    current_region: str
+    """The firm's region after all its events, whatever the commit (its city scopes it)."""
+    ever: dict[str, Entitlement] = field(default_factory=dict)
+    """Every entitlement the firm was ever owed, as last computed."""
+    revoked_by: dict[str, TrailEntry] = field(default_factory=dict)
+    """Revoked entitlements and the correction that revoked each."""
+
+    @property
+    def city_code(self) -> str:
+        return divisions()[self.current_region].city_code
+
+
+def story(
+    uscc: str, entries: list[TrailEntry], events: list[Any], commit: Commit | None, policy: Policy
+) -> FirmStory:
+    """A firm's events up to a commit, folded one by one, keeping every entitlement the rules ever
+    gave it and the event that last changed each. `entries` and `events` are all of the firm's."""
+    kept = [
+        (entry, event)
+        for entry, event in zip(entries, events, strict=True)
+        if commit is not None and entry.position <= commit.position
+    ]
+    if not kept:
+        raise NotFoundError(f"no enterprise with USCC {uscc} in the ledger", field="uscc")
+    s = FirmState.registered(kept[0][1])
+    told = FirmStory(s, policy, [k[0] for k in kept], [k[1] for k in kept], "")
+    # What the rules gave along the way matters only where a correction took something away.
+    corrected = any(isinstance(e, Enterprise.RegisterYearCorrected) for _, e in kept)
+    for entry, event in kept:
+        s.apply(event)
+        if corrected and isinstance(event, REGISTER_CHANGES):
+            for e in rule_entitlements(s.history(), policy):
+                told.ever[e.entitlement_id] = e
+            if isinstance(event, Enterprise.RegisterYearCorrected):
+                for eid in event.revoked:
+                    told.revoked_by[eid] = entry
+                for eid in event.earned:
+                    told.revoked_by.pop(eid, None)
+    if not corrected:
+        # Without corrections entitlements only accrue: the current ones are all there were.
+        told.ever = {e.entitlement_id: e for e in rule_entitlements(s.history(), policy)}
+    told.current_region = (s if len(kept) == len(events) else folded(events)).region_code
+    return told
+
+
+def folded(events: list[Any]) -> FirmState:
+    """A firm's state after all these events of its (the first its `Registered`)."""
+    state = FirmState.registered(events[0])
+    for event in events:
+        state.apply(event)
+    return state
+
+
+def enterprise_view(told: FirmStory, commit: Commit, day: date) -> EnterpriseView | None:
+    """The firm as of `day` (None: not yet on any register then): identity and money as valid on
+    the day; the register history as the ledger knew it at the commit (a correction restates the
+    past), cut at the day's year."""
+    history = told.state
+    first_year = min(history.years) if history.years else told.events[0].year
+    if first_year > day.year:
+        return None
+    s = FirmState.registered(told.events[0])
+    for event in told.events:
+        if isinstance(event, IDENTITY_EVENTS) and valid_from(event) <= day:
+            s.apply(event)
+    policy = told.policy
+    division = divisions()[s.region_code]
+    owed = [
+        (e, True)
+        for e in rule_entitlements(history.history(), policy)
+        if e.decided_year <= day.year
+    ] + [
+        (told.ever[eid], False)
+        for eid in sorted(history.revoked)
+        if told.ever[eid].decided_year <= day.year
+    ]
+    entitlements = []
+    for e, earned in owed:
+        paid = sum(
+            p.amount_fen
+            for p in history.payments.values()
+            if p.entitlement_id == e.entitlement_id and p.paid_on <= day
+        )
+        back = sum(
+            r.amount_fen
+            for r in history.recoveries.values()
+            if r.entitlement_id == e.entitlement_id and r.received_on <= day
+        )
+        entitlements.append(
+            EntitlementView(
+                entitlement_id=e.entitlement_id,
+                uscc=e.uscc,
+                kind=e.kind,
+                clause=e.clause,
+                amount_fen=e.amount_fen,
+                decided_year=e.decided_year,
+                due_fiscal_year=e.due_fiscal_year,
+                policy=e.policy_id,
+                basis_years=list(e.basis_years),
+                paid_fen=paid,
+                recovered_fen=back,
+                status=award_status(paid, e.amount_fen, earned=earned, recovered_fen=back),
+            )
+        )
+    payments = sorted(
+        (p for p in history.payments.values() if p.paid_on <= day), key=lambda p: (p.paid_on, p.ref)
+    )
+    recoveries = sorted(
+        (r for r in history.recoveries.values() if r.received_on <= day),
+        key=lambda r: (r.received_on, r.ref),
+    )
+    return EnterpriseView(
+        as_of=day,
+        known_at=KnownAt(commit.position, commit.recorded_at),
+        uscc=s.uscc,
+        name=s.name,
+        region_code=s.region_code,
+        region_name=division.name,
+        city_code=division.city_code,
+        city_name=divisions()[division.city_code].name,
+        industry_code=s.industry_code,
+        size_class=s.size_class,
+        register_years=sorted(y for y in history.years if y <= day.year),
+        exit_years=sorted(y for y in history.exit_years if y <= day.year),
+        re_entry_years=sorted(y for y in history.re_entry_years if y <= day.year),
+        on_baseline=history.baseline_year is not None,
+        first_entry_year=history.first_entry_year,
+        first_entry_route=history.route,
+        entry_size_class=history.entry_size_class,
+        version=told.events[-1].originator_version,
+        entitlements=entitlements,
+        payments=[PaymentView(p.ref, p.entitlement_id, p.amount_fen, p.paid_on) for p in payments],
+        recoveries=[
+            RecoveryView(r.ref, r.entitlement_id, r.amount_fen, r.received_on) for r in recoveries
+        ],
+        windows=[
+            FirmWindow(
+                window=w.window,
+                clause=w.clause,
+                starts_on=w.starts_on,
+                ends_on=w.ends_on,
+                closed_on=w.closed_on if w.closed_on and w.closed_on <= day else None,
+                fee_cap_bp=w.fee_cap_bp,
+                size_class=w.size_class,
+            )
+            for w in rule_windows(history.history(), policy)
+            if w.starts_on <= day
+        ],
+    )
+
+
+def explanation(told: FirmStory, entitlement_id: str) -> Explanation:
+    """Why an entitlement is (or was) owed: the policy and clause, the register facts it derives
+    from (with their log positions), the payments and recoveries against it, and for a revoked one
+    the correction that took it away."""
+    entitlement = told.ever.get(entitlement_id)
+    uscc = told.state.uscc
+    if entitlement is None:
+        raise NotFoundError(
+            f"unknown entitlement {entitlement_id}: the ledger owes {uscc} no such award "
+            "(see `enterprise` for what it is entitled to)",
+            field="entitlement_id",
+        )
+    trail = {t.position: t for t in trail_events(told.entries, told.events)}
+    basis = set(entitlement.basis_years)
+    facts = [
+        t
+        for t, e in zip(trail.values(), told.events, strict=True)
+        if isinstance(e, REGISTER_EVENTS) and e.year in basis
+    ]
+    corrections = [
+        t
+        for t, e in zip(trail.values(), told.events, strict=True)
+        if isinstance(e, Enterprise.RegisterYearCorrected) and e.year in basis
+    ]
+    moved = [
+        MoneyMoved(
+            t.position,
+            t.recorded_at,
+            t.actor,
+            e.payment_ref if isinstance(e, Enterprise.PaymentRecorded) else e.recovery_ref,
+            e.amount_fen,
+            valid_from(e),
+            isinstance(e, Enterprise.RecoveryRecorded),
+        )
+        for t, e in zip(trail.values(), told.events, strict=True)
+        if isinstance(e, Enterprise.PaymentRecorded | Enterprise.RecoveryRecorded)
+        and e.entitlement_id == entitlement_id
+    ]
+    s = told.state
+    paid, back = s.paid_fen(entitlement_id), s.recovered_fen(entitlement_id)
+    cause = told.revoked_by.get(entitlement_id)
+    known = {t.payload["year"] for t in facts} | {
+        y for t in corrections for y in t.payload["years"] if y in basis
+    }
+    revoked_by = None
+    if cause is not None:
+        row = trail[cause.position]
+        revoked_by = Revocation(
+            position=cause.position,
+            recorded_at=row.recorded_at,
+            year=row.payload["year"],
+            reason=row.payload["reason"],
+            source_sha256=row.payload["source_sha256"],
+            actor=row.actor,
+        )
+    return Explanation(
+        entitlement_id=entitlement.entitlement_id,
+        uscc=uscc,
+        kind=entitlement.kind,
+        clause=entitlement.clause,
+        policy=PolicyRef(entitlement.policy_id, told.policy.content_hash),
+        amount_fen=entitlement.amount_fen,
+        decided_year=entitlement.decided_year,
+        due_fiscal_year=entitlement.due_fiscal_year,
+        basis_years=list(entitlement.basis_years),
+        # Years before the baseline count as on the register when the baseline gave the first
+        # entry year (DOMAIN.md default 5): no event of the ledger records them.
+        assumed_years=sorted(basis - known),
+        derives_from=[
+            FactRef(
+                t.position,
+                t.recorded_at,
+                t.type,
+                t.actor,
+                t.valid_from,
+                t.payload["year"],
+                t.payload["source_sha256"],
+            )
+            for t in facts + corrections
+        ],
+        payments=[m for m in moved if not m.recovery],
+        recoveries=[m for m in moved if m.recovery],
+        paid_fen=paid,
+        recovered_fen=back,
+        status=award_status(paid, entitlement.amount_fen, earned=cause is None, recovered_fen=back),
+        revoked_by=revoked_by,
+    )

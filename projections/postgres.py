@@ -1,0 +1,128 @@
+"""The views on PostgreSQL: its transactions (COPY for bulk rows, advisory locks) and the projection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
+
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from psycopg.rows import tuple_row
+
+from projections.runner import LedgerViews
+from projections.store import STREAM_ROWS
+
+LOCK_KEY = 0x1ED6E5
+"""Advisory lock of the views' catch-up."""
+
+
+class PostgresTx:
+    """A transaction on PostgreSQL: bulk rows go through COPY, the fastest way in.
+
+    Not executemany (psycopg runs it in pipeline mode, which the notes show can hang when large)
+    and not arrays through unnest (their text dumping costs more than the insert itself).
+    Upserts COPY into a temporary table first, then insert from it with ON CONFLICT.
+    """
+
+    def __init__(self, cursor: Any):
+        self.cursor = cursor
+        self._staging: set[str] = set()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        self.cursor.execute(sql, tuple(params))
+        if self.cursor.description is None:
+            return []
+        return list(self.cursor.fetchall())
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.cursor.connection.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(sql, tuple(params))
+            rows: list[tuple[Any, ...]] = cursor.fetchall()
+            return rows
+
+    def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        # A server-side cursor: the rows come STREAM_ROWS at a time, whatever the table's size.
+        with self.cursor.connection.cursor(name="views_stream", row_factory=tuple_row) as cursor:
+            cursor.itersize = STREAM_ROWS
+            cursor.execute(sql, tuple(params))
+            yield from cursor
+
+    def matching(self, column: str, values: Sequence[Any]) -> Iterator[tuple[str, list[Any]]]:
+        if values:
+            yield f"{column} = ANY(%s)", [list(values)]
+
+    def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        with self.cursor.copy(f"COPY {table} ({','.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def bulk_insert(
+        self,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        conflict: str = "",
+    ) -> None:
+        if not rows:
+            return
+        if not conflict:
+            self.copy_rows(table, columns, rows)
+            return
+        staging = f"staging_{table}"
+        if staging not in self._staging:
+            self.cursor.execute(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} "
+                f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            )
+            self._staging.add(staging)
+        self.cursor.execute(f"DELETE FROM {staging}")
+        self.copy_rows(staging, columns, rows)
+        cols = ",".join(columns)
+        self.cursor.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staging} {conflict}")
+
+
+@contextmanager
+def postgres_write(datastore: PostgresDatastore, lock_key: int) -> Iterator[PostgresTx]:
+    """A write transaction that first takes an advisory lock, so concurrent catch-ups queue."""
+    with datastore.transaction(commit=True) as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key,))
+        yield PostgresTx(cursor)
+
+
+@contextmanager
+def postgres_read(datastore: PostgresDatastore) -> Iterator[PostgresTx]:
+    # REPEATABLE READ: every query of one answer sees the same snapshot.
+    with (
+        datastore.get_connection() as conn,
+        conn.transaction(force_rollback=True),
+        conn.cursor() as cursor,
+    ):
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield PostgresTx(cursor)
+
+
+class PostgresLedgerViews(LedgerViews, PostgresTrackingRecorder):
+    kind = "postgres"
+
+    def create_table(self) -> None:
+        super().create_table()
+        self._create_views()
+        with self._write() as tx:
+            # Every batch rewrites its firms' rows; free room in each page lets PostgreSQL update
+            # them in place (HOT) without touching the indexes. Set once: ALTER TABLE locks.
+            options = tx.execute(
+                "SELECT reloptions FROM pg_class WHERE oid = 'lv_firms'::regclass"
+            )[0]["reloptions"]
+            if not options or "fillfactor=50" not in options:
+                tx.execute("ALTER TABLE lv_firms SET (fillfactor = 50)")
+
+    def _write(self) -> AbstractContextManager[PostgresTx]:
+        return postgres_write(self.datastore, LOCK_KEY)
+
+    def read(self) -> AbstractContextManager[PostgresTx]:
+        return postgres_read(self.datastore)
+
+    @property
+    def _tracking_table(self) -> str:
+        return f"{self.datastore.schema}.{self.tracking_table_name}"

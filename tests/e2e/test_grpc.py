@@ -1,0 +1,753 @@
+"""The gRPC service: a real server on 127.0.0.1:0 with the generated stubs, on both stores."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from support.helpers import ROOT, Firm, ref_uscc
+
+from adapters.bootstrap import open_ledger
+from adapters.files.tokens import add_user
+from adapters.grpc.auth import users_from_file
+from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2 as pb
+from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2_grpc as pb_grpc
+from adapters.grpc.server import build_server
+
+TAIYUAN = ref_uscc(501)  # 小店区, Taiyuan 140100
+DATONG = ref_uscc(502, division="140212")  # 新荣区, Datong 140200
+FE = 30_000_000
+
+
+@pytest.fixture
+def tokens(tmp_path: Path) -> dict[str, str]:
+    path = tmp_path / "tokens"
+    return {
+        "finance": add_user(path, "财政厅-张", "finance", None),
+        "statistics": add_user(path, "统计局", "statistics", None),
+        "auditor": add_user(path, "审计厅-李", "auditor", None),
+        "admin": add_user(path, "admin", "admin", None),
+        "datong": add_user(path, "大同财政局", "finance", "140200"),
+    }
+
+
+@pytest.fixture
+def channel(db_url: str, tmp_path: Path, tokens: dict[str, str]) -> Iterator[grpc.Channel]:
+    with open_ledger(db_url) as ledger:
+        server, port = build_server(ledger, users_from_file(tmp_path / "tokens"), "127.0.0.1:0")
+        server.start()
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                yield channel
+        finally:
+            server.stop(None)
+
+
+@pytest.fixture
+def stub(channel: grpc.Channel) -> pb_grpc.LedgerServiceStub:
+    return pb_grpc.LedgerServiceStub(channel)
+
+
+def auth(token: str) -> list[tuple[str, str]]:
+    return [("authorization", f"Bearer {token}")]
+
+
+def rows(*firms: Firm) -> list[pb.ImportRegisterRequest]:
+    return [
+        pb.ImportRegisterRequest(
+            row=pb.RegisterRow(
+                uscc=f.uscc,
+                name=f.name,
+                region_code=f.region_code,
+                industry_code=f.industry_code,
+                size_class=f.size_class,
+                route=f.route,
+                first_entry_year=f.first_entry_year,
+            )
+        )
+        for f in firms
+    ]
+
+
+def load(
+    stub: pb_grpc.LedgerServiceStub, token: str, year: int, *firms: Firm, **header: Any
+) -> pb.ImportResult:
+    messages = [
+        pb.ImportRegisterRequest(header=pb.ImportHeader(year=year, **header)),
+        *rows(*firms),
+    ]
+    result: pb.ImportResult = stub.ImportRegister(iter(messages), metadata=auth(token))
+    return result
+
+
+@pytest.fixture
+def ledger(stub: pb_grpc.LedgerServiceStub, tokens: dict[str, str]) -> pb_grpc.LedgerServiceStub:
+    s = tokens["statistics"]
+    load(stub, s, 2020, Firm(ref_uscc(500)), baseline=True)
+    load(stub, s, 2021, Firm(ref_uscc(500)), Firm(TAIYUAN), Firm(DATONG, region_code="140212"))
+    return stub
+
+
+def code_of(call: Any) -> grpc.StatusCode:
+    try:
+        result = call()
+        if isinstance(result, Iterator):
+            list(result)
+    except grpc.RpcError as e:
+        return e.code()  # type: ignore[no-any-return]
+    return grpc.StatusCode.OK
+
+
+def test_health_and_reflection_answer_without_a_token(channel: grpc.Channel) -> None:
+    health = health_pb2_grpc.HealthStub(channel)
+    answer = health.Check(health_pb2.HealthCheckRequest(service="subsidy_ledger.v1.LedgerService"))
+    assert answer.status == health_pb2.HealthCheckResponse.SERVING
+    reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
+    (reply,) = list(
+        reflect.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        )
+    )
+    names = {s.name for s in reply.list_services_response.service}
+    assert "subsidy_ledger.v1.LedgerService" in names and "grpc.health.v1.Health" in names
+
+
+def test_calls_without_a_valid_token_are_unauthenticated(ledger: pb_grpc.LedgerServiceStub) -> None:
+    request = pb.GetEnterpriseRequest(uscc=TAIYUAN)
+    assert code_of(lambda: ledger.GetEnterprise(request)) == grpc.StatusCode.UNAUTHENTICATED
+    bad = auth("not-a-token")
+    assert (
+        code_of(lambda: ledger.GetEnterprise(request, metadata=bad))
+        == grpc.StatusCode.UNAUTHENTICATED
+    )
+
+
+METHODS = {
+    "GetEnterprise": (
+        "read",
+        lambda s, m: s.GetEnterprise(pb.GetEnterpriseRequest(uscc=TAIYUAN), metadata=m),
+    ),
+    "ListAwards": ("read", lambda s, m: s.ListAwards(pb.ListAwardsRequest(), metadata=m)),
+    "GetFiscalTotals": (
+        "read",
+        lambda s, m: s.GetFiscalTotals(pb.GetFiscalTotalsRequest(), metadata=m),
+    ),
+    "ListWindows": ("read", lambda s, m: s.ListWindows(pb.ListWindowsRequest(), metadata=m)),
+    "ListRegister": (
+        "read",
+        lambda s, m: s.ListRegister(pb.ListRegisterRequest(year=2021), metadata=m),
+    ),
+    "ExplainEntitlement": (
+        "read",
+        lambda s, m: s.ExplainEntitlement(
+            pb.ExplainEntitlementRequest(entitlement_id=f"{TAIYUAN}/first_entry/2021"), metadata=m
+        ),
+    ),
+    "GetAuditTrail": (
+        "audit",
+        lambda s, m: s.GetAuditTrail(pb.GetAuditTrailRequest(uscc=TAIYUAN), metadata=m),
+    ),
+    "VerifyLog": ("audit", lambda s, m: s.VerifyLog(pb.VerifyLogRequest(), metadata=m)),
+    "GetAnchor": ("audit", lambda s, m: s.GetAnchor(pb.GetAnchorRequest(), metadata=m)),
+    "RecordPayment": (
+        "pay",
+        lambda s, m: s.RecordPayment(
+            pb.RecordPaymentRequest(
+                entitlement_id=f"{TAIYUAN}/first_entry/2021",
+                payment_ref="GK-ROLE",
+                amount_fen=1,
+                paid_on="2022-03-01",
+            ),
+            metadata=m,
+        ),
+    ),
+    "RecordRecovery": (
+        "pay",
+        lambda s, m: s.RecordRecovery(
+            pb.RecordRecoveryRequest(
+                entitlement_id=f"{TAIYUAN}/first_entry/2021",
+                recovery_ref="TH-ROLE",
+                amount_fen=1,
+                received_on="2022-03-01",
+            ),
+            metadata=m,
+        ),
+    ),
+    "ImportRegister": (
+        "import",
+        lambda s, m: s.ImportRegister(
+            iter(
+                [pb.ImportRegisterRequest(header=pb.ImportHeader(year=2022)), *rows(Firm(TAIYUAN))]
+            ),
+            metadata=m,
+        ),
+    ),
+}
+ALLOWED = {
+    "finance": {"read", "pay"},
+    "statistics": {"read", "import"},
+    "auditor": {"read", "audit"},
+    "admin": {"read", "pay", "import", "audit"},
+}
+
+
+@pytest.mark.parametrize("role", sorted(ALLOWED))
+def test_each_role_may_call_exactly_its_methods(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str], role: str
+) -> None:
+    for method, (permission, call) in METHODS.items():
+        code = code_of(lambda call=call: call(ledger, auth(tokens[role])))  # type: ignore[misc]
+        if permission in ALLOWED[role]:
+            # Allowed: the call reaches the ledger (which may still refuse it on its merits).
+            assert code not in (
+                grpc.StatusCode.PERMISSION_DENIED,
+                grpc.StatusCode.UNAUTHENTICATED,
+            ), (role, method)
+            assert code not in (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL), (
+                role,
+                method,
+                code,
+            )
+        else:
+            assert code == grpc.StatusCode.PERMISSION_DENIED, (role, method, code)
+
+
+def test_finance_pays_and_the_ledger_records_the_user_as_actor(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str]
+) -> None:
+    finance = auth(tokens["finance"])
+    awards = {
+        a.entitlement_id: a for a in ledger.ListAwards(pb.ListAwardsRequest(), metadata=finance)
+    }
+    assert set(awards) == {f"{TAIYUAN}/first_entry/2021", f"{DATONG}/first_entry/2021"}
+    award = awards[f"{TAIYUAN}/first_entry/2021"]
+    assert (award.amount_fen, award.status, award.due_fiscal_year) == (FE, "due", 2022)
+    assert award.answered_at.position > 0 and award.answered_at.recorded_at.seconds > 0
+    request = pb.RecordPaymentRequest(
+        entitlement_id=award.entitlement_id, payment_ref="GK-1", amount_fen=FE, paid_on="2022-03-01"
+    )
+    first = ledger.RecordPayment(request, metadata=finance)
+    again = ledger.RecordPayment(request, metadata=finance)
+    assert (first.replay, again.replay, again.total_fen) == (False, True, FE)
+    trail = list(
+        ledger.GetAuditTrail(
+            pb.GetAuditTrailRequest(uscc=TAIYUAN), metadata=auth(tokens["auditor"])
+        )
+    )
+    assert [(e.type, e.actor) for e in trail][-1] == ("PaymentRecorded", "财政厅-张")
+    assert json.loads(trail[-1].payload_json)["payment_ref"] == "GK-1"
+
+    def pay(ref: str, fen: int, day: str, eid: str = award.entitlement_id) -> grpc.StatusCode:
+        r = pb.RecordPaymentRequest(
+            entitlement_id=eid, payment_ref=ref, amount_fen=fen, paid_on=day
+        )
+        return code_of(lambda: ledger.RecordPayment(r, metadata=finance))
+
+    assert pay("GK-1", FE - 1, "2022-03-01") == grpc.StatusCode.ALREADY_EXISTS
+    assert pay("GK-2", 1, "2022-03-02") == grpc.StatusCode.FAILED_PRECONDITION  # overpayment
+    assert pay("GK-3", 0, "2022-03-02") == grpc.StatusCode.INVALID_ARGUMENT
+    assert pay("GK-4", 1, "2022-13-02") == grpc.StatusCode.INVALID_ARGUMENT
+    assert pay("GK-5", 1, "2022-03-02", f"{TAIYUAN}/first_entry/2019") == grpc.StatusCode.NOT_FOUND
+    enterprise = ledger.GetEnterprise(pb.GetEnterpriseRequest(uscc=TAIYUAN), metadata=finance)
+    assert [(e.entitlement_id, e.status) for e in enterprise.entitlements] == [
+        (award.entitlement_id, "paid")
+    ]
+    then = ledger.GetEnterprise(
+        pb.GetEnterpriseRequest(uscc=TAIYUAN, point=pb.Point(as_of="2022-02-28")), metadata=finance
+    )
+    assert [e.status for e in then.entitlements] == ["due"]  # paid on 1 March
+
+
+def test_a_city_bureau_sees_and_pays_only_its_city(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str]
+) -> None:
+    datong = auth(tokens["datong"])
+    assert [a.uscc for a in ledger.ListAwards(pb.ListAwardsRequest(), metadata=datong)] == [DATONG]
+    assert [
+        r.uscc for r in ledger.ListRegister(pb.ListRegisterRequest(year=2021), metadata=datong)
+    ] == [DATONG]
+    totals = ledger.GetFiscalTotals(pb.GetFiscalTotalsRequest(), metadata=datong)
+    assert [(t.fiscal_year, t.count, t.entitled_fen) for t in totals.totals] == [(2022, 1, FE)]
+    outside = pb.GetEnterpriseRequest(uscc=TAIYUAN)
+    assert (
+        code_of(lambda: ledger.GetEnterprise(outside, metadata=datong))
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    elsewhere = pb.ListAwardsRequest(city_code="140100")
+    assert (
+        code_of(lambda: ledger.ListAwards(elsewhere, metadata=datong))
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    pay = pb.RecordPaymentRequest(
+        entitlement_id=f"{TAIYUAN}/first_entry/2021",
+        payment_ref="DT-1",
+        amount_fen=1,
+        paid_on="2022-03-01",
+    )
+    assert (
+        code_of(lambda: ledger.RecordPayment(pay, metadata=datong))
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    own = pb.RecordPaymentRequest(
+        entitlement_id=f"{DATONG}/first_entry/2021",
+        payment_ref="DT-2",
+        amount_fen=1,
+        paid_on="2022-03-01",
+    )
+    assert ledger.RecordPayment(own, metadata=datong).total_fen == 1
+
+
+def test_an_import_with_bad_rows_names_every_row_and_writes_nothing(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str]
+) -> None:
+    statistics = tokens["statistics"]
+    with pytest.raises(grpc.RpcError) as error:
+        load(
+            ledger,
+            statistics,
+            2022,
+            Firm(TAIYUAN),
+            Firm("NOT-A-USCC"),
+            Firm(ref_uscc(9), region_code="999999"),
+        )
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = error.value.details()
+    assert "row:2: uscc:" in details and "row:3: region_code:" in details
+    register = ledger.ListRegister(pb.ListRegisterRequest(year=2022), metadata=auth(statistics))
+    assert list(register) == []
+    out_of_order = code_of(lambda: load(ledger, statistics, 2024, Firm(TAIYUAN)))
+    assert out_of_order == grpc.StatusCode.FAILED_PRECONDITION
+    done = load(ledger, statistics, 2022, Firm(TAIYUAN))
+    assert (done.rows, json.loads(done.counts_json)["left"]) == (1, 2)
+
+
+def test_verify_and_anchor_over_grpc(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str]
+) -> None:
+    auditor = auth(tokens["auditor"])
+    anchor = ledger.GetAnchor(pb.GetAnchorRequest(), metadata=auditor).anchor
+    verified = ledger.VerifyLog(pb.VerifyLogRequest(anchor=anchor), metadata=auditor)
+    assert (verified.intact, verified.head, verified.anchor_held) == (True, anchor, True)
+    bad = pb.VerifyLogRequest(anchor="12:xyz")
+    assert (
+        code_of(lambda: ledger.VerifyLog(bad, metadata=auditor)) == grpc.StatusCode.INVALID_ARGUMENT
+    )
+
+
+def test_without_tls_only_loopback_is_bound(sqlite_url: str, tmp_path: Path) -> None:
+    with open_ledger(sqlite_url) as ledger, pytest.raises(ValueError, match="loopback"):
+        build_server(ledger, users_from_file(tmp_path / "tokens"), "0.0.0.0:0")
+
+
+def test_token_commands_add_list_and_revoke(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adapters.main import main
+
+    path = str(tmp_path / "tokens")
+    assert (
+        main(
+            [
+                "token",
+                "add",
+                "--user",
+                "阳泉财政局",
+                "--role",
+                "finance",
+                "--city",
+                "140300",
+                "--tokens",
+                path,
+            ]
+        )
+        == 0
+    )
+    token = capsys.readouterr().out.strip()
+    assert len(token) >= 40 and token not in Path(path).read_text("utf-8")  # only its hash is kept
+    assert main(["token", "list", "--tokens", path, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(u["user"], u["role"], u["city"]) for u in listed] == [
+        ("阳泉财政局", "finance", "140300")
+    ]
+    assert main(["token", "revoke", "--user", "阳泉财政局", "--tokens", path]) == 0
+    capsys.readouterr()
+    assert main(["token", "list", "--tokens", path, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert main(["token", "revoke", "--user", "nobody", "--tokens", path]) == 2
+
+
+def test_tls_with_a_certificate_made_for_the_test(sqlite_url: str, tmp_path: Path) -> None:
+    key, cert = tmp_path / "server.key", tmp_path / "server.crt"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    path = tmp_path / "tokens"
+    token = add_user(path, "审计", "auditor", None)
+    with open_ledger(sqlite_url) as ledger:
+        tls = (key.read_bytes(), cert.read_bytes())
+        server, port = build_server(ledger, users_from_file(path), "127.0.0.1:0", tls=tls)
+        server.start()
+        try:
+            credentials = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
+            with grpc.secure_channel(f"localhost:{port}", credentials) as channel:
+                stub = pb_grpc.LedgerServiceStub(channel)
+                assert stub.VerifyLog(pb.VerifyLogRequest(), metadata=auth(token)).intact
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as plain:
+                call = pb_grpc.LedgerServiceStub(plain).VerifyLog
+                assert code_of(
+                    lambda: call(pb.VerifyLogRequest(), metadata=auth(token), timeout=5)
+                ) == (grpc.StatusCode.UNAVAILABLE)
+        finally:
+            server.stop(None)
+
+
+def test_one_payment_replayed_from_twenty_threads_is_recorded_once(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str]
+) -> None:
+    request = pb.RecordPaymentRequest(
+        entitlement_id=f"{TAIYUAN}/first_entry/2021",
+        payment_ref="GK-20",
+        amount_fen=FE,
+        paid_on="2022-03-01",
+    )
+    replies: list[pb.MoneyRecorded] = []
+
+    def pay() -> None:
+        replies.append(ledger.RecordPayment(request, metadata=auth(tokens["finance"])))
+
+    threads = [threading.Thread(target=pay) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.replay for r in replies) == [False] + [True] * 19
+    trail = ledger.GetAuditTrail(
+        pb.GetAuditTrailRequest(uscc=TAIYUAN), metadata=auth(tokens["auditor"])
+    )
+    assert [e.type for e in trail].count("PaymentRecorded") == 1
+
+
+@pytest.mark.slow
+def test_the_example_client_lists_what_is_due(
+    channel: grpc.Channel,
+    ledger: pb_grpc.LedgerServiceStub,
+    tokens: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("grpc_client", ROOT / "docs/grpc_client.py")
+    assert spec is not None and spec.loader is not None
+    client = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(client)
+    monkeypatch.setenv("LEDGER_TOKEN", tokens["finance"])
+    target = channel._channel.target().decode()  # type: ignore[attr-defined]
+    assert client.main([target, "2022"]) == 0
+    out = capsys.readouterr()
+    assert sorted(line.split("\t")[0] for line in out.out.splitlines()) == sorted(
+        [f"{TAIYUAN}/first_entry/2021", f"{DATONG}/first_entry/2021"]
+    )
+    assert f"due in 2022: {2 * FE} fen" in out.err
+
+
+@pytest.mark.slow
+def test_ten_thousand_awards_stream_in_order(
+    stub: pb_grpc.LedgerServiceStub, tokens: dict[str, str]
+) -> None:
+    statistics = tokens["statistics"]
+    load(stub, statistics, 2020, Firm(ref_uscc(1)), baseline=True)
+    entrants = [Firm(ref_uscc(10_000 + i)) for i in range(10_000)]
+    assert load(stub, statistics, 2021, *entrants).rows == 10_000
+    streamed = stub.ListAwards(
+        pb.ListAwardsRequest(fiscal_year=2022), metadata=auth(tokens["finance"])
+    )
+    ids = [a.entitlement_id for a in streamed]
+    assert len(ids) == 10_000 and ids == sorted(ids)
+    assert set(ids) == {f"{f.uscc}/first_entry/2021" for f in entrants}
+
+
+def test_concurrent_instalments_committed_together_never_overpay(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str]
+) -> None:
+    codes: list[grpc.StatusCode] = []
+    eids = [f"{TAIYUAN}/first_entry/2021", f"{DATONG}/first_entry/2021"]
+
+    def pay(n: int) -> None:
+        request = pb.RecordPaymentRequest(
+            entitlement_id=eids[n % 2],
+            payment_ref=f"GK-I{n}",
+            amount_fen=2_000_000,
+            paid_on="2022-03-01",
+        )
+        codes.append(
+            code_of(lambda: ledger.RecordPayment(request, metadata=auth(tokens["finance"])))
+        )
+
+    # 16 instalments of 20,000 yuan on each 300,000-yuan award: 15 fit, the 16th is refused.
+    threads = [threading.Thread(target=pay, args=(n,)) for n in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes, key=str) == sorted(
+        [grpc.StatusCode.OK] * 30 + [grpc.StatusCode.FAILED_PRECONDITION] * 2, key=str
+    )
+    awards = ledger.ListAwards(pb.ListAwardsRequest(), metadata=auth(tokens["finance"]))
+    assert {(a.entitlement_id, a.paid_fen, a.status) for a in awards} == {
+        (e, FE, "paid") for e in eids
+    }
+    assert ledger.VerifyLog(pb.VerifyLogRequest(), metadata=auth(tokens["auditor"])).intact
+
+
+def test_windows_explanations_totals_and_recoveries_answer_over_grpc(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str]
+) -> None:
+    finance = auth(tokens["finance"])
+    windows = ledger.ListWindows(pb.ListWindowsRequest(uscc=TAIYUAN), metadata=finance)
+    assert {(w.window, w.starts_on, w.ends_on) for w in windows} == {
+        ("guarantee", "2021-01-01", "2023-12-31"),
+        ("energy", "2021-01-01", "2023-12-31"),
+    }
+    explained = ledger.ExplainEntitlement(
+        pb.ExplainEntitlementRequest(entitlement_id=f"{TAIYUAN}/first_entry/2021"), metadata=finance
+    )
+    doc = json.loads(explained.json)
+    assert (doc["clause"], doc["amount_fen"], doc["status"]) == ("(四)", FE, "due")
+    totals = ledger.GetFiscalTotals(
+        pb.GetFiscalTotalsRequest(group_by=pb.GetFiscalTotalsRequest.GROUP_BY_CITY),
+        metadata=finance,
+    )
+    assert {(t.fiscal_year, t.group, t.count) for t in totals.totals} == {
+        (2022, "140100", 1),
+        (2022, "140200", 1),
+    }
+    recover = pb.RecordRecoveryRequest(
+        entitlement_id=f"{TAIYUAN}/first_entry/2021",
+        recovery_ref="TH-1",
+        amount_fen=1,
+        received_on="2022-03-01",
+    )
+    assert (
+        code_of(lambda: ledger.RecordRecovery(recover, metadata=finance))
+        == grpc.StatusCode.FAILED_PRECONDITION
+    )
+    bad_status = pb.ListAwardsRequest(status="owed")
+    assert (
+        code_of(lambda: ledger.ListAwards(bad_status, metadata=finance))
+        == grpc.StatusCode.INVALID_ARGUMENT
+    )
+    statistics = tokens["statistics"]
+    assert (
+        code_of(lambda: load(ledger, statistics, 0, Firm(TAIYUAN)))
+        == grpc.StatusCode.INVALID_ARGUMENT
+    )
+    old = pb.ListAwardsRequest(point=pb.Point(known_at="2020-01-01T00:00:00+08:00"))
+    assert list(ledger.ListAwards(old, metadata=finance)) == []  # nothing was known then
+    naive = pb.ListAwardsRequest(point=pb.Point(known_at="2024-01-01T00:00:00"))
+    assert (
+        code_of(lambda: ledger.ListAwards(naive, metadata=finance))
+        == grpc.StatusCode.INVALID_ARGUMENT
+    )
+
+
+@pytest.mark.postgres
+def test_a_database_gone_is_unavailable_not_internal(
+    pg_database_url: str, tmp_path: Path, postgres_server: Any
+) -> None:
+    import psycopg
+
+    path = tmp_path / "tokens"
+    token = add_user(path, "财政", "finance", None)
+    with open_ledger(pg_database_url) as ledger:
+        server, port = build_server(ledger, users_from_file(path), "127.0.0.1:0")
+        server.start()
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                stub = pb_grpc.LedgerServiceStub(channel)
+                assert list(stub.ListAwards(pb.ListAwardsRequest(), metadata=auth(token))) == []
+                name = pg_database_url.rsplit("/", 1)[1]
+                with psycopg.connect(postgres_server.admin_url, autocommit=True) as admin:
+                    admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+                code = code_of(
+                    lambda: stub.ListAwards(
+                        pb.ListAwardsRequest(), metadata=auth(token), timeout=60
+                    )
+                )
+                assert code == grpc.StatusCode.UNAVAILABLE
+        finally:
+            server.stop(None)
+
+
+SCOPED = {
+    # method: (call on a Taiyuan firm, as the Datong bureau), every one refused
+    "GetEnterprise": lambda s, m: s.GetEnterprise(
+        pb.GetEnterpriseRequest(uscc=TAIYUAN), metadata=m
+    ),
+    "ListWindows": lambda s, m: s.ListWindows(pb.ListWindowsRequest(uscc=TAIYUAN), metadata=m),
+    "ListAwards": lambda s, m: s.ListAwards(pb.ListAwardsRequest(city_code="140100"), metadata=m),
+    "ExplainEntitlement": lambda s, m: s.ExplainEntitlement(
+        pb.ExplainEntitlementRequest(entitlement_id=f"{TAIYUAN}/first_entry/2021"), metadata=m
+    ),
+    "RecordPayment": lambda s, m: s.RecordPayment(
+        pb.RecordPaymentRequest(
+            entitlement_id=f"{TAIYUAN}/first_entry/2021",
+            payment_ref="X",
+            amount_fen=1,
+            paid_on="2022-03-01",
+        ),
+        metadata=m,
+    ),
+    "RecordRecovery": lambda s, m: s.RecordRecovery(
+        pb.RecordRecoveryRequest(
+            entitlement_id=f"{TAIYUAN}/first_entry/2021",
+            recovery_ref="Y",
+            amount_fen=1,
+            received_on="2022-03-01",
+        ),
+        metadata=m,
+    ),
+}
+
+
+def test_a_city_scoped_user_is_refused_every_method_on_another_citys_firm(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str], tmp_path: Path
+) -> None:
+    datong = auth(tokens["datong"])
+    for method, call in SCOPED.items():
+        code = code_of(lambda call=call: call(ledger, datong))  # type: ignore[misc]
+        assert code == grpc.StatusCode.PERMISSION_DENIED, (method, code)
+    # A scoped statistics user may not import a province-wide register either.
+    scoped = add_user(tmp_path / "tokens", "大同统计局", "statistics", "140200")
+    code = code_of(lambda: load(ledger, scoped, 2022, Firm(DATONG, region_code="140212")))
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+
+
+@contextmanager
+def serve_process(tmp_path: Path, **settings: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """`subsidy-ledger serve` as its own process on a free loopback port, with these settings."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "LEDGER_TOKENS_FILE": str(tmp_path / "tokens"),
+        "LEDGER_LISTEN": f"127.0.0.1:{port}",
+        **settings,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "adapters.main", "serve", "--db", f"sqlite:///{tmp_path}/l.db"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield proc, port
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def ready_stub(channel: grpc.Channel) -> pb_grpc.LedgerServiceStub:
+    grpc.channel_ready_future(channel).result(timeout=20)
+    return pb_grpc.LedgerServiceStub(channel)
+
+
+@pytest.mark.slow
+def test_serve_answers_logs_one_line_per_call_and_stops_on_sigterm(tmp_path: Path) -> None:
+    token = add_user(tmp_path / "tokens", "运维", "admin", None)
+    with serve_process(tmp_path) as (proc, port):
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = ready_stub(channel)
+            request = pb.GetEnterpriseRequest(uscc=TAIYUAN)
+            code = code_of(lambda: stub.GetEnterprise(request, metadata=auth(token)))
+            assert code == grpc.StatusCode.NOT_FOUND
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        log = proc.stderr.read() if proc.stderr else ""
+    calls = [json.loads(line) for line in log.splitlines() if line.startswith('{"method"')]
+    assert calls == [
+        {"method": "GetEnterprise", "user": "运维", "status": "NOT_FOUND", "ms": calls[0]["ms"]}
+    ]
+    assert token not in log
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_call_lets_it_finish_then_exits_0(tmp_path: Path) -> None:
+    token = add_user(tmp_path / "tokens", "统计局", "statistics", None)
+    results: list[Any] = []
+    with (
+        serve_process(tmp_path) as (proc, port),
+        grpc.insecure_channel(f"127.0.0.1:{port}") as channel,
+    ):
+        stub = ready_stub(channel)
+        firms = [Firm(ref_uscc(30_000 + i)) for i in range(20_000)]
+
+        def slow_import() -> None:
+            try:
+                results.append(load(stub, token, 2020, *firms, baseline=True))
+            except grpc.RpcError as e:
+                results.append(e.code())
+            results.append(time.monotonic())
+
+        caller = threading.Thread(target=slow_import)
+        caller.start()
+        time.sleep(1.0)  # the import is being written
+        proc.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        caller.join(timeout=60)
+        assert proc.wait(timeout=60) == 0
+    result, finished = results
+    assert finished > signalled  # the call was in flight when the signal came, and completed
+    assert isinstance(result, pb.ImportResult) and result.rows == 20_000, result
+
+
+@pytest.mark.slow
+def test_several_worker_processes_share_the_port_and_stop_together(tmp_path: Path) -> None:
+    token = add_user(tmp_path / "tokens", "运维", "admin", None)
+    with serve_process(tmp_path, LEDGER_WORKERS="2") as (proc, port):
+        for _ in range(4):  # new connections, spread over the workers
+            options = [("grpc.use_local_subchannel_pool", 1)]
+            with grpc.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+                stub = ready_stub(channel)
+                assert stub.VerifyLog(pb.VerifyLogRequest(), metadata=auth(token)).intact
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+        log = proc.stderr.read() if proc.stderr else ""
+    assert code == 0, log
+    assert log.count('"event": "serving"') == 2 and log.count('"event": "stopped"') == 2, log
