@@ -89,9 +89,16 @@ class RegisterCommands(LedgerBase):
         check_import_options(
             baseline=baseline, policy=policy is not None, correction=correction, reason=reason
         )
+        result: ImportResult | CorrectionResult
         if not correction:
-            return self._import(year, source, baseline=baseline, actor=actor, policy=policy)
-        return self._correct(year, source, reason=cast(str, reason), actor=actor)
+            result = self._import(year, source, baseline=baseline, actor=actor, policy=policy)
+        else:
+            result = self._correct(year, source, reason=cast(str, reason), actor=actor)
+        # Once what the import held (every prior firm, the diff) is let go: the catch-up's batch
+        # then takes its place in memory instead of adding to it.
+        if not result.replay:
+            self.catch_up()
+        return result
 
     def _import(
         self,
@@ -172,7 +179,6 @@ class RegisterCommands(LedgerBase):
                 f"another writer changed the ledger during the import of {year}; nothing was "
                 f"imported: run the same command again ({e})"
             ) from e
-        self.catch_up()
         return ImportResult(
             year, baseline, source.sha256, len(present), diff.counts.as_dict(), False, position
         )
@@ -282,7 +288,6 @@ class RegisterCommands(LedgerBase):
                 f"another writer changed the ledger during the correction of {year}; nothing was "
                 f"written: run the same command again ({e})"
             ) from e
-        self.catch_up()
         return CorrectionResult(
             year,
             source.sha256,

@@ -9,7 +9,14 @@ from typing import Any, NamedTuple, Protocol, cast
 
 from eventsourcing.utils import get_topic
 
-from domain.codes import CodeError, divisions, normalize_industry, resolve_region, validate_uscc
+from domain.codes import (
+    CodeError,
+    Division,
+    divisions,
+    normalize_industry,
+    resolve_region,
+    validate_uscc,
+)
 from domain.enterprise import Enterprise, enterprise_id
 from domain.errors import ImportRejectedError, PreconditionError, RowError
 from domain.policy import Route, SizeClass
@@ -24,6 +31,8 @@ COLUMNS = (
     "first_entry_year",
 )
 EARLIEST_YEAR = 1949
+_DIVISIONS = divisions
+_GROWTH = Route.GROWTH.value
 _SIZES = frozenset(SizeClass)  # str enums: a plain string is found by its value
 _ROUTES = frozenset(Route)
 
@@ -58,21 +67,24 @@ def parse_row(values: list[str], year: int) -> RegisterRow | list[FieldError]:
             )
         ]
     fields = [v.strip() for v in values]
-    errors = _field_errors(fields, year)
-    return errors if errors else _normalised(fields)
+    errors: list[FieldError] = []
+    division = _field_errors(fields, year, errors)
+    if errors or division is None:
+        return errors
+    return _normalised(fields, division)
 
 
 def checked_row(values: list[str]) -> RegisterRow:
     """A record that `parse_row` already accepted, only normalised: the second pass of an import
     (which re-verifies its source's hash, so the record cannot have changed in between)."""
-    return _normalised([v.strip() for v in values])
+    fields = [v.strip() for v in values]
+    return _normalised(fields, _DIVISIONS()[fields[2][:6]])
 
 
-def _normalised(fields: list[str]) -> RegisterRow:
+def _normalised(fields: list[str], division: Division) -> RegisterRow:
     """The one normalisation of a valid record: the county of a 12-digit statistical code, the
     4 digits of an industrial class, an empty route as growth, empty values as None."""
-    uscc, name, region, industry, size, route, first_entry = fields
-    division = divisions()[region[:6]]
+    uscc, name, _region, industry, size, route, first_entry = fields
     return RegisterRow(
         uscc,
         name,
@@ -80,14 +92,16 @@ def _normalised(fields: list[str]) -> RegisterRow:
         division.city_code,
         industry[-4:],
         size or None,
-        route or Route.GROWTH.value,
+        route or _GROWTH,
         int(first_entry) if first_entry else None,
     )
 
 
-def _field_errors(fields: list[str], year: int) -> list[FieldError]:
+def _field_errors(fields: list[str], year: int, errors: list[FieldError]) -> Division | None:
+    """Append what is wrong with the fields to `errors`; the record's division, if its region is
+    one."""
     uscc, name, region, industry, size, route, first_entry = fields
-    errors: list[FieldError] = []
+    division = None
 
     def required(column: str, value: str) -> bool:
         if not value:
@@ -103,7 +117,7 @@ def _field_errors(fields: list[str], year: int) -> list[FieldError]:
         errors.append(FieldError("name", "must be on one line"))
     if required("region_code", region):
         try:
-            resolve_region(region)
+            division = resolve_region(region)
         except CodeError as e:
             errors.append(FieldError("region_code", str(e)))
     if required("industry_code", industry):
@@ -130,7 +144,7 @@ def _field_errors(fields: list[str], year: int) -> list[FieldError]:
             errors.append(
                 FieldError("first_entry_year", f"{first_entry} is before {EARLIEST_YEAR}")
             )
-    return errors
+    return division
 
 
 class RegisterSource(Protocol):
@@ -171,20 +185,21 @@ class RegisterRows:
     sha256: str
     encoding: str
 
-    def raw(self) -> Iterator[tuple[int, list[str] | list[FieldError]]]:
-        """(line, the record's values or what is wrong with it), in order."""
+    def raw(self) -> Iterator[tuple[int, list[str] | tuple[FieldError, ...]]]:
+        """(line, the record's values, or a tuple of what is wrong with it), in order."""
         raise NotImplementedError
 
     def records(
         self, *, checked: bool = False
     ) -> Iterator[tuple[int, RegisterRow | list[FieldError]]]:
+        year = self.year
         for line, item in self.raw():
-            if item and isinstance(item[0], FieldError):
-                yield line, item
+            if type(item) is tuple:
+                yield line, list(item)
             elif checked:
                 yield line, checked_row(cast(list[str], item))
             else:
-                yield line, parse_row(cast(list[str], item), self.year)
+                yield line, parse_row(cast(list[str], item), year)
 
 
 class PriorFirm(NamedTuple):

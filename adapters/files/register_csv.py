@@ -30,13 +30,13 @@ class CsvRegister(RegisterRows):
         self.encoding = csv_encoding(path, encoding)
         self.sha256 = sha256_of(path)
 
-    def raw(self) -> Iterator[tuple[int, list[str] | list[FieldError]]]:
+    def raw(self) -> Iterator[tuple[int, list[str] | tuple[FieldError, ...]]]:
         """Every record after the header as (physical line, values or what is wrong); the file's
         hash is checked at the end of every pass."""
         digest = hashlib.sha256()
         for record in csv_records(self.name, self.encoding, COLUMNS, digest):
             if isinstance(record, BadLine):
-                yield record.line, record.errors
+                yield record.line, tuple(record.errors)
             else:
                 yield record.line, record.values
         if digest.hexdigest() != self.sha256:
@@ -61,7 +61,7 @@ class RowsRegister(RegisterRows):
             digest.update(line.encode("utf-8"))
         self.sha256 = digest.hexdigest()
 
-    def raw(self) -> Iterator[tuple[int, list[str] | list[FieldError]]]:
+    def raw(self) -> Iterator[tuple[int, list[str] | tuple[FieldError, ...]]]:
         yield from enumerate(self.rows, start=1)
 
 
