@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from eventsourcing.persistence import IntegrityError, InternalError, ProgrammingError
 
 from adapters.persistence import LedgerRecorder
-from adapters.persistence.settings import DatabaseSettings, database_settings
+from adapters.persistence.settings import DatabaseSettings, database_settings, require_ledger
 from domain.application import Ledger
 from domain.ledger_base import LedgerBase
 from domain.ports import ReadModel
@@ -37,16 +37,24 @@ def default_actor() -> str:
         return os.environ.get("USER", "unknown")
 
 
-def open_ledger(url: str | None = None, *, pool_size: int | None = None) -> Ledger:
-    """The ledger of `url` (else LEDGER_DATABASE_URL, else the SQLite default), with its views."""
-    return open_store(url, pool_size=pool_size)[0]
+def open_ledger(
+    url: str | None = None, *, create: bool = False, pool_size: int | None = None
+) -> Ledger:
+    """The ledger of `url` (else LEDGER_DATABASE_URL, else the SQLite default), with its views.
+
+    `create`: make the ledger if there is none (only what writes a baseline, the demo and the
+    server do); otherwise a missing ledger is refused (NoLedgerError), so that a typo never
+    creates an empty one."""
+    return open_store(url, create=create, pool_size=pool_size)[0]
 
 
 def open_store(
-    url: str | None = None, *, pool_size: int | None = None
+    url: str | None = None, *, create: bool = False, pool_size: int | None = None
 ) -> tuple[Ledger, DatabaseSettings]:
     """The ledger and the settings it was opened with."""
     settings = database_settings(url, pool_size=pool_size)
+    if not create:
+        require_ledger(settings)
     views_class = SQLiteLedgerViews if settings.kind == "sqlite" else PostgresLedgerViews
 
     def views(app: LedgerBase) -> ReadModel:

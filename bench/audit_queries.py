@@ -43,7 +43,7 @@ def build(url: str, folder: Path, scale: float) -> tuple[int, list[str]]:
     """The synthetic ledger; returns the position right after the 2021 import and the firms."""
     province = generate(38, scale)
     early = 0
-    with open_ledger(url) as svc:
+    with open_ledger(url, create=True) as svc:
         for year in province.years:
             path = folder / f"{year}.csv"
             write_register(path, province.registers[year])
@@ -95,7 +95,7 @@ def main() -> None:
         t0 = time.perf_counter()
         early, firms = build(url, folder, args.scale)
         print(f"built the ledger ({len(firms):,} firms) in {time.perf_counter() - t0:.1f} s")
-        with open_ledger(url) as svc:
+        with open_ledger(url, create=True) as svc:
             head = svc.catch_up()
             print(f"log head at position {head:,}; early position {early:,}")
             rng = random.Random(11)

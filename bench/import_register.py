@@ -72,7 +72,7 @@ def peak_rss_mb() -> float:
 
 
 def run(url: str, base: Path, nxt: Path, label: str) -> None:
-    with open_ledger(url) as ledger:
+    with open_ledger(url, create=True) as ledger:
         for path, year, baseline in ((base, 2020, True), (nxt, 2021, False)):
             t0 = time.perf_counter()
             result = ledger.import_register(

@@ -465,7 +465,7 @@ def main() -> None:
     try:
         with nullcontext(given) if given else throwaway_database(args.pg) as url:
             t0 = time.perf_counter()
-            with open_ledger(url) as svc:
+            with open_ledger(url, create=True) as svc:
                 firms = build_registers(svc, folder, scale)
                 print(f"imported in {time.perf_counter() - t0:.1f} s", flush=True)
                 paid, short = pay(svc, args.payments or 3 * firms, rng)

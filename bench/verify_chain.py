@@ -69,7 +69,7 @@ def chunks(count: int) -> Iterator[Sequence[StoredEvent]]:
 
 
 def build(url: str, label: str, events: int) -> None:
-    with open_ledger(url) as ledger:
+    with open_ledger(url, create=True) as ledger:
         recorder = log_of(ledger)
         done = 0
         t0 = time.perf_counter()

@@ -15,6 +15,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate
 
+from domain.codes import divisions
 from domain.policy import Policy, Route, SizeClass, policy_from_json
 from domain.rules import Entitlement, History, entitlements
 
@@ -75,6 +76,26 @@ class FirmState:
     recoveries: dict[str, Recovery] = field(default_factory=dict)
     revoked: dict[str, str] = field(default_factory=dict)
     """Entitlements a correction took away: id -> the corrected file's SHA-256."""
+    cities: dict[int, str] = field(default_factory=dict)
+    """The city of the firm's row on each register year it was on: the city its awards of that
+    year belong to. Kept when a correction takes the year away (its revoked awards still
+    belong there)."""
+
+    @property
+    def city_code(self) -> str:
+        """The city the firm is in now."""
+        return divisions()[self.region_code].city_code
+
+    def award_city(self, decided_year: int) -> str:
+        """The city an award decided on register year `decided_year` belongs to: the firm's city
+        on that year's register (the one rule that listing, paying, totals and the reconciliation
+        follow)."""
+        return self.cities.get(decided_year, self.city_code)
+
+    def belongs_to(self, city: str) -> bool:
+        """Whether a user of `city` may see the firm: it is there now, or was on a register
+        year there."""
+        return self.city_code == city or city in self.cities.values()
 
     @classmethod
     def registered(cls, event: Any) -> FirmState:
@@ -114,6 +135,8 @@ class FirmState:
         self.route = _route(event.derived_route)
         self.entry_size_class = _size(event.entry_size_class)
         row = event.row
+        if row is not None:
+            self.cities[event.year] = divisions()[row["region_code"]].city_code
         # The corrected row names the firm only if it is the firm's latest register year.
         if row is not None and event.year >= max(self.years):
             self.name = row["name"]
@@ -139,6 +162,7 @@ class FirmState:
                 self.size_class = _size(event.size_class)
             case Enterprise.OnBaselineRegister():
                 self.years.add(event.year)
+                self.cities[event.year] = self.city_code
                 self.baseline_year = event.year
                 self.first_entry_year = event.first_entry_year
                 self.route = _route(event.route) if event.first_entry_year is not None else None
@@ -146,16 +170,19 @@ class FirmState:
                     self.entry_size_class = self.size_class
             case Enterprise.EnteredRegister():
                 self.years.add(event.year)
+                self.cities[event.year] = self.city_code
                 self.first_entry_year = event.year
                 self.route = _route(event.route)
                 self.entry_size_class = self.size_class
             case Enterprise.ReEnteredRegister():
                 self.years.add(event.year)
+                self.cities[event.year] = self.city_code
                 self.re_entry_years.add(event.year)
                 if self.first_entry_year is None:
                     self.first_entry_year = event.first_entry_year
             case Enterprise.RetainedInRegister():
                 self.years.add(event.year)
+                self.cities[event.year] = self.city_code
             case Enterprise.LeftRegister():
                 self.exit_years.add(event.year)
             case Enterprise.PaymentRecorded():

@@ -84,3 +84,15 @@ class TreasuryRejectedError(RejectedFileError):
 
 class ConcurrentWriteError(Exception):
     """Another writer changed the same aggregates first and retries did not help."""
+
+
+class DamagedLogError(Exception):
+    """The log holds an event that cannot be read: it was changed outside the ledger."""
+
+    def __init__(self, position: int | None, why: str):
+        where = f"at position {position}" if position is not None else "of this aggregate"
+        super().__init__(
+            f"the log holds an event {where} that cannot be read ({why}): it was changed outside "
+            "the ledger; `verify` shows where the hash chain breaks"
+        )
+        self.position = position

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import dataclasses
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
@@ -25,6 +27,7 @@ from domain.register import (
 from domain.results import AwardChange, CorrectionResult, ImportResult
 from domain.rules import Entitlement
 from domain.rules import entitlements as rule_entitlements
+from domain.text import checked_text
 
 IMPORT_CHUNK_EVENTS = 1000
 """Events encoded and handed to the recorder at a time: memory stays bounded while one
@@ -37,6 +40,8 @@ def check_import_options(
     """What an import's options must be: a reason only with a correction, and a correction (which
     re-issues an imported year) with a reason, never as the baseline, adopting no policy. Checked
     before anything is read, so that a wrong option is said first."""
+    if reason is not None and reason.strip():
+        checked_text(reason, "reason")
     if not correction:
         if reason is not None:
             raise InvalidInputError(
@@ -86,6 +91,7 @@ class RegisterCommands(LedgerBase):
             RefusedError: a year out of order, a second baseline, a different file for a year,
                 a reason without a correction or a correction without one.
         """
+        checked_text(actor, "actor")
         check_import_options(
             baseline=baseline, policy=policy is not None, correction=correction, reason=reason
         )
@@ -97,7 +103,12 @@ class RegisterCommands(LedgerBase):
         # Once what the import held (every prior firm, the diff) is let go: the catch-up's batch
         # then takes its place in memory instead of adding to it.
         if not result.replay:
-            self.catch_up()
+            try:
+                self.catch_up()
+            except Exception as e:
+                # The year is in the log whatever happened to its views: the answer says so,
+                # and the next command that reads the views catches them up.
+                return dataclasses.replace(result, views_error=f"{type(e).__name__}: {e}")
         return result
 
     def _import(
@@ -141,10 +152,22 @@ class RegisterCommands(LedgerBase):
                 field="policy",
             )
         with paused_gc():
-            self.catch_up()
+            read_at = self.catch_up()
             prior = self._register().prior_firms()
             present = validate_year(year, source, prior)
         diff = RegisterDiff(year, baseline, actor, source.sha256, prior)
+
+        def carry_on(moved: dict[uuid.UUID, int]) -> None:
+            """Under the log's lock, before the first event is written: payments recorded while
+            the year was being checked moved their firms on, and the diff carries on from their
+            versions; another import or correction (the register book moved) is a conflict."""
+            if REGISTER_BOOK_ID in moved:
+                raise ConcurrentWriteError(
+                    f"another import or correction was committed during the import of {year}; "
+                    "nothing was imported: run the same command again"
+                )
+            diff.moved = moved
+
         if book is None:
             book = RegisterBook._create(RegisterBook.Opened, id=REGISTER_BOOK_ID, actor=actor)
         if book.policy_hash is None:
@@ -173,7 +196,7 @@ class RegisterCommands(LedgerBase):
 
         try:
             with paused_gc():
-                position = self._append_stream(events())
+                position = self._append_stream(events(), since=read_at, under_lock=carry_on)
         except IntegrityError as e:
             raise ConcurrentWriteError(
                 f"another writer changed the ledger during the import of {year}; nothing was "
@@ -183,13 +206,22 @@ class RegisterCommands(LedgerBase):
             year, baseline, source.sha256, len(present), diff.counts.as_dict(), False, position
         )
 
-    def _append_stream(self, events: Iterator[Any]) -> int | None:
+    def _append_stream(
+        self,
+        events: Iterator[Any],
+        *,
+        since: int = 0,
+        under_lock: Callable[[dict[uuid.UUID, int]], None] | None = None,
+    ) -> int | None:
         """Append a long stream of events in one transaction; the last position written. A
-        recorder without streams (the library's in-memory store) takes them in one insert."""
+        recorder without streams (the library's in-memory store, one writer: nothing moves
+        meanwhile) takes them in one insert."""
         stream = getattr(self.recorder, "insert_event_stream", None)
         chunks = self._chunks(events)
         if stream is not None:
-            return cast(EventStreamRecorder, self.recorder).insert_event_stream(chunks)
+            return cast(EventStreamRecorder, self.recorder).insert_event_stream(
+                chunks, since=since, under_lock=under_lock
+            )
         ids = self.recorder.insert_events([e for chunk in chunks for e in chunk])
         return max(ids) if ids else None
 

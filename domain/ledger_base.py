@@ -11,9 +11,9 @@ from datetime import date
 from typing import Any, cast
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import JSONTranscoder, Transcoding
+from eventsourcing.persistence import JSONTranscoder, MapperDeserialisationError, Transcoding
 
-from domain.codes import divisions
+from domain.codes import CodeError, cities, validate_uscc
 from domain.enterprise import (
     REGISTER_BOOK_ID,
     Enterprise,
@@ -23,10 +23,18 @@ from domain.enterprise import (
     payment_ref_id,
     recovery_ref_id,
 )
-from domain.errors import NotFoundError, OutOfScopeError, PreconditionError, RefusedError
+from domain.errors import (
+    DamagedLogError,
+    InvalidInputError,
+    NotFoundError,
+    OutOfScopeError,
+    PreconditionError,
+    RefusedError,
+)
 from domain.policy import Policy
-from domain.ports import KnownRegister, LedgerLog, ReadModel
+from domain.ports import KnownRegister, LedgerLog, ReadModel, TrailEntry
 from domain.rules import Entitlement, parse_entitlement_id
+from domain.text import control_problem
 
 
 class DateAsISO(Transcoding):
@@ -95,9 +103,26 @@ class LedgerBase(Application[uuid.UUID]):
 
     # Aggregates -------------------------------------------------------------------------------
 
+    def _get(self, aggregate_id: uuid.UUID) -> Any:
+        """The aggregate, replayed; DamagedLogError if one of its events cannot be read."""
+        try:
+            return self.repository.get(aggregate_id)
+        except MapperDeserialisationError as e:
+            raise DamagedLogError(None, str(e)) from e
+
+    def decoded(self, entries: list[TrailEntry]) -> list[Any]:
+        """The events of these log entries; DamagedLogError naming the first that cannot be read."""
+        events = []
+        for entry in entries:
+            try:
+                events.append(self.mapper.to_domain_event(entry.stored))
+            except Exception as e:
+                raise DamagedLogError(entry.position, f"{type(e).__name__}: {e}") from e
+        return events
+
     def get_book(self) -> RegisterBook | None:
         try:
-            book: RegisterBook = self.repository.get(REGISTER_BOOK_ID)
+            book: RegisterBook = self._get(REGISTER_BOOK_ID)
         except AggregateNotFoundError:
             return None
         return book
@@ -115,19 +140,25 @@ class LedgerBase(Application[uuid.UUID]):
         return self._policy
 
     def get_enterprise(self, uscc: str, *, city: str | None = None) -> Enterprise:
-        """The firm; with `city`, refused unless the firm is now in that city."""
+        """The firm; with `city` (a user scoped to it), refused unless the firm belongs to it
+        (is there now or was on a register there), an unknown firm alike."""
         try:
-            firm: Enterprise = self.repository.get(enterprise_id(uscc))
+            firm: Enterprise = self._get(enterprise_id(checked_uscc(uscc)))
         except AggregateNotFoundError:
+            if city is not None:
+                raise OutOfScopeError(
+                    f"{uscc} is not a firm of city {city}", field="uscc"
+                ) from None
             raise NotFoundError(
                 f"no enterprise with USCC {uscc} in the ledger", field="uscc"
             ) from None
-        in_city(uscc, divisions()[firm.state.region_code].city_code, city)
+        if city is not None and not firm.state.belongs_to(city):
+            raise OutOfScopeError(f"{uscc} is not a firm of city {city}", field="uscc")
         return firm
 
     def get_payment_ref(self, ref: str, *, recovery: bool = False) -> PaymentRef | None:
         try:
-            claimed: PaymentRef = self.repository.get(
+            claimed: PaymentRef = self._get(
                 recovery_ref_id(ref) if recovery else payment_ref_id(ref)
             )
         except AggregateNotFoundError:
@@ -139,14 +170,24 @@ class LedgerBase(Application[uuid.UUID]):
         return self._entitlement_of(self._firm_of(entitlement_id, None), entitlement_id)
 
     def _firm_of(self, entitlement_id: str, city: str | None) -> Enterprise:
-        uscc = uscc_of(entitlement_id)
+        """The firm of an entitlement id; with `city`, refused unless the award belongs to it."""
+        uscc, _kind, year = parse_id(entitlement_id)
         try:
-            return self.get_enterprise(uscc, city=city)
-        except NotFoundError:
+            firm: Enterprise = self._get(enterprise_id(uscc))
+        except AggregateNotFoundError:
+            if city is not None:
+                raise OutOfScopeError(
+                    f"{entitlement_id} is not an award of city {city}", field="entitlement_id"
+                ) from None
             raise NotFoundError(
                 f"unknown entitlement {entitlement_id}: no enterprise {uscc} in the ledger",
                 field="entitlement_id",
             ) from None
+        if city is not None and firm.state.award_city(year) != city:
+            raise OutOfScopeError(
+                f"{entitlement_id} is not an award of city {city}", field="entitlement_id"
+            )
+        return firm
 
     def _entitlement_of(
         self, firm: Enterprise, entitlement_id: str
@@ -168,13 +209,34 @@ class LedgerBase(Application[uuid.UUID]):
         )
 
 
-def uscc_of(entitlement_id: str) -> str:
+def parse_id(entitlement_id: str) -> tuple[str, str, int]:
+    """USCC, kind and decided year of a well-formed entitlement id; InvalidInputError otherwise."""
+    problem = control_problem(entitlement_id)
+    if problem is not None:
+        raise InvalidInputError(problem, field="entitlement_id")
     try:
-        return parse_entitlement_id(entitlement_id)[0]
-    except ValueError as e:
-        raise NotFoundError(f"unknown entitlement: {e}", field="entitlement_id") from None
+        uscc, kind, year = parse_entitlement_id(entitlement_id)
+        validate_uscc(uscc)
+    except (ValueError, CodeError) as e:
+        raise InvalidInputError(
+            f"{entitlement_id!r} is not an entitlement id USCC/KIND/YEAR ({e})",
+            field="entitlement_id",
+        ) from None
+    return uscc, kind, year
 
 
-def in_city(uscc: str, firm_city: str, city: str | None) -> None:
-    if city is not None and firm_city != city:
-        raise OutOfScopeError(f"{uscc} is not in city {city}", field="uscc")
+def checked_uscc(uscc: str) -> str:
+    """A USCC whose check characters hold; InvalidInputError naming `uscc` otherwise."""
+    try:
+        return validate_uscc(uscc)
+    except CodeError as e:
+        raise InvalidInputError(f"{uscc!r}: {e}", field="uscc") from None
+
+
+def checked_city(city: str | None) -> str | None:
+    """A city code of Shanxi's (or None: every city); InvalidInputError naming `city` otherwise."""
+    if city is not None and city not in cities():
+        raise InvalidInputError(
+            f"{city!r} is not a Shanxi city code ({', '.join(sorted(cities()))})", field="city"
+        )
+    return city

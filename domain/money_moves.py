@@ -10,6 +10,7 @@ from domain.enterprise import Enterprise, PaymentRef, payment_ref_id, recovery_r
 from domain.errors import ConcurrentWriteError, ConflictError, InvalidInputError, PreconditionError
 from domain.ledger_base import LedgerBase
 from domain.results import MoneyResult
+from domain.text import checked_text
 
 RETRIES = 20
 """Attempts of a payment or recovery that keeps meeting concurrent writes of its firm or ref."""
@@ -27,6 +28,7 @@ def _check_money(amount_fen: int, day: date, today: date, ref: str, day_field: s
         raise InvalidInputError(
             "must be the treasury voucher number, without surrounding spaces", field="ref"
         )
+    checked_text(ref, "ref")
 
 
 class MoneyCommands(LedgerBase):
@@ -87,6 +89,7 @@ class MoneyCommands(LedgerBase):
         city: str | None,
     ) -> MoneyResult:
         """The one path money takes into the log, out (a payment) or back (a recovery)."""
+        checked_text(actor, "actor")
         _check_money(amount_fen, day, self.today(), ref, "received_on" if recovery else "paid_on")
         for _attempt in range(RETRIES):
             # The firm first, then the ref: a concurrent movement with the same ref that commits

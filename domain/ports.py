@@ -8,7 +8,7 @@ The adapters and the projections implement them; the domain names them only here
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -65,7 +65,17 @@ class EventStreamRecorder(Protocol):
     """A recorder that appends a long stream of events in one transaction, chunk by chunk. Optional:
     without it (the library's in-memory store) a register year is appended in one insert."""
 
-    def insert_event_stream(self, chunks: Iterable[Sequence[StoredEvent]]) -> int | None: ...
+    def insert_event_stream(
+        self,
+        chunks: Iterable[Sequence[StoredEvent]],
+        *,
+        since: int = 0,
+        under_lock: Callable[[dict[uuid.UUID, int]], None] | None = None,
+    ) -> int | None:
+        """Append in one transaction. `under_lock` is called once the log's write lock is held,
+        before the first chunk is taken, with the latest version of every aggregate that moved
+        after position `since`: the import carries on from them, or refuses."""
+        ...
 
 
 class KnownRegister(Protocol):

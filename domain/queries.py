@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from domain.codes import divisions
 from domain.enterprise import enterprise_id
-from domain.errors import InvalidInputError, NotFoundError
-from domain.ledger_base import LedgerBase, in_city, uscc_of
-from domain.ports import Commit
+from domain.errors import InvalidInputError, NotFoundError, OutOfScopeError
+from domain.ledger_base import LedgerBase, checked_city, checked_uscc, parse_id
+from domain.ports import Commit, TrailEntry
 from domain.reconciliation import RECONCILIATION_BOOK_ID, LedgerPayment, ReconciliationBook
 from domain.results import (
     AwardRow,
@@ -24,6 +23,7 @@ from domain.results import (
     TrailEvent,
     WindowRow,
 )
+from domain.rules import AWARD_STATUSES
 from domain.trail import FirmStory, enterprise_view, explanation, folded, story, trail_events
 
 
@@ -79,8 +79,12 @@ class PointInTimeQueries(LedgerBase):
         status: str | None = None,
     ) -> list[AwardRow]:
         """One row per entitlement known at the point, filtered by due fiscal year, city, status."""
+        if status is not None and status not in AWARD_STATUSES:
+            raise InvalidInputError(
+                f"{status!r} is not one of {', '.join(AWARD_STATUSES)}", field="status"
+            )
         return self.views.awards(
-            point or self.point(), fiscal_year=fiscal_year, city=city, status=status
+            point or self.point(), fiscal_year=fiscal_year, city=checked_city(city), status=status
         )
 
     def totals(
@@ -94,7 +98,11 @@ class PointInTimeQueries(LedgerBase):
     ) -> list[TotalRow]:
         """Fiscal totals by kind or city, on the due or the cash basis."""
         return self.views.totals(
-            point or self.point(), fiscal_year=fiscal_year, by=by, basis=basis, city=city
+            point or self.point(),
+            fiscal_year=fiscal_year,
+            by=by,
+            basis=basis,
+            city=checked_city(city),
         )
 
     def windows(
@@ -106,7 +114,12 @@ class PointInTimeQueries(LedgerBase):
         city: str | None = None,
     ) -> list[WindowRow]:
         """The windows (八)(十一) of first entrants known at the point."""
-        return self.views.windows(point or self.point(), uscc=uscc, active_on=active_on, city=city)
+        return self.views.windows(
+            point or self.point(),
+            uscc=None if uscc is None else checked_uscc(uscc),
+            active_on=active_on,
+            city=checked_city(city),
+        )
 
     def register_sizes(self, point: Point | None = None) -> list[RegisterSize]:
         """Register size, first entries and re-entries per register year and city."""
@@ -141,18 +154,17 @@ class PointInTimeQueries(LedgerBase):
         """A firm from its own events: identity, register years, entitlements, payments, windows.
 
         `known_at`: only the events the ledger had committed then (what it answered then);
-        `as_of`: only the facts valid on that date (default today). `city`: refused unless the
-        firm is now in that city.
+        `as_of`: only the facts valid on that date (default today). `city` (a user scoped to
+        it): refused unless the firm belongs to the city (is there now, or was on a register
+        there).
         """
+        checked_uscc(uscc)
         commit = self.commit_at(known_at)
         day = as_of or self.today()
         when = f" as of {day}" + (f", known at {known_at}" if known_at else "")
-        try:
-            told = self._story(uscc, commit, city)
-        except NotFoundError:
-            raise NotFoundError(
-                f"no enterprise with USCC {uscc} in the ledger{when}", field="uscc"
-            ) from None
+        told = self._story(uscc, commit, city, when=when)
+        if city is not None and not told.now.belongs_to(city):
+            raise OutOfScopeError(f"{uscc} is not a firm of city {city}", field="uscc")
         assert commit is not None
         view = enterprise_view(told, commit, day)
         if view is None:
@@ -162,35 +174,53 @@ class PointInTimeQueries(LedgerBase):
     def explain(self, entitlement_id: str, *, city: str | None = None) -> Explanation:
         """Why an entitlement is (or was) owed: the policy and clause, the register facts it
         derives from (with their log positions), the payments and recoveries against it, and for
-        a revoked one the correction that took it away."""
-        told = self._story(uscc_of(entitlement_id), self.commit_at(), city)
+        a revoked one the correction that took it away. `city`: refused unless the award belongs
+        to the city."""
+        uscc, _kind, year = parse_id(entitlement_id)
+        told = self._story(uscc, self.commit_at(), city)
+        if city is not None and told.now.award_city(year) != city:
+            raise OutOfScopeError(
+                f"{entitlement_id} is not an award of city {city}", field="entitlement_id"
+            )
         return explanation(told, entitlement_id)
 
     def audit_trail(self, uscc: str, *, city: str | None = None) -> list[TrailEvent]:
         """Every event of a firm in log order: position, commit time, actor, type, valid time and
-        payload."""
-        entries = self.store.select_trail(enterprise_id(uscc))
-        if not entries:
-            raise NotFoundError(f"no enterprise with USCC {uscc} in the ledger", field="uscc")
-        events = [self.mapper.to_domain_event(e.stored) for e in entries]
-        in_city(uscc, divisions()[folded(events).region_code].city_code, city)
+        payload. `city`: refused unless the firm belongs to the city."""
+        entries = self._trail(checked_uscc(uscc), city)
+        events = self.decoded(entries)
+        if city is not None and not folded(events).belongs_to(city):
+            raise OutOfScopeError(f"{uscc} is not a firm of city {city}", field="uscc")
         return trail_events(entries, events)
 
-    def _story(self, uscc: str, commit: Commit | None, city: str | None) -> FirmStory:
-        """The firm's events read once, folded up to the commit; the scope checked on them."""
+    def _trail(self, uscc: str, city: str | None, when: str = "") -> list[TrailEntry]:
+        """The firm's events as the log holds them; an unknown firm is refused (to a scoped user
+        as another city's firm is: it learns nothing of which firms exist)."""
         entries = self.store.select_trail(enterprise_id(uscc))
         if not entries:
-            raise NotFoundError(f"no enterprise with USCC {uscc} in the ledger", field="uscc")
-        events = [self.mapper.to_domain_event(e.stored) for e in entries]
-        told = story(uscc, entries, events, commit, self.get_policy())
-        in_city(uscc, told.city_code, city)
-        return told
+            if city is not None:
+                raise OutOfScopeError(f"{uscc} is not a firm of city {city}", field="uscc")
+            raise NotFoundError(f"no enterprise with USCC {uscc} in the ledger{when}", field="uscc")
+        return entries
+
+    def _story(
+        self, uscc: str, commit: Commit | None, city: str | None, *, when: str = ""
+    ) -> FirmStory:
+        """The firm's events read once and folded up to the commit."""
+        entries = self._trail(uscc, city, when)
+        events = self.decoded(entries)
+        try:
+            return story(uscc, entries, events, commit, self.get_policy())
+        except NotFoundError:
+            raise NotFoundError(
+                f"no enterprise with USCC {uscc} in the ledger{when}", field="uscc"
+            ) from None
 
     def reconciliations(self) -> list[ReconciliationRun]:
         """Every reconciliation run recorded in the log, in log order."""
         runs = []
-        for entry in self.store.select_trail(RECONCILIATION_BOOK_ID):
-            event = self.mapper.to_domain_event(entry.stored)
+        entries = self.store.select_trail(RECONCILIATION_BOOK_ID)
+        for entry, event in zip(entries, self.decoded(entries), strict=True):
             if isinstance(event, ReconciliationBook.RunRecorded):
                 runs.append(
                     ReconciliationRun(

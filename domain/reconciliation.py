@@ -40,7 +40,7 @@ AUDIT_CODES = (
     "paid_before_register_year",
     "award_overdue",
 )
-INTEGRITY_CODES = ("chain_broken", "projection_drift")
+INTEGRITY_CODES = ("chain_broken", "unreadable_event", "projection_drift")
 CATEGORIES = ("integrity", "treasury", "audit")
 
 

@@ -20,6 +20,7 @@ from domain.codes import (
 from domain.enterprise import Enterprise, enterprise_id
 from domain.errors import ImportRejectedError, PreconditionError, RowError
 from domain.policy import Route, SizeClass
+from domain.text import control_problem, has_control
 
 COLUMNS = (
     "uscc",
@@ -66,9 +67,15 @@ def parse_row(values: list[str], year: int) -> RegisterRow | list[FieldError]:
                 "row", f"expected {len(COLUMNS)} fields ({','.join(COLUMNS)}), got {len(values)}"
             )
         ]
-    fields = [v.strip() for v in values]
     errors: list[FieldError] = []
+    fields = [v.strip() for v in values]
     division = _field_errors(fields, year, errors)
+    if has_control("".join(values)):
+        # A field with a control character is reported for that alone.
+        control = {c: p for c, v in zip(COLUMNS, values, strict=True) if (p := control_problem(v))}
+        errors = [e for e in errors if e.field not in control]
+        errors += [FieldError(c, p) for c, p in control.items()]
+        errors.sort(key=lambda e: COLUMNS.index(e.field))
     if errors or division is None:
         return errors
     return _normalised(fields, division)
@@ -113,8 +120,7 @@ def _field_errors(fields: list[str], year: int, errors: list[FieldError]) -> Div
             validate_uscc(uscc)
         except CodeError as e:
             errors.append(FieldError("uscc", f"{uscc!r}: {e}"))
-    if required("name", name) and ("\n" in name or "\r" in name):
-        errors.append(FieldError("name", "must be on one line"))
+    required("name", name)
     if required("region_code", region):
         try:
             division = resolve_region(region)
@@ -269,6 +275,9 @@ class RegisterDiff:
     source_sha256: str
     prior: Mapping[str, PriorFirm]
     counts: DiffCounts = field(default_factory=DiffCounts)
+    moved: dict[uuid.UUID, int] = field(default_factory=dict)
+    """Firms whose events went on after `prior` was read (payments, while the import was being
+    checked): their latest versions, which the diff carries on from."""
 
     def _event(self, cls: type[Any], firm_id: uuid.UUID, version: int, **kwargs: Any) -> Any:
         return cls(
@@ -303,7 +312,7 @@ class RegisterDiff:
             )
             version = 1
         else:
-            version = prior.version
+            version = max(prior.version, self.moved.get(firm_id, 0))
             changes: list[tuple[type[Any], dict[str, Any]]] = []
             if row.name != prior.name:
                 changes.append((Enterprise.NameChanged, {"name": row.name}))
@@ -372,7 +381,7 @@ class RegisterDiff:
                 yield self._event(
                     Enterprise.LeftRegister,
                     prior.originator_id,
-                    prior.version + 1,
+                    max(prior.version, self.moved.get(prior.originator_id, 0)) + 1,
                     year=self.year,
                 )
 

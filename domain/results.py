@@ -339,6 +339,8 @@ class ImportResult:
     counts: dict[str, int]
     replay: bool
     position: int | None
+    views_error: str | None = None
+    """Committed, but the views could not be caught up after it (why); None when they were."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -369,6 +371,8 @@ class CorrectionResult:
     revoked: list[AwardChange]
     recovery_due: list[AwardChange]
     position: int | None
+    views_error: str | None = None
+    """Committed, but the views could not be caught up after it (why); None when they were."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

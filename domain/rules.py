@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 
@@ -86,10 +87,23 @@ def entitlement_id(uscc: str, kind: str, decided_year: int) -> str:
     return f"{uscc}/{kind}/{decided_year}"
 
 
+_KIND = re.compile(r"[a-z0-9_]+")
+
+
+def is_kind(value: str) -> bool:
+    """Whether the text has the shape of an award kind (`first_entry`, `retention_2y`)."""
+    return _KIND.fullmatch(value) is not None
+
+
 def parse_entitlement_id(value: str) -> tuple[str, str, int]:
-    """Split USCC/KIND/YEAR; raise ValueError if it is not of that shape."""
+    """Split USCC/KIND/YEAR; raise ValueError if it is not of that shape (the USCC's check
+    characters are not verified here)."""
     parts = value.split("/")
-    if len(parts) != 3 or not parts[2].isdigit() or len(parts[2]) != 4:
+    if (
+        len(parts) != 3
+        or not (parts[2].isascii() and parts[2].isdigit() and len(parts[2]) == 4)
+        or _KIND.fullmatch(parts[1]) is None
+    ):
         raise ValueError(f"entitlement id must be USCC/KIND/YEAR, got {value!r}")
     return parts[0], parts[1], int(parts[2])
 

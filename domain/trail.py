@@ -80,16 +80,12 @@ class FirmStory:
     policy: Policy
     entries: list[TrailEntry]
     events: list[Any]
-    current_region: str
-    """The firm's region after all its events, whatever the commit (its city scopes it)."""
+    now: FirmState
+    """The firm after all its events, whatever the commit: what a user's city scope is checked on."""
     ever: dict[str, Entitlement] = field(default_factory=dict)
     """Every entitlement the firm was ever owed, as last computed."""
     revoked_by: dict[str, TrailEntry] = field(default_factory=dict)
     """Revoked entitlements and the correction that revoked each."""
-
-    @property
-    def city_code(self) -> str:
-        return divisions()[self.current_region].city_code
 
 
 def story(
@@ -105,7 +101,7 @@ def story(
     if not kept:
         raise NotFoundError(f"no enterprise with USCC {uscc} in the ledger", field="uscc")
     s = FirmState.registered(kept[0][1])
-    told = FirmStory(s, policy, [k[0] for k in kept], [k[1] for k in kept], "")
+    told = FirmStory(s, policy, [k[0] for k in kept], [k[1] for k in kept], s)
     # What the rules gave along the way matters only where a correction took something away.
     corrected = any(isinstance(e, Enterprise.RegisterYearCorrected) for _, e in kept)
     for entry, event in kept:
@@ -121,7 +117,8 @@ def story(
     if not corrected:
         # Without corrections entitlements only accrue: the current ones are all there were.
         told.ever = {e.entitlement_id: e for e in rule_entitlements(s.history(), policy)}
-    told.current_region = (s if len(kept) == len(events) else folded(events)).region_code
+    if len(kept) < len(events):
+        told.now = folded(events)
     return told
 
 

@@ -20,7 +20,6 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
-from domain.codes import divisions
 from domain.enterprise import (
     HISTORY_EVENTS,
     WINDOW_EVENTS,
@@ -52,7 +51,6 @@ class Firm:
     originator_id: str
     version: int
     state: FirmState
-    cities: dict[int, str]
 
     def row(self) -> tuple[Any, ...]:
         s = self.state
@@ -62,7 +60,7 @@ class Firm:
             self.version,
             s.name,
             s.region_code,
-            _city(s.region_code),
+            s.city_code,
             s.industry_code,
             s.size_class,
             s.first_entry_year,
@@ -73,7 +71,7 @@ class Firm:
             _years_text(s.years),
             _years_text(s.exit_years),
             _years_text(s.re_entry_years),
-            " ".join(f"{y}:{c}" for y, c in sorted(self.cities.items())),
+            " ".join(f"{y}:{c}" for y, c in sorted(s.cities.items())),
         )
 
     @classmethod
@@ -112,8 +110,8 @@ class Firm:
             route=_ROUTE[route] if route else None,
             entry_size_class=_SIZE[entry_size] if entry_size else None,
         )
-        by_year = {int(y): c for y, c in (pair.split(":") for pair in cities.split())}
-        return cls(oid, version, state, by_year)
+        state.cities = {int(y): c for y, c in (pair.split(":") for pair in cities.split())}
+        return cls(oid, version, state)
 
 
 def _years_text(years: set[int]) -> str:
@@ -138,7 +136,7 @@ def award_rows(firm: Firm, history: History, policy: Policy) -> dict[str, tuple[
             e.decided_year,
             e.due_fiscal_year,
             # the firm's city in the decided year, which is always a register year
-            firm.cities[e.decided_year],
+            firm.state.award_city(e.decided_year),
             True,
         )
         for e in entitlements(history, policy)
@@ -206,10 +204,6 @@ class Versions:
         return [r for r in self.rows if r[-1] is None or r[-1] > r[-2]]
 
 
-def _city(region_code: str) -> str:
-    return divisions()[region_code].city_code
-
-
 _SIZE = {s.value: s for s in SizeClass}
 _ROUTE = {r.value: r for r in Route}
 
@@ -243,6 +237,8 @@ class Batch:
     policy_rows: list[tuple[Any, ...]] = field(default_factory=list)
     year_rows: list[tuple[Any, ...]] = field(default_factory=list)
     correction_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    unreadable: list[tuple[int, str]] = field(default_factory=list)
+    """Events of the batch that could not be read, left out: (position, why)."""
     locked: threading.Event = field(default_factory=threading.Event)
     """Set once the writer holds the lock (or gave up): the views are then frozen but for it."""
 
@@ -272,9 +268,15 @@ def decode(
     events by firm, in log order."""
     firm_events: dict[str, list[tuple[Any, int]]] = defaultdict(list)
     for n in notifications:
-        if n.topic.startswith(_UNVIEWED_TOPICS):
+        if (n.topic or "").startswith(_UNVIEWED_TOPICS):
             continue
-        event = app.mapper.to_domain_event(n)
+        try:
+            event = app.mapper.to_domain_event(n)
+        except Exception as error:
+            # A view never fails on a committed event: one changed outside the ledger so that it
+            # cannot be read is left out (the hash chain breaks there; the reconciliation says so).
+            batch.unreadable.append((n.id, f"{type(error).__name__}: {error}"))
+            continue
         if isinstance(event, Enterprise.Event):
             firm_events[event.originator_id.hex].append((event, n.id))
         elif isinstance(event, RegisterBook.PolicyAdopted):
@@ -325,10 +327,16 @@ def fold(
     for oid, events in firm_events.items():
         firm = carried.get(oid) or known.get(oid)
         if firm is None:
-            batch.new_firms.add(oid)
             first = events[0][0]
-            assert isinstance(first, Enterprise.Registered), first
-            firm = Firm(oid, 0, FirmState.registered(first), {})
+            if not isinstance(first, Enterprise.Registered):
+                # The firm's registration could not be read (see `decode`): nothing of it can be
+                # folded, so none of its events is, each named.
+                batch.unreadable += [
+                    (p, "the firm's registration cannot be read") for _, p in events
+                ]
+                continue
+            batch.new_firms.add(oid)
+            firm = Firm(oid, 0, FirmState.registered(first))
         for event, position in events:
             fold_event(batch, firm, event, position)
         batch.firms[oid] = firm
@@ -390,8 +398,7 @@ def fold_event(batch: Batch, firm: Firm, event: Any, position: int) -> None:
         return
     kind = _KIND.get(kind_of_event)
     if kind is not None:
-        city = _city(s.region_code)
-        firm.cities[event.year] = city
+        city = s.cities[event.year]
         batch.register_rows.append(
             (
                 event.year,
@@ -433,10 +440,6 @@ def fold_correction(
     assert policy is not None
     s = firm.state
     row = event.row
-    if row is not None:
-        firm.cities[event.year] = _city(row["region_code"])
-    else:
-        firm.cities.pop(event.year, None)
     for year in sorted(set(kinds_before) | s.years):
         kind = register_kind(s, year) if year in s.years else None
         if year == event.year:
@@ -445,7 +448,7 @@ def fold_correction(
                 values = (
                     row["name"],
                     row["region_code"],
-                    firm.cities[year],
+                    s.cities[year],
                     row["industry_code"],
                     # an empty size class keeps the last known one, as on import
                     row["size_class"] or s.size_class,

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Identifier
 
 from projections.runner import LedgerViews
-from projections.store import STREAM_ROWS
+from projections.store import REPLACEMENT, STREAM_ROWS
 
 LOCK_KEY = 0x1ED6E5
-"""Advisory lock of the views' catch-up."""
+"""Advisory lock of the views' catch-up (with the schema's key)."""
 
 
 class PostgresTx:
@@ -27,9 +29,16 @@ class PostgresTx:
     def __init__(self, cursor: Any):
         self.cursor = cursor
         self._staging: set[str] = set()
+        self.clean = False
+
+    def _held(self, values: Sequence[Any]) -> tuple[Any, ...]:
+        """The values as the store can hold them: PostgreSQL's text refuses NUL."""
+        if not self.clean:
+            return tuple(values)
+        return tuple(v.replace("\x00", REPLACEMENT) if isinstance(v, str) else v for v in values)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        self.cursor.execute(sql, tuple(params))
+        self.cursor.execute(sql, self._held(params))
         if self.cursor.description is None:
             return []
         return list(self.cursor.fetchall())
@@ -54,7 +63,7 @@ class PostgresTx:
     def copy_rows(self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         with self.cursor.copy(f"COPY {table} ({','.join(columns)}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row(row)
+                copy.write_row(self._held(row) if self.clean else row)
 
     def bulk_insert(
         self,
@@ -82,11 +91,27 @@ class PostgresTx:
         self.cursor.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staging} {conflict}")
 
 
+def schema_key(schema: str) -> int:
+    """The second key of a ledger's advisory locks: its schema's, so that two ledgers in one
+    database (two schemas) never wait for each other's catch-up or reconciliation."""
+    key = zlib.crc32(schema.encode())
+    return key - 2**32 if key >= 2**31 else key
+
+
+def _in_schema(cursor: Any, schema: str) -> None:
+    """The views' tables are named without their schema: they are the ledger's schema's, as its
+    log is (`?schema=NAME`), for this transaction."""
+    cursor.execute(SQL("SET LOCAL search_path TO {}").format(Identifier(schema)))
+
+
 @contextmanager
 def postgres_write(datastore: PostgresDatastore, lock_key: int) -> Iterator[PostgresTx]:
     """A write transaction that first takes an advisory lock, so concurrent catch-ups queue."""
     with datastore.transaction(commit=True) as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key,))
+        _in_schema(cursor, datastore.schema)
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)", (lock_key, schema_key(datastore.schema))
+        )
         yield PostgresTx(cursor)
 
 
@@ -99,6 +124,7 @@ def postgres_read(datastore: PostgresDatastore) -> Iterator[PostgresTx]:
         conn.cursor() as cursor,
     ):
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        _in_schema(cursor, datastore.schema)
         yield PostgresTx(cursor)
 
 

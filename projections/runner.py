@@ -9,6 +9,7 @@ projections/postgres.py) supplies the transactions.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,7 +18,7 @@ from datetime import date
 from typing import Any
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import DataError, Notification
 
 from domain.bulk import paused_gc
 from domain.correction import YearFact
@@ -53,6 +54,7 @@ from projections.tables import (
     Table,
 )
 
+log = logging.getLogger("subsidy_ledger.views")
 TRACKING_NAME = "ledger.views"
 BATCH = 10000
 """Events read, folded and written per transaction."""
@@ -187,16 +189,33 @@ class LedgerViews:
             in_flight = batch
 
     def _commit(self, batch: Batch) -> None:
-        """Write a batch's rows and its position in one transaction (in the writer thread)."""
+        """Write a batch's rows and its position in one transaction (in the writer thread).
+
+        A view never fails on a committed event: a row the store cannot hold (a NUL, which
+        PostgreSQL's text refuses, from an event written before the ledger refused them at its
+        boundaries) is written once more with such characters replaced by U+FFFD. The views then
+        differ from the log there, which the reconciliation's drift check reports."""
         try:
-            with self._write() as tx:
-                if self._position(tx) != batch.start:
-                    raise StaleBatchError
-                batch.locked.set()
-                self._write_batch(tx, batch)
-                self._track(tx, batch.end)
+            try:
+                self._commit_once(batch, clean=False)
+            except DataError:
+                log.warning(
+                    "views: a batch up to position %s held text the store cannot keep; "
+                    "written with it replaced (a drift finding)",
+                    batch.end,
+                )
+                self._commit_once(batch, clean=True)
         finally:
             batch.locked.set()
+
+    def _commit_once(self, batch: Batch, *, clean: bool) -> None:
+        with self._write() as tx:
+            tx.clean = clean
+            if self._position(tx) != batch.start:
+                raise StaleBatchError
+            batch.locked.set()
+            self._write_batch(tx, batch)
+            self._track(tx, batch.end)
 
     def rebuild(self, app: Application[uuid.UUID], *, progress: Any = None) -> int:
         """Empty every view and replay the whole log into them."""
@@ -229,6 +248,10 @@ class LedgerViews:
             return None
         batch = Batch(start, notifications[-1].id, len(notifications), policy)
         firm_events = decode(app, batch, notifications)
+        for position, why in batch.unreadable:
+            log.warning(
+                "views: the event at position %s cannot be read and is left out (%s)", position, why
+            )
         if firm_events:
             fold(batch, firm_events, carried, lambda oids: self._read_firms(tx, oids))
         return batch

@@ -18,6 +18,7 @@ class SQLiteTx:
     def __init__(self, cursor: Any):
         # The library wraps sqlite3 cursors; the wrapper lacks `description`.
         self.cursor = getattr(cursor, "sqlite_cursor", cursor)
+        self.clean = False  # SQLite's text holds any character
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         self.cursor.execute(sql.replace("%s", "?"), tuple(params))

@@ -9,7 +9,14 @@ STREAM_ROWS = 10000
 """Rows fetched at a time by `Tx.stream`."""
 
 
+REPLACEMENT = "\ufffd"
+"""What stands, in a view row, for a character its store cannot hold (see the runner's commit)."""
+
+
 class Tx(Protocol):
+    clean: bool
+    """Replace characters the store cannot hold (writes only)."""
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

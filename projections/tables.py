@@ -164,5 +164,7 @@ TABLES = (FIRMS, REGISTER, AWARDS, WINDOWS, PAYMENTS, RECOVERIES, YEARS, CORRECT
 """Every view table, in the order the drift check compares them."""
 
 SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS lv_schema (version INTEGER NOT NULL)"
-SCHEMA_VERSION = 3
-"""Bumped when the views' tables change shape: the views are then dropped and rebuilt from the log."""
+SCHEMA_VERSION = 4
+"""Bumped when the views' tables change shape or what the fold puts in them (4: a firm keeps the
+city of a register year a correction took away): the views are then dropped and rebuilt from the
+log."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ("support.fixtures",)
+pytest_plugins = ("support.fixtures", "support.grpc")
 
 LEVELS = ("unit", "integration", "e2e")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -43,6 +44,13 @@ def _import(ledger: Ledger, a: argparse.Namespace) -> int:
         correction=a.correction,
         reason=a.reason,
     )
+    if r.views_error is not None:
+        print(
+            f"subsidy-ledger: warning: committed at position {r.position}, but the views could "
+            f"not be caught up after it ({r.views_error}); the next command that reads them "
+            "catches them up",
+            file=sys.stderr,
+        )
     if isinstance(r, CorrectionResult):
         return _corrected(r, a)
     if a.json:
@@ -55,6 +63,7 @@ def _import(ledger: Ledger, a: argparse.Namespace) -> int:
                 "replay": r.replay,
                 **r.counts,
                 "position": r.position,
+                **({"views_error": r.views_error} if r.views_error else {}),
             }
         )
     elif r.replay:
@@ -82,6 +91,7 @@ def _corrected(r: CorrectionResult, a: argparse.Namespace) -> int:
         "revoked": [asdict(c) for c in r.revoked],
         "recovery_due": [asdict(c) for c in r.recovery_due],
         "position": r.position,
+        **({"views_error": r.views_error} if r.views_error else {}),
     }
     if a.json:
         emit_json(doc)
@@ -470,6 +480,8 @@ def run(a: argparse.Namespace) -> int:
             baseline=a.baseline, policy=bool(a.policy), correction=a.correction, reason=a.reason
         )
         a.policy_loaded = load_policy(a.policy) if a.policy else None
-    ledger, _settings = open_store(a.db)
+    # Only the baseline's import makes a ledger: any other command on a missing one is refused.
+    creates = a.command == "import-register" and a.baseline
+    ledger, _settings = open_store(a.db, create=creates)
     with ledger:
         return COMMANDS[a.command](ledger, a)

@@ -16,6 +16,7 @@ from adapters.cli.commands import actor_of
 from adapters.cli.output import EXIT_OK, emit_json, print_table
 from adapters.files.tokens import TokenFileError, add_user, load_users, revoke_user, tokens_path
 from adapters.files.treasury_csv import read_treasury
+from adapters.persistence.settings import ServerUnreachableError
 from adapters.reconciliation.job import Options, TreasuryInput, reconcile, run_lock
 from domain.errors import InvalidInputError
 
@@ -67,7 +68,7 @@ def reconcile_command(a: argparse.Namespace) -> int:
         try:
             ledger, settings = open_store(a.db)
             break
-        except PersistenceError as e:
+        except (PersistenceError, ServerUnreachableError) as e:
             if time.monotonic() >= deadline:
                 raise type(e)(
                     f"{str(e).strip()} (waited {a.wait} s for the database; --wait to wait longer)"
@@ -106,5 +107,5 @@ def reconcile_command(a: argparse.Namespace) -> int:
         if outcome.anchor:
             print(f"anchor: {outcome.anchor} (appended to {out / 'anchors.txt'})")
         else:
-            print("anchor: none (the chain has no link at the position: see the findings)")
+            print("anchor: none kept (the chain is broken or has no link there: see the findings)")
     return outcome.exit_status

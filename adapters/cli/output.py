@@ -17,7 +17,7 @@ from adapters.files.csv_records import CsvFileError
 from adapters.files.tokens import TokenFileError
 from adapters.persistence.settings import SettingsError
 from adapters.reconciliation.job import RunLockedError
-from domain.errors import ConcurrentWriteError, LedgerError, RejectedFileError
+from domain.errors import ConcurrentWriteError, DamagedLogError, LedgerError, RejectedFileError
 from domain.money import yuan
 from domain.policy import PolicyFileError
 from domain.results import jsonable
@@ -111,7 +111,7 @@ def guarded(command: Callable[[], int]) -> int:
         return fail(refusal(e), EXIT_REFUSED)
     except (CsvFileError, SettingsError, PolicyFileError, TokenFileError) as e:
         return fail(str(e), EXIT_REFUSED)
-    except (ConcurrentWriteError, RunLockedError) as e:
+    except (ConcurrentWriteError, RunLockedError, DamagedLogError) as e:
         return fail(str(e), EXIT_FAILURE)
     except PersistenceError as e:
         return fail(f"database error: {e}".strip(), EXIT_FAILURE)

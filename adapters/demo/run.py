@@ -369,7 +369,7 @@ def run_demo(out: str | None, seed: int, scale: float, as_json: bool) -> int:
             files[year] = d / f"register-{year}.csv"
             write_register(files[year], province.registers[year])
         # An explicit URL: the demo never opens the user's ledger or LEDGER_DATABASE_URL.
-        with open_ledger(_url(d)) as ledger:
+        with open_ledger(_url(d), create=True) as ledger:
             for year in province.years:
                 baseline = year == province.first_year
                 progress.step(f"import register {year}{' (baseline)' if baseline else ''}")

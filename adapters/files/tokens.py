@@ -12,11 +12,13 @@ import hashlib
 import json
 import os
 import secrets
+import stat
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from domain.roles import ROLES
+from domain.text import control_problem
 
 TOKENS_FILE_ENV = "LEDGER_TOKENS_FILE"
 
@@ -52,6 +54,7 @@ def load_users(path: Path) -> dict[str, User]:
     """Users by token hash; a missing file is no users (nobody can call)."""
     if not path.exists():
         return {}
+    _private(path)
     users: dict[str, User] = {}
     for number, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
         if not line.strip():
@@ -62,14 +65,37 @@ def load_users(path: Path) -> dict[str, User]:
             raise TokenFileError(f"{path}:{number}: not a token line ({e})") from None
         if user.role not in ROLES:
             raise TokenFileError(f"{path}:{number}: role {user.role!r} is not one of {ROLES}")
+        if (problem := _checked_user(user.user)) is not None:
+            raise TokenFileError(f"{path}:{number}: user: {problem}")
         users[user.sha256] = user
     return users
 
 
+def _private(path: Path) -> None:
+    """Refuse a tokens file that others may read or write, as ssh refuses a key: whoever reads
+    the hashes can try tokens against them offline, whoever writes it can add a user."""
+    mode = path.stat().st_mode
+    if mode & 0o077:
+        raise TokenFileError(
+            f"{path}: permissions {stat.S_IMODE(mode):04o} are too open: the tokens file must be "
+            f"readable by its owner alone (chmod 600 {path})"
+        )
+
+
+def _checked_user(user: str) -> str | None:
+    """What is wrong with a user's name, or None."""
+    if not user or user != user.strip():
+        return "must be a name without surrounding spaces"
+    return control_problem(user)
+
+
 def add_user(path: Path, user: str, role: str, city: str | None) -> str:
     """Add a token for `user`; return the token (shown once, never stored)."""
-    if not user or user != user.strip():
-        raise TokenFileError("--user must be a name without surrounding spaces")
+    problem = _checked_user(user)
+    if problem is not None:
+        raise TokenFileError(f"--user: {problem}")
+    if path.exists():
+        _private(path)
     if role not in ROLES:
         raise TokenFileError(f"--role must be one of {', '.join(ROLES)}")
     token = secrets.token_urlsafe(32)

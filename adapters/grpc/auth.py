@@ -24,8 +24,8 @@ class CallError(Exception):
         self.code = code
 
 
-def caller(context: grpc.ServicerContext, users: Users, permission: str) -> User:
-    """The user whose bearer token the call carries, if their role permits `permission`."""
+def caller(context: grpc.ServicerContext, users: Users) -> User:
+    """The user whose bearer token the call carries."""
     metadata = dict(context.invocation_metadata())
     header = str(metadata.get("authorization", ""))
     scheme, _, token = header.partition(" ")
@@ -37,12 +37,16 @@ def caller(context: grpc.ServicerContext, users: Users, permission: str) -> User
     user = users().get(token_hash(token.strip()))
     if user is None:
         raise CallError(grpc.StatusCode.UNAUTHENTICATED, "unknown or revoked token")
+    return user
+
+
+def authorise(user: User, permission: str) -> None:
+    """Refused unless the user's role permits `permission`."""
     if permission not in PERMISSIONS[user.role]:
         raise CallError(
             grpc.StatusCode.PERMISSION_DENIED,
             f"user {user.user} ({user.role}) may not {permission}",
         )
-    return user
 
 
 def city_filter(user: User, asked: str) -> str | None:

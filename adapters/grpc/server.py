@@ -156,7 +156,9 @@ def _serve_one(db: str | None, listen: str, tokens: str | None, *, reuse_port: b
     users = users_from_file(tokens_path(tokens))
     pool = int(os.environ.get("LEDGER_POOL_SIZE", "8"))
     grace = float(os.environ.get("LEDGER_GRACE_SECONDS", "20"))
-    with open_ledger(db, pool_size=pool) as ledger:
+    # The server makes the ledger if there is none: a new deployment's first baseline comes
+    # through ImportRegister.
+    with open_ledger(db, pool_size=pool, create=True) as ledger:
         server, port = build_server(
             ledger, users, listen, tls=tls, workers=max(16, pool * 2), reuse_port=reuse_port
         )

@@ -23,7 +23,7 @@ from adapters.bootstrap import log_of
 from adapters.files.csv_records import CsvFileError
 from adapters.files.tokens import User
 from adapters.grpc import messages
-from adapters.grpc.auth import CallError, Users, caller, city_filter
+from adapters.grpc.auth import CallError, Users, authorise, caller, city_filter
 from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2 as pb
 from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2_grpc as pb_grpc
 from adapters.persistence import LedgerRecorder
@@ -32,6 +32,7 @@ from domain.application import Ledger
 from domain.errors import (
     ConcurrentWriteError,
     ConflictError,
+    DamagedLogError,
     InvalidInputError,
     LedgerError,
     NotFoundError,
@@ -40,7 +41,7 @@ from domain.errors import (
 )
 from domain.register import EARLIEST_YEAR
 from domain.results import Point, jsonable
-from domain.rules import AWARD_STATUSES
+from domain.rules import AWARD_STATUSES, is_kind
 
 log = logging.getLogger("subsidy_ledger.grpc")
 SERVICE = pb.DESCRIPTOR.services_by_name["LedgerService"].full_name
@@ -73,6 +74,8 @@ def status_of(error: Exception, fields: dict[str, str]) -> tuple[grpc.StatusCode
             return grpc.StatusCode.FAILED_PRECONDITION, message
         case ConcurrentWriteError():
             return grpc.StatusCode.ABORTED, message
+        case DamagedLogError():
+            return grpc.StatusCode.DATA_LOSS, message
         case PersistenceError() | OSError() | psycopg.OperationalError() | psycopg.InterfaceError():
             return grpc.StatusCode.UNAVAILABLE, f"the ledger's database is unavailable: {error}"
     return (
@@ -101,7 +104,8 @@ class Servicer(pb_grpc.LedgerServiceServicer):
         user: User | None = None
         code = grpc.StatusCode.OK
         try:
-            user = caller(context, self.users, permission)
+            user = caller(context, self.users)
+            authorise(user, permission)
             return body(user)
         except Exception as error:
             code, message = status_of(error, fields)
@@ -151,6 +155,11 @@ class Servicer(pb_grpc.LedgerServiceServicer):
                     grpc.StatusCode.INVALID_ARGUMENT,
                     f"status: {request.status!r} is not one of {', '.join(AWARD_STATUSES)}",
                 )
+            if request.kind and not is_kind(request.kind):
+                raise CallError(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"kind: {request.kind!r} is not an award kind (lower-case letters, digits, _)",
+                )
             at = self._point(request.point)
             answered = messages.answered(at)
             return [
@@ -164,7 +173,9 @@ class Servicer(pb_grpc.LedgerServiceServicer):
                 if not request.kind or a.kind == request.kind
             ]
 
-        yield from self._call(context, "ListAwards", "read", rows)
+        yield from self._call(
+            context, "ListAwards", "read", rows, {**POINT_FIELDS, "city": "city_code"}
+        )
 
     def GetFiscalTotals(
         self, request: pb.GetFiscalTotalsRequest, context: grpc.ServicerContext

@@ -24,6 +24,8 @@ from json.encoder import encode_basestring_ascii
 from typing import Literal
 from uuid import UUID
 
+from adapters.persistence.log import stored_bytes
+
 GENESIS = bytes(32)
 """link_0, the link "before" the first event; also the head of an empty log."""
 
@@ -48,14 +50,12 @@ def event_row(
     bytes belong: text is hashed as its UTF-8 and NULL as empty, and the link simply does not
     match, instead of verify failing on it.
     """
-    if not isinstance(state, bytes):
-        state = ("" if state is None else str(state)).encode()
     return (
         position,
         _uuid_text(originator_id),
         originator_version,
         "" if topic is None else str(topic),
-        hashlib.sha256(state).hexdigest(),
+        hashlib.sha256(stored_bytes(state)).hexdigest(),
     )
 
 

@@ -18,7 +18,13 @@ from psycopg.sql import SQL, Identifier, Literal
 
 from adapters.persistence.chain import GENESIS, Anchor, EventRow, Verification, check, fold
 from adapters.persistence.group_commit import GroupedAppends
-from adapters.persistence.log import CHAIN_FETCH_ROWS, MAX_POSITION, MIN_POSITION
+from adapters.persistence.log import (
+    CHAIN_FETCH_ROWS,
+    MAX_POSITION,
+    MIN_POSITION,
+    Moved,
+    stored_bytes,
+)
 from domain.ports import Commit, TrailEntry
 
 
@@ -123,10 +129,23 @@ class LedgerPostgresRecorder(GroupedAppends, PostgresApplicationRecorder):
             commits=Identifier(self.commits_table),
             table=Identifier(self.events_table_name),
         )
+        self.moved_since_statement = SQL(
+            "SELECT originator_id, max(originator_version) AS version FROM {schema}.{table} "
+            "WHERE notification_id > %s GROUP BY originator_id"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
         self.select_after_statement = SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state "
             "FROM {schema}.{table} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+
+    def create_table(self) -> None:
+        """The library's tables, in the ledger's schema (`?schema=NAME`), which is made first:
+        the library does not make it."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(
+                SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(self.datastore.schema))
+            )
+        super().create_table()
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def select_notifications(
@@ -156,7 +175,7 @@ class LedgerPostgresRecorder(GroupedAppends, PostgresApplicationRecorder):
                     originator_id=oid,
                     originator_version=version,
                     topic=topic,
-                    state=bytes(state),
+                    state=stored_bytes(state),
                 )
                 for nid, oid, version, topic, state in curs.fetchall()
             ]
@@ -196,7 +215,7 @@ class LedgerPostgresRecorder(GroupedAppends, PostgresApplicationRecorder):
         ):
             curs.execute(self.select_trail_statement, (originator_id,))
             return [
-                TrailEntry(r[0], StoredEvent(originator_id, r[1], r[2], bytes(r[3])), r[4])
+                TrailEntry(r[0], StoredEvent(originator_id, r[1], r[2], stored_bytes(r[3])), r[4])
                 for r in curs.fetchall()
             ]
 
@@ -223,16 +242,23 @@ class LedgerPostgresRecorder(GroupedAppends, PostgresApplicationRecorder):
                 )
         return ids
 
-    def insert_event_stream(self, chunks: Iterable[Sequence[StoredEvent]]) -> int | None:
+    def insert_event_stream(
+        self, chunks: Iterable[Sequence[StoredEvent]], *, since: int = 0, under_lock: Moved = None
+    ) -> int | None:
         """Append every chunk in one transaction; return the last position written.
 
         A register year is tens of thousands of events, so they go in by COPY (the composite-array
         INSERT spends more time dumping text than inserting). Same lock, same table, same
         constraints: a conflicting (originator_id, version) still fails the whole transaction.
+        `under_lock`, once the lock is held and before the first chunk is taken, is given the
+        latest version of every aggregate that moved after position `since`.
         """
         with self.datastore.transaction(commit=True) as curs:
             self._lock_table(curs)
             self._notify_channel(curs)
+            if under_lock is not None:
+                curs.execute(self.moved_since_statement, (since,))
+                under_lock({r["originator_id"]: r["version"] for r in curs.fetchall()})
             curs.execute(self.stream_start_statement)
             after, head = cast(DictRow, curs.fetchone()).values()
             count = 0

@@ -27,6 +27,8 @@ from adapters.persistence.log import (
     COMMITS_TABLE,
     MAX_POSITION,
     MIN_POSITION,
+    Moved,
+    stored_bytes,
 )
 from domain.ports import Commit, TrailEntry
 
@@ -94,7 +96,7 @@ class LedgerSQLiteRecorder(GroupedAppends, SQLiteApplicationRecorder):
             return [
                 TrailEntry(
                     r[0],
-                    StoredEvent(originator_id, r[1], r[2], bytes(r[3])),
+                    StoredEvent(originator_id, r[1], r[2], stored_bytes(r[3])),
                     _parse_sqlite_time(r[4]) if r[4] else None,
                 )
                 for r in c.fetchall()
@@ -198,10 +200,23 @@ class LedgerSQLiteRecorder(GroupedAppends, SQLiteApplicationRecorder):
             (position,),
         )
 
-    def insert_event_stream(self, chunks: Iterable[Sequence[StoredEvent]]) -> int | None:
-        """Append every chunk in one transaction; return the last position written."""
+    def insert_event_stream(
+        self, chunks: Iterable[Sequence[StoredEvent]], *, since: int = 0, under_lock: Moved = None
+    ) -> int | None:
+        """Append every chunk in one transaction; return the last position written. `under_lock`
+        as on PostgreSQL: given, with the writer lock held, what moved after `since`."""
         count = 0
         with self.datastore.transaction(commit=True) as c:
+            if under_lock is not None:
+                # A write that changes nothing takes SQLite's single writer lock now, so that
+                # nothing moves between this look and the commit.
+                c.execute(f"UPDATE {COMMITS_TABLE} SET position = position WHERE 0")
+                c.execute(
+                    f"SELECT originator_id, max(originator_version) FROM {self.events_table_name} "
+                    "WHERE rowid > ? GROUP BY originator_id",
+                    (since,),
+                )
+                under_lock({UUID(r[0]): int(r[1]) for r in c.fetchall()})
             for chunk in chunks:
                 # the library's executemany INSERT; SQLite's single writer lock is held
                 SQLiteAggregateRecorder._insert_events(self, c, chunk)

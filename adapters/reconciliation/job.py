@@ -9,12 +9,15 @@ A run (see `reconcile`):
 3. verifies the hash chain up to that position, from the last anchor kept in DIR/anchors.txt by
    a run for an earlier date (from the first event when there is none);
 4. compares every view with a fresh derivation from the log up to the position (first: it
-   takes the most memory, let go before the rest), then reads the treasury file again (checked
-   unchanged), matches its rows with the ledger's payments and applies the audit rules to the
-   awards and payments known at the position on the reconciliation date;
-5. writes DIR/DATE/report.json and report.html (replacing a previous run's for that date),
+   takes the most memory, let go before the rest); where anything reads otherwise than the views
+   were built from (a drift, an event that cannot be read), verifies the chain again from the
+   first event, so that a change before the kept anchor is named too;
+5. reads the treasury file again (checked unchanged), matches its rows with the ledger's
+   payments and applies the audit rules to the awards and payments known at the position on the
+   reconciliation date;
+6. writes DIR/DATE/report.json and report.html (replacing a previous run's for that date),
    records the run in the log (ReconciliationBook.RunRecorded) and appends the anchor to
-   DIR/anchors.txt.
+   DIR/anchors.txt (none from a broken chain).
 Nothing in the report depends on when or where it ran: the same date and inputs give the same
 bytes.
 """
@@ -59,13 +62,15 @@ from domain.reconciliation import (
 from domain.results import Point, TotalRow
 from domain.rules import EARNED_STATUSES
 from projections.drift import TableDrift, compare, derive
+from projections.postgres import schema_key
 from projections.runner import LedgerViews
 
 FORMAT = "subsidy-ledger reconciliation report, version 1"
 RUN_TOPICS = get_topic(ReconciliationBook) + "."
 """Topic prefix of the runs' own records: not facts a run reconciles."""
 LOCK_KEY = 0x5EC0C11E
-"""PostgreSQL advisory lock of the reconciliation (session-level, held for the run)."""
+"""PostgreSQL advisory lock of the reconciliation (session-level, held for the run; with the
+ledger's schema's key)."""
 ANCHORS_FILE = "anchors.txt"
 MONEY = ("entitled_fen", "paid_fen", "outstanding_fen", "to_recover_fen")
 
@@ -114,17 +119,19 @@ def run_lock(ledger: Ledger, settings: DatabaseSettings) -> Iterator[None]:
     with datastore.get_connection() as conn:
         conn.autocommit = True
         try:
-            got = conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
+            key = (LOCK_KEY, schema_key(datastore.schema))
+            got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", key).fetchone()
             if not got or not next(iter(got.values())):
                 raise RunLockedError(
                     "another reconciliation of this ledger is running (it holds PostgreSQL "
-                    f"advisory lock {LOCK_KEY}); this run did nothing: run it again when that "
+                    f"advisory lock {LOCK_KEY} of schema {datastore.schema}); this run did "
+                    "nothing: run it again when that "
                     "one has finished"
                 )
             try:
                 yield
             finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+                conn.execute("SELECT pg_advisory_unlock(%s, %s)", key)
         finally:
             conn.autocommit = False
 
@@ -184,11 +191,16 @@ def reconcile(
     commit = recorder.commit_at(position=position) if position else None
     since = kept_anchor(out, options.day, position)
     verification = recorder.verify_chain(since=since, stop=position)
+    drift, derived_events, unreadable = _drift(ledger, recorder, position)  # the most memory
+    if since is not None and (unreadable or any(d.drifted for d in drift)):
+        # Something in the log reads otherwise than the views were built from: the events
+        # before the kept anchor are checked again too, so that a change there is named.
+        since = None
+        verification = recorder.verify_chain(stop=position)
     stored = recorder.link_at(position)
-    # No stored link at the position only when the chain table was tampered with (a finding):
-    # nothing to keep then.
-    anchor = str(stored) if stored else None
-    drift, derived_events = _drift(ledger, recorder, position)  # first: it holds the most memory
+    # No anchor is kept from a broken chain (the next night would start from it), nor where the
+    # chain table has no link at the position (it was tampered with).
+    anchor = str(stored) if stored and verification.intact else None
     treasury = source.read(options.day)
     at = Point(position, commit.recorded_at if commit else None, options.day)
     awards = ledger.awards(at)
@@ -241,6 +253,7 @@ def reconcile(
     findings += _chain_findings(verification, since)
 
     findings += _drift_findings(drift, position)
+    findings += _unreadable_findings(unreadable)
     findings.sort(key=Finding.sort_key)
 
     by_code: dict[str, int] = defaultdict(int)
@@ -286,6 +299,7 @@ def reconcile(
             },
             "projections": {
                 "events": derived_events,
+                "unreadable": [p for p, _why in unreadable],
                 "tables": [d.table for d in drift],
                 "rows": sum(d.rows for d in drift),
                 "drifted": sum(d.drifted for d in drift),
@@ -338,17 +352,21 @@ def reconcile(
     return Outcome(status, folder, report, report_sha, anchor, run_position)
 
 
-def _drift(ledger: Ledger, recorder: LedgerRecorder, position: int) -> tuple[list[TableDrift], int]:
-    """Every view compared with a fresh derivation from the log up to the position, and the
-    events replayed; the derivation is let go before the rest of the run."""
+def _drift(
+    ledger: Ledger, recorder: LedgerRecorder, position: int
+) -> tuple[list[TableDrift], int, list[tuple[int, str]]]:
+    """Every view compared with a fresh derivation from the log up to the position, the events
+    replayed and those that could not be read; the derivation is let go before the rest of the
+    run."""
     derived = derive(ledger, position)
+    unreadable = list(derived.batch.unreadable)
 
     def first_position(oid: str) -> int | None:
         trail = recorder.select_trail(uuid.UUID(oid))
         return trail[0].position if trail else None
 
     with cast(LedgerViews, ledger.views).read() as tx:
-        return compare(tx, derived, first_position), derived.events
+        return compare(tx, derived, first_position), derived.events, unreadable
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -387,6 +405,20 @@ def _chain_findings(v: Verification, since: Anchor | None) -> list[Finding]:
                 "last_good": f"{v.position}:{v.link.hex()}",
             },
         )
+    ]
+
+
+def _unreadable_findings(unreadable: list[tuple[int, str]]) -> list[Finding]:
+    return [
+        Finding(
+            "unreadable_event",
+            "integrity",
+            f"position {position}",
+            f"the event at position {position} cannot be read ({why}): it was changed outside "
+            "the ledger; the views and this report leave it out",
+            {"position": position, "error": why},
+        )
+        for position, why in unreadable
     ]
 
 

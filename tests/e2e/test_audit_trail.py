@@ -85,8 +85,11 @@ def test_the_trail_lists_every_event_of_the_firm_in_log_order_with_who_and_when(
 
 
 def test_the_trail_of_an_unknown_firm_is_refused(
-    db_url: str, capsys: pytest.CaptureFixture[str]
+    db_url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    result = Cli(db_url, capsys).run("audit-trail", ENTRANT, "--json")
+    cli = Cli(db_url, capsys)
+    base = write_register(tmp_path / "2020.csv", [Firm(ref_uscc(1))])
+    assert cli.import_year(base, 2020, baseline=True).code == 0
+    result = cli.run("audit-trail", ENTRANT, "--json")
     assert result.code == 2
     assert ENTRANT in result.err

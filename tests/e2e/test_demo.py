@@ -86,7 +86,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
 
 @pytest.fixture(scope="module")
 def ledger(demo: DemoRun) -> Any:
-    with open_ledger(demo.doc["ledger_url"]) as opened:
+    with open_ledger(demo.doc["ledger_url"], create=True) as opened:
         yield opened
 
 

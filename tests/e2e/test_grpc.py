@@ -19,6 +19,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from support.grpc import DATONG, FE, TAIYUAN, auth, code_of, load, rows
 from support.helpers import ROOT, Firm, ref_uscc
 
 from adapters.bootstrap import open_ledger
@@ -27,89 +28,6 @@ from adapters.grpc.auth import users_from_file
 from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2 as pb
 from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2_grpc as pb_grpc
 from adapters.grpc.server import build_server
-
-TAIYUAN = ref_uscc(501)  # 小店区, Taiyuan 140100
-DATONG = ref_uscc(502, division="140212")  # 新荣区, Datong 140200
-FE = 30_000_000
-
-
-@pytest.fixture
-def tokens(tmp_path: Path) -> dict[str, str]:
-    path = tmp_path / "tokens"
-    return {
-        "finance": add_user(path, "财政厅-张", "finance", None),
-        "statistics": add_user(path, "统计局", "statistics", None),
-        "auditor": add_user(path, "审计厅-李", "auditor", None),
-        "admin": add_user(path, "admin", "admin", None),
-        "datong": add_user(path, "大同财政局", "finance", "140200"),
-    }
-
-
-@pytest.fixture
-def channel(db_url: str, tmp_path: Path, tokens: dict[str, str]) -> Iterator[grpc.Channel]:
-    with open_ledger(db_url) as ledger:
-        server, port = build_server(ledger, users_from_file(tmp_path / "tokens"), "127.0.0.1:0")
-        server.start()
-        try:
-            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-                yield channel
-        finally:
-            server.stop(None)
-
-
-@pytest.fixture
-def stub(channel: grpc.Channel) -> pb_grpc.LedgerServiceStub:
-    return pb_grpc.LedgerServiceStub(channel)
-
-
-def auth(token: str) -> list[tuple[str, str]]:
-    return [("authorization", f"Bearer {token}")]
-
-
-def rows(*firms: Firm) -> list[pb.ImportRegisterRequest]:
-    return [
-        pb.ImportRegisterRequest(
-            row=pb.RegisterRow(
-                uscc=f.uscc,
-                name=f.name,
-                region_code=f.region_code,
-                industry_code=f.industry_code,
-                size_class=f.size_class,
-                route=f.route,
-                first_entry_year=f.first_entry_year,
-            )
-        )
-        for f in firms
-    ]
-
-
-def load(
-    stub: pb_grpc.LedgerServiceStub, token: str, year: int, *firms: Firm, **header: Any
-) -> pb.ImportResult:
-    messages = [
-        pb.ImportRegisterRequest(header=pb.ImportHeader(year=year, **header)),
-        *rows(*firms),
-    ]
-    result: pb.ImportResult = stub.ImportRegister(iter(messages), metadata=auth(token))
-    return result
-
-
-@pytest.fixture
-def ledger(stub: pb_grpc.LedgerServiceStub, tokens: dict[str, str]) -> pb_grpc.LedgerServiceStub:
-    s = tokens["statistics"]
-    load(stub, s, 2020, Firm(ref_uscc(500)), baseline=True)
-    load(stub, s, 2021, Firm(ref_uscc(500)), Firm(TAIYUAN), Firm(DATONG, region_code="140212"))
-    return stub
-
-
-def code_of(call: Any) -> grpc.StatusCode:
-    try:
-        result = call()
-        if isinstance(result, Iterator):
-            list(result)
-    except grpc.RpcError as e:
-        return e.code()  # type: ignore[no-any-return]
-    return grpc.StatusCode.OK
 
 
 def test_health_and_reflection_answer_without_a_token(channel: grpc.Channel) -> None:
@@ -349,7 +267,10 @@ def test_verify_and_anchor_over_grpc(
 
 
 def test_without_tls_only_loopback_is_bound(sqlite_url: str, tmp_path: Path) -> None:
-    with open_ledger(sqlite_url) as ledger, pytest.raises(ValueError, match="loopback"):
+    with (
+        open_ledger(sqlite_url, create=True) as ledger,
+        pytest.raises(ValueError, match="loopback"),
+    ):
         build_server(ledger, users_from_file(tmp_path / "tokens"), "0.0.0.0:0")
 
 
@@ -416,7 +337,7 @@ def test_tls_with_a_certificate_made_for_the_test(sqlite_url: str, tmp_path: Pat
     )
     path = tmp_path / "tokens"
     token = add_user(path, "审计", "auditor", None)
-    with open_ledger(sqlite_url) as ledger:
+    with open_ledger(sqlite_url, create=True) as ledger:
         tls = (key.read_bytes(), cert.read_bytes())
         server, port = build_server(ledger, users_from_file(path), "127.0.0.1:0", tls=tls)
         server.start()
@@ -592,7 +513,7 @@ def test_a_database_gone_is_unavailable_not_internal(
 
     path = tmp_path / "tokens"
     token = add_user(path, "财政", "finance", None)
-    with open_ledger(pg_database_url) as ledger:
+    with open_ledger(pg_database_url, create=True) as ledger:
         server, port = build_server(ledger, users_from_file(path), "127.0.0.1:0")
         server.start()
         try:

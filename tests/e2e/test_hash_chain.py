@@ -22,7 +22,7 @@ import psycopg
 import pytest
 from support.helpers import Cli, Firm, ref_uscc, run_at_once, write_register
 
-from adapters.bootstrap import open_ledger
+from adapters.bootstrap import open_ledger, open_store
 from domain.application import Ledger
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -162,6 +162,9 @@ def test_both_append_paths_store_the_chain_as_the_issue_defines_it(
 
 
 def test_an_empty_log_verifies_with_head_zero(cli: Cli) -> None:
+    missing = cli.run("verify", "--json")
+    assert missing.code == 2 and "no ledger at" in missing.err  # verify makes no ledger
+    open_store(cli.db_url, create=True)[0].close()  # as a new server's first start makes one
     code, doc = verify(cli)
     assert code == 0
     assert doc["head"] == {"position": 0, "hash": ZEROS} and doc["events"] == 0
@@ -175,7 +178,7 @@ def test_concurrent_payments_still_give_a_verifiable_chain(
 ) -> None:
     import_year(cli, tmp_path, 2020, BASE)
     import_year(cli, tmp_path, 2021, BASE + [Firm(u) for u in ENTRANTS])
-    services = [open_ledger(db_url) for _ in ENTRANTS]
+    services = [open_ledger(db_url, create=True) for _ in ENTRANTS]
 
     def pay_three(ledger: Ledger, uscc: str) -> None:
         for n in range(3):
@@ -433,6 +436,7 @@ def test_anchor_out_appends_a_line_per_anchor_that_verify_accepts(
 
 
 def test_anchor_out_to_a_file_that_cannot_be_written_is_refused(cli: Cli, tmp_path: Path) -> None:
+    import_year(cli, tmp_path, 2020, BASE)
     result = cli.run("anchor", "--out", str(tmp_path / "no-such-folder" / "anchors.txt"))
     assert result.code == 2
     assert "no-such-folder" in result.err and "cannot append" in result.err

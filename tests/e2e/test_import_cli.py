@@ -162,8 +162,8 @@ def pay(cli: Cli, entitlement: str, ref: str, amount: int, paid_on: str) -> Any:
 def test_the_first_import_must_be_the_baseline(cli: Cli, tmp_path: Path) -> None:
     result = cli.import_year(write_year(tmp_path, 2020), 2020)
     assert result.code == 2
-    assert "baseline" in result.err
-    assert cli.listing("register") == []
+    assert "import-register --baseline" in result.err
+    assert cli.run("register").code == 2  # still no ledger: nothing was made
     # ... and nothing stands in the way of the baseline afterwards.
     import_ok(cli, write_year(tmp_path, 2020), 2020, baseline=True)
 
@@ -798,11 +798,45 @@ def test_an_unreachable_database_is_exit_3(capsys: pytest.CaptureFixture[str]) -
     assert result.out == ""
 
 
-def test_an_unopenable_sqlite_file_is_exit_3(
+def test_a_missing_or_foreign_sqlite_file_is_no_ledger_and_nothing_is_made(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    cli = Cli(f"sqlite:///{tmp_path}/no/such/dir/ledger.db", capsys)
-    assert cli.run("awards", "--json").code == 3
+    for name in ("no/such/dir/ledger.db", "demo-ledgr.db"):
+        cli = Cli(f"sqlite:///{tmp_path}/{name}", capsys)
+        result = cli.run("awards", "--json")
+        assert result.code == 2 and result.out == ""
+        assert "no ledger at" in result.err and "import-register --baseline" in result.err
+        assert not (tmp_path / name).exists()
+    (tmp_path / "notes.txt").write_text("not a database " * 100)
+    result = Cli(f"sqlite:///{tmp_path}/notes.txt", capsys).run("awards")
+    assert result.code == 2 and "not a SQLite database" in result.err
+
+
+def test_a_bare_command_in_an_empty_folder_makes_no_ledger_db(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapters.main import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LEDGER_DATABASE_URL", raising=False)
+    assert main(["awards"]) == 2
+    assert "no ledger at sqlite:///ledger.db" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.postgres
+def test_a_database_that_does_not_exist_is_told_apart_from_a_server_down_at_once(
+    capsys: pytest.CaptureFixture[str], postgres_server: Any
+) -> None:
+    import time
+
+    base = postgres_server.admin_url.rsplit("/", 1)[0]
+    t0 = time.monotonic()
+    missing = Cli(f"{base}/ledger_tpyo", capsys).run("awards")
+    assert missing.code == 2 and "database 'ledger_tpyo' does not exist" in missing.err
+    assert time.monotonic() - t0 < 2
+    down = Cli("postgresql://postgres@127.0.0.1:1/ledger?connect_timeout=2", capsys).run("awards")
+    assert down.code == 3 and "does not answer" in down.err
 
 
 @pytest.mark.parametrize("url", ["mysql://root@localhost/ledger", "ledger.db", "sqlite://"])

@@ -22,7 +22,7 @@ import json
 import sqlite3
 import threading
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -246,7 +246,7 @@ def test_each_treasury_discrepancy_is_found_once_and_nothing_else(
 def test_a_payment_above_its_entitlement_is_found(ledger: Reconciler, tmp_path: Path) -> None:
     # The ledger refuses an overpayment; one written past it (an older version, a bug, a hand
     # edit through the application) must still be caught.
-    with open_ledger(ledger.cli.db_url) as app:
+    with open_ledger(ledger.cli.db_url, create=True) as app:
         eid = f"{B}/retention_2y/2023"
         firm, _entitlement = app.get_entitlement(eid)
         firm.record_payment(eid, "GK2024-0099", 1, date(2024, 6, 1), "legacy")
@@ -367,6 +367,34 @@ def test_a_broken_hash_chain_is_found(ledger: Reconciler, tmp_path: Path) -> Non
     assert run.report["integrity"]["chain"]["intact"] is False  # type: ignore[index]
 
 
+def test_a_stored_event_changed_to_another_type_or_unreadable_is_a_finding_and_no_anchor(
+    ledger: Reconciler, tmp_path: Path
+) -> None:
+    # The README's tampering example on SQLite: replace() turns the state BLOB into TEXT. On
+    # PostgreSQL the column stays bytea: bytes that are no JSON at all.
+    url = ledger.cli.db_url
+    treasury = write_treasury(tmp_path / "treasury.csv", PAYMENTS)
+    kept = ledger.run(treasury, day=today_in_shanghai() - timedelta(days=1))
+    assert kept.code == 0 and kept.summary and kept.summary["anchor"]
+    if url.startswith("sqlite:///"):
+        sql(
+            url,
+            "UPDATE stored_events SET state = replace(state, '\"actor\"', '\"actor \"') WHERE rowid = 9",
+        )
+    else:
+        sql(url, "UPDATE ledger_events SET state = '\\x00ff'::bytea WHERE notification_id = 9")
+    anchors = (ledger.out / "anchors.txt").read_text("ascii")
+    run = ledger.run(treasury)  # the nightly job must not crash on it
+    assert run.code == 1, run.err
+    codes = {f["code"] for f in run.report["findings"] if f["category"] == "integrity"}  # type: ignore[index]
+    assert {"chain_broken", "unreadable_event"} <= codes
+    assert run.report["log"]["anchor"] is None  # type: ignore[index]
+    assert run.summary is not None and run.summary["anchor"] is None
+    assert (ledger.out / "anchors.txt").read_text("ascii") == anchors  # nothing kept from it
+    unreadable = run.report["integrity"]["projections"]["unreadable"]  # type: ignore[index]
+    assert unreadable[0] == 9 and unreadable == sorted(unreadable)  # the firm's later events too
+
+
 def test_a_view_changed_behind_the_log_is_drift(ledger: Reconciler, tmp_path: Path) -> None:
     sql(
         ledger.cli.db_url,
@@ -449,7 +477,7 @@ def test_a_malformed_treasury_file_is_refused_whole_and_nothing_is_written(
             f"GK-X3,{B[:-1]}0,{NAMES[B]},1.00,2025-07-01,",  # bad check character
         ),
     )
-    with open_ledger(ledger.cli.db_url) as app:
+    with open_ledger(ledger.cli.db_url, create=True) as app:
         head = app.recorder.max_notification_id()
     run = ledger.run(bad)
     assert run.code == 2 and run.summary is None
@@ -457,7 +485,7 @@ def test_a_malformed_treasury_file_is_refused_whole_and_nothing_is_written(
     for line in (n, n + 1, n + 2):
         assert f"treasury.csv:{line}:" in run.err
     assert not ledger.out.exists()
-    with open_ledger(ledger.cli.db_url) as app:
+    with open_ledger(ledger.cli.db_url, create=True) as app:
         assert app.recorder.max_notification_id() == head
 
 
@@ -474,7 +502,7 @@ def test_a_run_while_another_holds_the_lock_exits_3_and_does_nothing(
     from adapters.reconciliation.job import run_lock
 
     treasury = write_treasury(tmp_path / "treasury.csv", PAYMENTS)
-    app, settings = open_store(ledger.cli.db_url)
+    app, settings = open_store(ledger.cli.db_url, create=True)
     with app, run_lock(app, settings):
         run = ledger.run(treasury)
     assert run.code == 3 and "another reconciliation" in run.err

@@ -57,7 +57,7 @@ def _rows(firms: list[Any], year: int, fix: tuple[int, list[Any]] | None = None)
 
 
 def _state(url: str) -> dict[str, Any]:
-    with open_ledger(url) as ledger:
+    with open_ledger(url, create=True) as ledger:
         ledger.catch_up()
         views = ledger.views
         assert isinstance(views, LedgerViews)
@@ -94,7 +94,7 @@ def test_a_correction_leaves_the_ledger_as_if_the_corrected_year_had_been_import
 ) -> None:
     folder = tmp_path_factory.mktemp("prop")
     corrected_url, direct_url = f"sqlite:///{folder}/a.db", f"sqlite:///{folder}/b.db"
-    with open_ledger(corrected_url) as a, open_ledger(direct_url) as b:
+    with open_ledger(corrected_url, create=True) as a, open_ledger(direct_url, create=True) as b:
         for year in YEARS:
             original = write_register(folder / f"{year}.csv", _rows(firms, year))
             import_file(a, original, year, baseline=year == YEARS[0])

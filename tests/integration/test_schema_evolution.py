@@ -16,7 +16,7 @@ from projections.tables import SCHEMA_VERSION
 
 
 def test_a_version_1_year_import_is_read_with_an_unknown_encoding(db_url: str) -> None:
-    with open_ledger(db_url) as ledger:
+    with open_ledger(db_url, create=True) as ledger:
         book = RegisterBook._create(RegisterBook.Opened, id=REGISTER_BOOK_ID, actor="old-ledger")
         book.trigger_event(
             RegisterBook.YearImported,
@@ -42,7 +42,7 @@ def test_a_version_1_year_import_is_read_with_an_unknown_encoding(db_url: str) -
 
 def test_a_new_year_import_records_its_encoding_as_version_2(db_url: str, tmp_path: Path) -> None:
     path = write_register(tmp_path / "2020.csv", [Firm(ref_uscc(1))], encoding="gb18030")
-    with open_ledger(db_url) as ledger:
+    with open_ledger(db_url, create=True) as ledger:
         import_file(ledger, path, 2020, baseline=True, encoding="gbk")
         book = ledger.get_book()
         assert book is not None and book.years[2020].encoding == "gb18030"
@@ -55,7 +55,7 @@ def test_views_of_an_older_shape_are_dropped_and_rebuilt_from_the_log(
     db_url: str, tmp_path: Path
 ) -> None:
     path = write_register(tmp_path / "2020.csv", [Firm(ref_uscc(1)), Firm(ref_uscc(2))])
-    with open_ledger(db_url) as ledger:
+    with open_ledger(db_url, create=True) as ledger:
         import_file(ledger, path, 2020, baseline=True)
         views = ledger.views
         assert isinstance(views, LedgerViews)
@@ -63,7 +63,7 @@ def test_views_of_an_older_shape_are_dropped_and_rebuilt_from_the_log(
             tx.execute("DROP TABLE lv_schema")
             tx.execute("DROP TABLE lv_register")
             tx.execute("CREATE TABLE lv_register (year INTEGER, uscc TEXT)")
-    with open_ledger(db_url) as ledger:
+    with open_ledger(db_url, create=True) as ledger:
         assert [r.uscc for r in ledger.register(2020)] == [ref_uscc(1), ref_uscc(2)]
         views = ledger.views
         assert isinstance(views, LedgerViews)

@@ -32,7 +32,7 @@ HISTORY = [
 def test_small_batches_build_the_views_one_big_batch_rebuilds(
     db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with open_ledger(db_url) as ledger:
+    with open_ledger(db_url, create=True) as ledger:
         monkeypatch.setattr(runner, "BATCH", 7)
         import_history(ledger, tmp_path, HISTORY)
         small = view_tables(ledger)

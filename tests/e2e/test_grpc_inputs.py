@@ -1,0 +1,109 @@
+"""Bad gRPC input is INVALID_ARGUMENT naming the field, and writes nothing: control characters,
+malformed codes and ids, filters of the wrong shape."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import grpc
+import pytest
+from support.grpc import DATONG, TAIYUAN, auth, code_of, load
+from support.helpers import Firm
+
+from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2 as pb
+from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2_grpc as pb_grpc
+
+
+def _status(call: object) -> tuple[grpc.StatusCode, str]:
+    try:
+        result = call()  # type: ignore[operator]
+        if hasattr(result, "__iter__") and not isinstance(result, bytes | str):
+            list(result)
+    except grpc.RpcError as e:
+        return e.code(), e.details() or ""
+    return grpc.StatusCode.OK, ""
+
+
+def _head(stub: pb_grpc.LedgerServiceStub, token: str) -> int:
+    return stub.VerifyLog(pb.VerifyLogRequest(), metadata=auth(token)).events
+
+
+CASES = {
+    "payment_ref": lambda s, m: s.RecordPayment(
+        pb.RecordPaymentRequest(
+            entitlement_id=f"{TAIYUAN}/first_entry/2021",
+            payment_ref="GK\x00X",
+            amount_fen=1,
+            paid_on="2022-03-01",
+        ),
+        metadata=m,
+    ),
+    "entitlement_id": lambda s, m: s.RecordPayment(
+        pb.RecordPaymentRequest(
+            entitlement_id="abc/first_entry/2021",
+            payment_ref="GK1",
+            amount_fen=1,
+            paid_on="2022-03-01",
+        ),
+        metadata=m,
+    ),
+    "uscc": lambda s, m: s.GetEnterprise(pb.GetEnterpriseRequest(uscc="abc"), metadata=m),
+    "city_code": lambda s, m: s.ListAwards(pb.ListAwardsRequest(city_code="14\x000"), metadata=m),
+    "kind": lambda s, m: s.ListAwards(pb.ListAwardsRequest(kind="first\x00"), metadata=m),
+    "point.known_at": lambda s, m: s.ListAwards(
+        pb.ListAwardsRequest(point=pb.Point(known_at="@1\x00")), metadata=m
+    ),
+}
+
+
+@pytest.mark.parametrize("field", list(CASES))
+def test_bad_input_is_invalid_argument_naming_the_field_and_writes_nothing(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str], field: str
+) -> None:
+    before = _head(ledger, tokens["auditor"])
+    code, details = _status(lambda: CASES[field](ledger, auth(tokens["admin"])))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT, (code, details)
+    assert details.startswith(f"{field}:"), details
+    assert _head(ledger, tokens["auditor"]) == before
+
+
+def test_an_empty_uscc_is_invalid_not_unknown(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str]
+) -> None:
+    code, details = _status(
+        lambda: ledger.GetEnterprise(
+            pb.GetEnterpriseRequest(uscc=""), metadata=auth(tokens["admin"])
+        )
+    )
+    assert (code, details.split(":")[0]) == (grpc.StatusCode.INVALID_ARGUMENT, "uscc")
+
+
+def test_an_import_with_a_nul_in_a_row_or_its_reason_writes_nothing(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str]
+) -> None:
+    s, before = tokens["statistics"], _head(ledger, tokens["auditor"])
+    code, details = _status(
+        lambda: load(
+            ledger, s, 2022, Firm(TAIYUAN), Firm(DATONG, region_code="140212", name="大\x00同")
+        )
+    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "row:2: name: contains a control character (U+0000 NUL)" in details
+    code, details = _status(
+        lambda: load(ledger, s, 2021, Firm(TAIYUAN), correction=True, reason="复核\x00")
+    )
+    assert (code, details.split(":")[0]) == (grpc.StatusCode.INVALID_ARGUMENT, "header.reason")
+    assert _head(ledger, tokens["auditor"]) == before
+
+
+def test_a_refused_call_is_logged_with_the_user_who_made_it(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="subsidy_ledger.grpc"):
+        code = code_of(
+            lambda: ledger.VerifyLog(pb.VerifyLogRequest(), metadata=auth(tokens["finance"]))
+        )
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+    (line,) = [json.loads(r.message) for r in caplog.records if '"VerifyLog"' in r.message]
+    assert (line["user"], line["status"]) == ("财政厅-张", "PERMISSION_DENIED")
