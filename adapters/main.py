@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from adapters.cli import commands, operations
-from adapters.cli.output import EXIT_REFUSED, fail, guarded
+from adapters.cli.output import EXIT_REFUSED, fail, guarded, process_defaults
 from adapters.cli.parser import build_parser
 
 
@@ -18,7 +18,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         return run_demo(out=args.out, seed=args.seed, scale=args.scale, as_json=args.json)
     if args.command == "serve":
-        from adapters.grpc.server import ServeError, serve
+        from adapters.grpc.server import serve
+        from adapters.grpc.settings import ServeError
 
         try:
             return serve(args.db, listen=args.listen, tokens=args.tokens)
@@ -33,7 +34,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return guarded(lambda: _dispatch(args))
+    with process_defaults():
+        return guarded(lambda: _dispatch(args))
 
 
 if __name__ == "__main__":

@@ -7,8 +7,12 @@ say it in their own words (`--reason`, `reason`); the messages here never name a
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+SAME_LINES = 20
+"""An error repeated word for word is listed for this many lines, then counted."""
 
 
 class LedgerError(Exception):
@@ -67,7 +71,25 @@ class RejectedFileError(RefusedError):
         super().__init__(f"{source}: {len(self.errors)} bad line(s); {self.outcome}")
 
     def lines(self) -> list[str]:
-        return [e.format(self.source) for e in self.errors]
+        """Every bad line as FILE:LINE: FIELD: reason; an error repeated word for word on many
+        lines is given for the first SAME_LINES of them, then counted (an encoding's repeats,
+        after its first line, at once)."""
+        shown: list[str] = []
+        counts: Counter[tuple[str, str]] = Counter()
+        for e in self.errors:
+            counts[(e.field, e.reason)] += 1
+            if counts[(e.field, e.reason)] <= _shown(e.field, e.reason):
+                shown.append(e.format(self.source))
+        for (field, reason), n in counts.items():
+            if n > (limit := _shown(field, reason)):
+                shown.append(
+                    f"{self.source}: ... and {n - limit:,} more line(s) with {field}: {reason}"
+                )
+        return shown
+
+
+def _shown(field: str, reason: str) -> int:
+    return 0 if field == "encoding" and reason.endswith(" either") else SAME_LINES
 
 
 class ImportRejectedError(RejectedFileError):

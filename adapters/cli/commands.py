@@ -19,11 +19,13 @@ from adapters.bootstrap import default_actor, log_of, open_store
 from adapters.cli.output import EXIT_FINDINGS, EXIT_OK, emit_json, print_table
 from adapters.files.register_csv import CsvRegister
 from adapters.persistence.chain import Verification
+from adapters.persistence.settings import NoLedgerError, database_settings, require_ledger
 from domain.application import Ledger
 from domain.errors import RefusedError
 from domain.imports import check_import_options
 from domain.money import yuan
 from domain.policy import load_policy
+from domain.register import validate_year
 from domain.results import CorrectionResult, Point, jsonable
 
 Command = Callable[[Ledger, argparse.Namespace], int]
@@ -480,8 +482,15 @@ def run(a: argparse.Namespace) -> int:
             baseline=a.baseline, policy=bool(a.policy), correction=a.correction, reason=a.reason
         )
         a.policy_loaded = load_policy(a.policy) if a.policy else None
-    # Only the baseline's import makes a ledger: any other command on a missing one is refused.
-    creates = a.command == "import-register" and a.baseline
+    # Only the baseline's import makes a ledger: any other command on a missing one is refused,
+    # and the baseline's file is checked first, so that a refused one makes nothing either.
+    creates = False
+    if a.command == "import-register" and a.baseline:
+        try:
+            require_ledger(database_settings(a.db))
+        except NoLedgerError:
+            validate_year(a.year, CsvRegister(a.file, a.year, a.encoding), {})
+            creates = True
     ledger, _settings = open_store(a.db, create=creates)
     with ledger:
         return COMMANDS[a.command](ledger, a)

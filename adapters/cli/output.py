@@ -3,13 +3,14 @@ status that says what happened (each error mapped to its status and its words)."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import traceback
 import unicodedata
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TextIO
 
 from eventsourcing.persistence import PersistenceError
 
@@ -99,6 +100,60 @@ def refusal(error: LedgerError) -> str:
     return str(error)
 
 
+class ReaderMayLeave:
+    """Standard output for a reader that may stop reading (`| head -1`): once the pipe is
+    closed, what is still written goes nowhere and the command runs to its end, so that its exit
+    status tells what it did (a reconciliation with findings is 1 however much of its output was
+    read), never a BrokenPipeError."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                self.stream.write(text)
+            except BrokenPipeError:
+                self._reader_gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        self.gone = True
+        # What is left in the stream's buffer is flushed at exit: into /dev/null, not the pipe.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def process_defaults() -> Iterator[None]:
+    """What every command runs under: files it makes are its user's alone (umask 077: the SQLite
+    database, reports, anchors, tokens are 0600 unless the umask already asks for less), and an
+    output reader that may leave (ReaderMayLeave)."""
+    umask = os.umask(0o077)
+    os.umask(umask | 0o077)
+    stdout = sys.stdout
+    sys.stdout = ReaderMayLeave(stdout)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stdout = stdout
+        os.umask(umask)
+
+
 def guarded(command: Callable[[], int]) -> int:
     """Run a command; every error becomes its exit status and a message on stderr."""
     try:
@@ -115,10 +170,6 @@ def guarded(command: Callable[[], int]) -> int:
         return fail(str(e), EXIT_FAILURE)
     except PersistenceError as e:
         return fail(f"database error: {e}".strip(), EXIT_FAILURE)
-    except BrokenPipeError:
-        # The reader went away (`| head`): not a failure of the ledger.
-        sys.stderr.close()
-        return EXIT_OK
     except OSError as e:
         return fail(f"operational failure: {e}", EXIT_FAILURE)
     except Exception as e:

@@ -65,6 +65,7 @@ def _lines(
     errors: list[tuple[int, FieldError]],
     digest: hashlib._Hash,
 ) -> Iterator[str]:
+    first_bad = 0
     with _open(path) as f:
         for number, raw in enumerate(f, start=1):
             digest.update(raw)
@@ -73,17 +74,20 @@ def _lines(
             try:
                 yield raw.decode(encoding)
             except UnicodeDecodeError as e:
-                hint = (
-                    "; if the file is GB18030/GBK, pass --encoding gb18030"
-                    if encoding == "utf-8"
-                    else "; check the file's encoding"
-                )
-                errors.append(
-                    (
-                        number,
-                        FieldError("encoding", f"not valid {encoding} at byte {e.start}{hint}"),
+                if first_bad:  # one line says what is wrong; the others are counted
+                    reason = f"not valid {encoding} either"
+                else:
+                    first_bad = number
+                    hint = (
+                        ": the file looks like GB18030/GBK; pass --encoding gb18030"
+                        if encoding == "utf-8"
+                        else ": check the file's encoding"
                     )
-                )
+                    reason = (
+                        f"not valid {encoding}: byte 0x{raw[e.start]:02x} at byte {e.start + 1} "
+                        f"of the line{hint}"
+                    )
+                errors.append((number, FieldError("encoding", reason)))
                 yield raw.decode(encoding, errors="replace")
 
 

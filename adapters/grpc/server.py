@@ -1,21 +1,16 @@
 """`subsidy-ledger serve`: the gRPC server (the service, health and reflection on one port), its
 processes, its settings, and a graceful shutdown.
 
-Settings (environment; `--listen`, `--tokens`, `--db` override the first three):
-- LEDGER_LISTEN: HOST:PORT to bind (default 127.0.0.1:50051); anything but loopback needs TLS;
-- LEDGER_TOKENS_FILE: the users' token hashes (`subsidy-ledger token add`);
-- LEDGER_DATABASE_URL: the ledger (default sqlite:///ledger.db); LEDGER_DATABASE_PASSWORD_FILE, if
-  set, holds the PostgreSQL password (a mounted secret; adapters.persistence.settings reads it, for
-  every command);
-- LEDGER_TLS_CERT and LEDGER_TLS_KEY: PEM files; with them the server speaks TLS;
-- LEDGER_POOL_SIZE: database connections kept open (default 8);
-- LEDGER_GRACE_SECONDS: how long SIGTERM waits for calls in flight (default 20);
-- LEDGER_WORKERS: server processes sharing the port (default 1).
+Settings: `--tokens` or LEDGER_TOKENS_FILE, the users' token hashes (`subsidy-ledger token add`);
+`--db` or LEDGER_DATABASE_URL, the ledger (LEDGER_DATABASE_PASSWORD_FILE, if set, holds the
+PostgreSQL password: adapters.persistence.settings reads it, for every command); the rest
+(`--listen`, TLS, pool, grace, workers, call bound) in adapters.grpc.settings.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -24,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent import futures
-from pathlib import Path
 from types import FrameType
 
 import grpc
@@ -36,20 +30,57 @@ from adapters.files.tokens import tokens_path
 from adapters.grpc.auth import Users, users_from_file
 from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2_grpc as pb_grpc
 from adapters.grpc.servicer import SERVICE, Servicer
+from adapters.grpc.settings import ServeError, ServeSettings, parse_listen
 from adapters.persistence.group_commit import GroupCommit
 from domain.application import Ledger
 
-DEFAULT_LISTEN = "127.0.0.1:50051"
+PROBE_SECONDS = 0.5
+"""How often the server looks whether its database answers."""
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 log = logging.getLogger("subsidy_ledger.grpc")
 
 
-class ServeError(ValueError):
-    """Settings the server cannot start with; the message says which."""
+class DatabaseWatch:
+    """Whether the ledger's database answers, looked at every PROBE_SECONDS on a connection of
+    its own: the health service says SERVING or NOT_SERVING, calls are refused at once
+    (UNAVAILABLE) while it does not answer, and when it answers again the pool's connections
+    are made anew, so that the first calls after it find it at once."""
 
+    def __init__(self, ledger: Ledger, health_servicer: health.HealthServicer):
+        self.ledger = ledger
+        self.health = health_servicer
+        self.available = threading.Event()
+        self.available.set()
+        self._say(True)
 
-def is_loopback(host: str) -> bool:
-    return host in ("localhost", "127.0.0.1", "::1", "[::1]") or host.startswith("127.")
+    def _say(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else (health_pb2.HealthCheckResponse.NOT_SERVING)
+        )
+        for name in (SERVICE, ""):
+            self.health.set(name, status)
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="database-watch", daemon=True).start()
+
+    def _run(self) -> None:
+        recorder = log_of(self.ledger)
+        while not self.ledger.closing.wait(PROBE_SECONDS):
+            problem = recorder.probe(timeout=PROBE_SECONDS * 2)
+            if problem is None and not self.available.is_set():
+                recorder.renew_connections()
+                self.available.set()
+                self._say(True)
+                log.info('{"event": "database answers again"}')
+            elif problem is not None and self.available.is_set():
+                self.available.clear()
+                self._say(False)
+                # Calls waiting for one of the old pool's connections are let go (UNAVAILABLE)
+                # rather than left waiting out their deadline.
+                recorder.renew_connections()
+                log.warning(json.dumps({"event": "database does not answer", "why": problem}))
 
 
 def build_server(
@@ -60,31 +91,28 @@ def build_server(
     tls: tuple[bytes, bytes] | None = None,
     workers: int = 16,
     reuse_port: bool = False,
+    call_seconds: float = ServeSettings().call_seconds,
 ) -> tuple[grpc.Server, int]:
     """A server with the ledger, health and reflection services bound to `listen`; returns it
-    (not started) and the port bound. Without TLS only a loopback address is accepted."""
-    host, _, _port = listen.rpartition(":")
-    if tls is None and not is_loopback(host):
-        raise ServeError(
-            f"--listen {listen}: without TLS (LEDGER_TLS_CERT and LEDGER_TLS_KEY) the server "
-            "binds only a loopback address"
-        )
+    (not started) and the port bound. Without TLS only a loopback address is accepted
+    (adapters.grpc.settings.parse_listen)."""
+    parse_listen(listen, tls=tls is not None)
     recorder = log_of(ledger)
     if recorder.group_commit is None:
         # Concurrent payments are committed together, until the ledger closes.
         GroupCommit.attach(recorder, until=ledger.closing)
+    health_servicer = health.HealthServicer()
+    watch = DatabaseWatch(ledger, health_servicer)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers),
         # several processes may share the port (LEDGER_WORKERS), never by accident otherwise
         options=[("grpc.so_reuseport", 1 if reuse_port else 0)],
     )
     pb_grpc.add_LedgerServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        Servicer(ledger, users), server
+        Servicer(ledger, users, watch.available, call_seconds=call_seconds), server
     )
-    health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in (SERVICE, ""):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    watch.start()
     reflection.enable_server_reflection(
         (
             SERVICE,
@@ -105,15 +133,19 @@ def build_server(
 
 def serve(db: str | None, *, listen: str | None = None, tokens: str | None = None) -> int:
     """Serve until SIGTERM; with LEDGER_WORKERS=N > 1, N processes share the port (each its own
-    interpreter, so calls use every core); the parent forwards SIGTERM and exits 0 when all have."""
+    interpreter, so calls use every core); the parent forwards SIGTERM and exits 0 when all have.
+    Every setting is checked (adapters.grpc.settings) before anything starts."""
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    listen = listen or os.environ.get("LEDGER_LISTEN") or DEFAULT_LISTEN
-    workers = int(os.environ.get("LEDGER_WORKERS", "1"))
-    if workers > 1:
-        if listen.endswith(":0"):
+    settings = ServeSettings.from_environment(listen)
+    users = users_from_file(tokens_path(tokens))
+    tls = settings.tls_files()
+    if settings.workers > 1:
+        if settings.address()[1] == 0:
             raise ServeError("LEDGER_WORKERS > 1 needs a fixed port to share")
-        return _supervise(workers, lambda: _serve_one(db, listen, tokens, reuse_port=True))
-    return _serve_one(db, listen, tokens, reuse_port=False)
+        return _supervise(
+            settings.workers, lambda: _serve_one(db, settings, users, tls, reuse_port=True)
+        )
+    return _serve_one(db, settings, users, tls, reuse_port=False)
 
 
 def _supervise(workers: int, child: Callable[[], int]) -> int:
@@ -148,29 +180,40 @@ def _supervise(workers: int, child: Callable[[], int]) -> int:
     return 0 if all(c == 0 for c in codes) else 1
 
 
-def _serve_one(db: str | None, listen: str, tokens: str | None, *, reuse_port: bool) -> int:
-    cert, key = os.environ.get("LEDGER_TLS_CERT"), os.environ.get("LEDGER_TLS_KEY")
-    if bool(cert) != bool(key):
-        raise ServeError("TLS needs both LEDGER_TLS_CERT and LEDGER_TLS_KEY")
-    tls = (Path(key).read_bytes(), Path(cert).read_bytes()) if cert and key else None
-    users = users_from_file(tokens_path(tokens))
-    pool = int(os.environ.get("LEDGER_POOL_SIZE", "8"))
-    grace = float(os.environ.get("LEDGER_GRACE_SECONDS", "20"))
+def _serve_one(
+    db: str | None,
+    settings: ServeSettings,
+    users: Users,
+    tls: tuple[bytes, bytes] | None,
+    *,
+    reuse_port: bool,
+) -> int:
+    pool = settings.pool_size
     # The server makes the ledger if there is none: a new deployment's first baseline comes
     # through ImportRegister.
     with open_ledger(db, pool_size=pool, create=True) as ledger:
         server, port = build_server(
-            ledger, users, listen, tls=tls, workers=max(16, pool * 2), reuse_port=reuse_port
+            ledger,
+            users,
+            settings.listen,
+            tls=tls,
+            workers=max(16, pool * 2),
+            reuse_port=reuse_port,
+            call_seconds=settings.call_seconds,
         )
         stop = threading.Event()
 
         def keep_up() -> None:
             # Queries catch up before they answer; this keeps that catch-up short between calls.
+            failing = False
             while not stop.wait(1.0):
                 try:
                     ledger.catch_up()
+                    failing = False
                 except Exception:
-                    log.exception("catching the views up failed; retrying")
+                    if not failing:  # once an outage, not once a second
+                        log.exception("catching the views up failed; retrying")
+                    failing = True
 
         stopping: list[int] = []
 
@@ -182,7 +225,7 @@ def _serve_one(db: str | None, listen: str, tokens: str | None, *, reuse_port: b
         signal.signal(signal.SIGINT, terminate)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by a supervisor
         server.start()
-        host = listen.rpartition(":")[0]
+        host = settings.address()[0]
         log.info(
             f'{{"event": "serving", "listen": "{host}:{port}", "tls": {str(tls is not None).lower()}}}'
         )
@@ -192,6 +235,6 @@ def _serve_one(db: str | None, listen: str, tokens: str | None, *, reuse_port: b
             time.sleep(0.2)
         stop.set()
         # In-flight calls finish (up to the grace period); new ones are refused.
-        server.stop(grace).wait()
+        server.stop(settings.grace_seconds).wait()
         log.info('{"event": "stopped"}')
     return 0

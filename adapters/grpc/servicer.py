@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2 as pb
 from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2_grpc as pb_grpc
 from adapters.persistence import LedgerRecorder
 from adapters.persistence.chain import parse_anchor
+from adapters.persistence.group_commit import CALL_DEADLINE
 from domain.application import Ledger
 from domain.errors import (
     ConcurrentWriteError,
@@ -87,9 +89,16 @@ def status_of(error: Exception, fields: dict[str, str]) -> tuple[grpc.StatusCode
 class Servicer(pb_grpc.LedgerServiceServicer):
     """Each method: authenticate and authorise (`_call`), then ask the application."""
 
-    def __init__(self, ledger: Ledger, users: Users):
+    def __init__(
+        self, ledger: Ledger, users: Users, available: threading.Event, *, call_seconds: float
+    ):
         self.ledger = ledger
         self.users = users
+        self.available = available
+        """Set while the ledger's database answers (adapters.grpc.server.DatabaseWatch)."""
+        self.call_seconds = call_seconds
+        """The longest a call may take (its own deadline, when shorter, wins): a write that
+        cannot commit by then is not made."""
 
     def _call(
         self,
@@ -103,9 +112,17 @@ class Servicer(pb_grpc.LedgerServiceServicer):
         started = time.perf_counter()
         user: User | None = None
         code = grpc.StatusCode.OK
+        remaining = context.time_remaining()
+        bound = self.call_seconds if remaining is None else min(remaining, self.call_seconds)
+        deadline = CALL_DEADLINE.set(time.monotonic() + bound)
         try:
             user = caller(context, self.users)
             authorise(user, permission)
+            if not self.available.is_set():
+                raise CallError(
+                    grpc.StatusCode.UNAVAILABLE,
+                    "the ledger's database does not answer; nothing was done: retry later",
+                )
             return body(user)
         except Exception as error:
             code, message = status_of(error, fields)
@@ -114,6 +131,7 @@ class Servicer(pb_grpc.LedgerServiceServicer):
             context.abort(code, message)
             raise AssertionError("abort raises") from error
         finally:
+            CALL_DEADLINE.reset(deadline)
             log.info(
                 json.dumps(
                     {

@@ -11,15 +11,49 @@ a conflict, each append is written on its own, so only the one that conflicted s
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
-Write = Callable[[Sequence[StoredEvent]], Sequence[int] | None]
+CALL_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "call_deadline", default=None
+)
+"""When the caller stops waiting (time.monotonic()), set by a server for each call: an append that
+would commit after it is not made (DeadlinePassedError), so that a caller told it failed never
+finds it done later."""
+
+
+class DeadlinePassedError(OSError):
+    """The caller's deadline passed before the append could be committed: nothing was written."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the database did not answer before the call's deadline; nothing was written: retry"
+        )
+
+
+def time_left(deadline: float | None) -> float | None:
+    """Seconds until the deadline (None: none); DeadlinePassedError once it has passed."""
+    if deadline is None:
+        return None
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise DeadlinePassedError
+    return left
+
+
+class Write(Protocol):
+    def __call__(
+        self, stored_events: Sequence[StoredEvent], *, deadline: float | None = None
+    ) -> Sequence[int] | None: ...
+
+
 IDLE_CHECK_SECONDS = 0.5
 """How often an idle writer looks whether its application has closed."""
 
@@ -35,12 +69,12 @@ class GroupedAppends:
     ) -> Sequence[int] | None:
         if self.group_commit is not None and not any(kwargs.values()):
             return self.group_commit.insert(stored_events)
-        return self.insert_now(stored_events, **kwargs)
+        return self.insert_now(stored_events, deadline=CALL_DEADLINE.get(), **kwargs)
 
     def insert_now(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+        self, stored_events: Sequence[StoredEvent], *, deadline: float | None = None, **kwargs: Any
     ) -> Sequence[int] | None:
-        """Append in a transaction of its own."""
+        """Append in a transaction of its own, committed before `deadline` or not at all."""
         raise NotImplementedError
 
 
@@ -48,6 +82,7 @@ class GroupedAppends:
 class _Pending:
     ids: set[Any]
     events: Sequence[StoredEvent]
+    deadline: float | None
     done: threading.Event = field(default_factory=threading.Event)
     positions: Sequence[int] = ()
     error: BaseException | None = None
@@ -72,7 +107,7 @@ class GroupCommit:
 
     def insert(self, events: Sequence[StoredEvent]) -> Sequence[int]:
         """Append these events with others waiting; their positions. IntegrityError on a conflict."""
-        pending = _Pending({e.originator_id for e in events}, events)
+        pending = _Pending({e.originator_id for e in events}, events, CALL_DEADLINE.get())
         self._queue.put(pending)
         pending.done.wait()
         if pending.error is not None:
@@ -114,13 +149,32 @@ class GroupCommit:
             self._write(batch)
 
     def _write(self, batch: list[_Pending]) -> None:
+        now = time.monotonic()
+        late = [p for p in batch if p.deadline is not None and p.deadline <= now]
+        for p in late:  # their callers have stopped waiting: never written
+            p.error = DeadlinePassedError()
+            p.done.set()
+        batch = [p for p in batch if p not in late]
+        if not batch:
+            return
+        deadlines = [p.deadline for p in batch if p.deadline is not None]
         try:
-            positions = list(self.write([e for p in batch for e in p.events]) or ())
-        except IntegrityError:
+            positions = list(
+                self.write(
+                    [e for p in batch for e in p.events],
+                    deadline=min(deadlines) if deadlines else None,
+                )
+                or ()
+            )
+        except (IntegrityError, DeadlinePassedError) as error:
             if len(batch) == 1:
-                batch[0].error = IntegrityError("a concurrent write got there first")
+                batch[0].error = (
+                    error
+                    if isinstance(error, DeadlinePassedError)
+                    else IntegrityError("a concurrent write got there first")
+                )
             else:
-                for p in batch:
+                for p in batch:  # each on its own: only the one at fault sees it
                     self._write([p])
                 return
         except BaseException as error:  # the callers see what went wrong (database down, ...)

@@ -3,12 +3,14 @@ one-transaction event streams and the hash chain (see adapters/persistence/__ini
 
 from __future__ import annotations
 
+import threading
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, cast
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder
 from eventsourcing.utils import retry
@@ -17,7 +19,7 @@ from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier, Literal
 
 from adapters.persistence.chain import GENESIS, Anchor, EventRow, Verification, check, fold
-from adapters.persistence.group_commit import GroupedAppends
+from adapters.persistence.group_commit import GroupedAppends, time_left
 from adapters.persistence.log import (
     CHAIN_FETCH_ROWS,
     MAX_POSITION,
@@ -138,6 +140,51 @@ class LedgerPostgresRecorder(GroupedAppends, PostgresApplicationRecorder):
             "FROM {schema}.{table} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
 
+    _probe: Connection[tuple[Any, ...]] | None = None
+
+    def probe(self, timeout: float = 1.0) -> str | None:
+        """Whether the server answers, on a connection of its own (the pool's may all be waiting
+        on a server that went away): None, or what went wrong."""
+        try:
+            if self._probe is None or self._probe.closed:
+                given = cast(dict[str, Any], self.datastore.pool.kwargs or {})
+                kwargs = {k: v for k, v in given.items() if k != "row_factory"}
+                self._probe = psycopg.connect(
+                    **kwargs, connect_timeout=max(1, int(timeout)), autocommit=True
+                )
+                self._probe.execute(
+                    SQL("SET statement_timeout = {}").format(Literal(int(timeout * 1000)))
+                )
+            self._probe.execute("SELECT 1")
+            return None
+        except psycopg.Error as e:
+            if self._probe is not None:
+                self._probe.close()
+            self._probe = None
+            return str(e).strip() or type(e).__name__
+
+    def renew_connections(self) -> None:
+        """After the server came back: a pool of new connections in place of the old one, whose
+        attempts to reconnect back off for longer and longer while the server was away."""
+        old = cast(Any, self.datastore.pool)
+        fresh = type(old)(
+            old.conninfo,
+            connection_class=old.connection_class,
+            kwargs=old.kwargs,
+            min_size=old.min_size,
+            max_size=old.max_size,
+            open=False,
+            configure=old._configure,
+            check=old._check,
+            timeout=old.timeout,
+            max_waiting=old.max_waiting,
+            max_lifetime=old.max_lifetime,
+            get_password_func=old.get_password_func,
+        )
+        self.datastore.pool = fresh
+        # The old pool's callers stuck waiting are let go when it closes.
+        threading.Thread(target=old.close, name="old-pool-close", daemon=True).start()
+
     def create_table(self) -> None:
         """The library's tables, in the ledger's schema (`?schema=NAME`), which is made first:
         the library does not make it."""
@@ -220,12 +267,18 @@ class LedgerPostgresRecorder(GroupedAppends, PostgresApplicationRecorder):
             ]
 
     def insert_now(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+        self, stored_events: Sequence[StoredEvent], *, deadline: float | None = None, **kwargs: Any
     ) -> Sequence[int] | None:
         """Append in a transaction of its own: the library's lock, notify and insert, the links
-        and the commit time."""
+        and the commit time; committed before `deadline` (waits for the lock and statements
+        bounded by it) or not at all."""
         ids: list[int] = []
         with self.datastore.transaction(commit=True) as curs:
+            left = time_left(deadline)
+            if left is not None:
+                ms = max(1, int(left * 1000))
+                curs.execute(SQL("SET LOCAL statement_timeout = {}").format(Literal(ms)))
+                curs.execute(SQL("SET LOCAL lock_timeout = {}").format(Literal(ms)))
             self._insert_events(curs, stored_events, **kwargs)  # the library's hook (tracking)
             if stored_events:
                 self._lock_table(curs)
@@ -240,6 +293,7 @@ class LedgerPostgresRecorder(GroupedAppends, PostgresApplicationRecorder):
                     self.insert_links_and_commit_statement,
                     (list(positions), list(links), max(ids)),
                 )
+            time_left(deadline)  # the commit is what is left: not started after the deadline
         return ids
 
     def insert_event_stream(

@@ -3,9 +3,11 @@ and the hash chain (see adapters/persistence/__init__.py)."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -20,7 +22,7 @@ from adapters.persistence.chain import (
     event_row,
     fold,
 )
-from adapters.persistence.group_commit import GroupedAppends
+from adapters.persistence.group_commit import GroupedAppends, time_left
 from adapters.persistence.log import (
     CHAIN_FETCH_ROWS,
     CHAIN_TABLE,
@@ -52,10 +54,24 @@ class LedgerSQLiteRecorder(GroupedAppends, SQLiteApplicationRecorder):
     )
 
     def insert_now(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+        self, stored_events: Sequence[StoredEvent], *, deadline: float | None = None, **kwargs: Any
     ) -> Sequence[int] | None:
-        """Append in a transaction of its own (the library's)."""
+        """Append in a transaction of its own (the library's), not begun after `deadline`."""
+        time_left(deadline)
         return SQLiteApplicationRecorder.insert_events(self, stored_events, **kwargs)
+
+    def probe(self, timeout: float = 1.0) -> str | None:
+        """Whether the database file answers: None, or what went wrong."""
+        try:
+            path = cast(Any, self.datastore).pool.db_name
+            with contextlib.closing(sqlite3.connect(path, timeout=timeout)) as conn:
+                conn.execute("SELECT 1 FROM sqlite_master LIMIT 1")
+            return None
+        except sqlite3.Error as e:
+            return str(e)
+
+    def renew_connections(self) -> None:
+        """Nothing to renew: SQLite has no server to come back."""
 
     def construct_create_table_statements(self) -> list[str]:
         return [

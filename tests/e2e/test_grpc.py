@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +14,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from support.grpc import DATONG, FE, TAIYUAN, auth, code_of, load, rows
+from support.grpc import DATONG, FE, TAIYUAN, auth, code_of, load, rows, serve_process
 from support.helpers import ROOT, Firm, ref_uscc
 
 from adapters.bootstrap import open_ledger
@@ -575,32 +570,6 @@ def test_a_city_scoped_user_is_refused_every_method_on_another_citys_firm(
     scoped = add_user(tmp_path / "tokens", "大同统计局", "statistics", "140200")
     code = code_of(lambda: load(ledger, scoped, 2022, Firm(DATONG, region_code="140212")))
     assert code == grpc.StatusCode.PERMISSION_DENIED
-
-
-@contextmanager
-def serve_process(tmp_path: Path, **settings: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """`subsidy-ledger serve` as its own process on a free loopback port, with these settings."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {
-        **os.environ,
-        "LEDGER_TOKENS_FILE": str(tmp_path / "tokens"),
-        "LEDGER_LISTEN": f"127.0.0.1:{port}",
-        **settings,
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "adapters.main", "serve", "--db", f"sqlite:///{tmp_path}/l.db"],
-        env=env,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        yield proc, port
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def ready_stub(channel: grpc.Channel) -> pb_grpc.LedgerServiceStub:

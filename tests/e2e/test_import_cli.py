@@ -255,7 +255,7 @@ def test_a_bad_baseline_writes_nothing(cli: Cli, tmp_path: Path) -> None:
     result = cli.import_year(path, 2020, baseline=True)
     assert result.code == 2
     assert bad_lines(result.err, path) == {(7, "region_code")}
-    assert cli.listing("register") == []
+    assert_no_ledger(cli)
     import_ok(cli, write_year(tmp_path, 2020), 2020, baseline=True)
 
 
@@ -274,8 +274,12 @@ def test_a_gb18030_register_imports_with_its_encoding(cli: Cli, tmp_path: Path) 
     path = write_register(tmp_path / "gb.csv", REGISTERS[2020], encoding="gb18030")
     as_utf8 = cli.import_year(path, 2020, baseline=True)
     assert as_utf8.code == 2
-    assert (2, "encoding") in bad_lines(as_utf8.err, path)
-    assert cli.listing("register") == []
+    # One line says what the file is and what to do; the other lines are counted, not repeated.
+    assert bad_lines(as_utf8.err, path) == {(2, "encoding")}
+    (first,) = [line for line in as_utf8.err.splitlines() if line.startswith(f"{path}:2:")]
+    assert "not valid utf-8: byte 0x" in first and "pass --encoding gb18030" in first
+    assert f"... and {len(REGISTERS[2020]) - 1} more line(s) with encoding" in as_utf8.err
+    assert_no_ledger(cli)
     result = cli.import_year(path, 2020, baseline=True, encoding="gb18030")
     assert result.code == 0, result.err
     assert cli.ok_json("enterprise", B)["name"] == "太原乙机械有限公司"
@@ -285,7 +289,14 @@ def test_a_missing_register_file_is_refused(cli: Cli, tmp_path: Path) -> None:
     result = cli.import_year(tmp_path / "no-such-file.csv", 2020, baseline=True)
     assert result.code == 2
     assert "no-such-file.csv" in result.err
-    assert cli.listing("register") == []
+    assert_no_ledger(cli)
+
+
+def assert_no_ledger(cli: Cli) -> None:
+    """A refused baseline makes no ledger: a read afterwards finds none (and makes none)."""
+    for _ in range(2):
+        result = cli.run("register")
+        assert result.code == 2 and "no ledger at" in result.err, result.err
 
 
 # The diff ----------------------------------------------------------------------------------------

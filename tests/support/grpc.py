@@ -3,7 +3,12 @@ store, stubs, a small ledger imported through ImportRegister, and how a call's s
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +107,39 @@ def code_of(call: Any) -> grpc.StatusCode:
     except grpc.RpcError as e:
         return e.code()  # type: ignore[no-any-return]
     return grpc.StatusCode.OK
+
+
+@contextmanager
+def serve_process(
+    tmp_path: Path, db: str | None = None, stderr: Any = subprocess.PIPE, **settings: str
+) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """`subsidy-ledger serve` as its own process on a free loopback port, over `db` (default a
+    new SQLite ledger in tmp_path), with the users of tmp_path/tokens and these settings."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "LEDGER_TOKENS_FILE": str(tmp_path / "tokens"),
+        "LEDGER_LISTEN": f"127.0.0.1:{port}",
+        **settings,
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "adapters.main",
+            "serve",
+            "--db",
+            db or f"sqlite:///{tmp_path}/l.db",
+        ],
+        env=env,
+        stderr=stderr,
+        text=True,
+    )
+    try:
+        yield proc, port
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -67,6 +67,18 @@ class ProvidedServer:
     kind: str  # "url" | "local" | "cluster"
     directory: Path | None = None  # the throwaway cluster's temp dir, if one was started
     _stop: Callable[[], None] | None = field(default=None, repr=False)
+    _kill: Callable[[], None] | None = field(default=None, repr=False)
+    _start: Callable[[], None] | None = field(default=None, repr=False)
+
+    def kill(self) -> None:
+        """A throwaway cluster stopped at once, as a crash would (immediate shutdown)."""
+        assert self._kill is not None, "only a throwaway cluster is killed"
+        self._kill()
+
+    def restart(self) -> None:
+        """A killed throwaway cluster started again on its port, with its data."""
+        assert self._start is not None, "only a throwaway cluster is restarted"
+        self._start()
 
     def close(self) -> None:
         stop, self._stop = self._stop, None
@@ -158,8 +170,11 @@ def drop_database(admin_url: str, url: str) -> None:
         conn.execute(drop)
 
 
-def start_cluster() -> ProvidedServer:
-    """initdb and start a throwaway server on 127.0.0.1 on a free port; close() removes it."""
+def start_cluster(*, durable: bool = False) -> ProvidedServer:
+    """initdb and start a throwaway server on 127.0.0.1 on a free port; close() removes it.
+
+    `durable`: keep fsync and synchronous commits, so that a crash (`kill`) loses nothing
+    committed; otherwise they are off, for speed."""
     bindir = find_server_binaries()
     if bindir is None:
         patterns = ", ".join(BIN_DIR_GLOBS)
@@ -187,7 +202,11 @@ def start_cluster() -> ProvidedServer:
                 "\n# ledger tests: throwaway cluster\n"
                 "listen_addresses = '127.0.0.1'\n"
                 f"unix_socket_directories = '{sockdir}'\n"
-                "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+                + (
+                    ""
+                    if durable
+                    else "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+                )
             )
         port = _start_on_free_port(runner, bindir, datadir, logfile, directory)
         url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
@@ -198,7 +217,23 @@ def start_cluster() -> ProvidedServer:
             raise NoPostgresError(str(exc)) from exc
         raise
 
-    server = ProvidedServer(admin_url=url, kind="cluster", directory=directory, _stop=stop)
+    def kill() -> None:
+        runner.run(
+            [bindir / "pg_ctl", "-D", datadir, "-m", "immediate", "-w", "-t", "30", "stop"],
+            cwd=directory,
+        )
+
+    def start() -> None:
+        runner.run(
+            [bindir / "pg_ctl", "-D", datadir, "-l", logfile, "-w", "-t", str(int(START_TIMEOUT)),
+             "-o", f"-p {port}", "start"],
+            cwd=directory,
+        )  # fmt: skip
+        _wait_until_answers(url, logfile)
+
+    server = ProvidedServer(
+        admin_url=url, kind="cluster", directory=directory, _stop=stop, _kill=kill, _start=start
+    )
     # Stop it even if the caller never gets to close(), e.g. pytest aborted by Ctrl-C.
     atexit.register(server.close)
     return server

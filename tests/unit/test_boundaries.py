@@ -162,3 +162,79 @@ def test_a_tokens_file_others_may_read_is_refused(tmp_path: Path) -> None:
     assert [u.user for u in load_users(path).values()] == ["财政"]
     with pytest.raises(TokenFileError, match="--user: contains a control character"):
         add_user(path, "坏\x00人", "finance", None)
+
+
+@pytest.mark.parametrize(
+    ("listen", "tls", "refused"),
+    [
+        ("127.0.0.1:50051", False, None),
+        ("127.9.9.9:0", False, None),
+        ("localhost:50051", False, None),
+        ("[::1]:50051", False, None),
+        ("0.0.0.0:50051", False, "binds only a loopback address"),
+        ("[::]:50051", False, "binds only a loopback address"),
+        ("10.1.2.3:50051", False, "binds only a loopback address"),
+        # A name is not looked up to decide whether it is loopback: DNS may say anything.
+        ("127.0.0.1.nip.io:50051", False, "is a name, not an address"),
+        ("ledger.example:443", True, None),
+        ("0.0.0.0:50051", True, None),
+        ("127.0.0.1", False, "expected HOST:PORT"),
+        (":50051", False, "expected HOST:PORT"),
+        ("127.0.0.1:http", False, "expected HOST:PORT"),
+        ("127.0.0.1:٥٠٠٥١", False, "expected HOST:PORT"),
+        ("127.0.0.1:70000", False, "the port must be 0 to 65535"),
+        ("::1:50051", False, "written in brackets"),
+        ("127.0.0.1\x00:50051", False, "NUL"),
+    ],
+)
+def test_the_listen_address_is_checked_by_what_it_is_not_how_it_reads(
+    listen: str, tls: bool, refused: str | None
+) -> None:
+    from adapters.grpc.settings import ServeError, parse_listen
+
+    if refused is None:
+        host, port = parse_listen(listen, tls=tls)
+        assert f"{host}:{port}" == listen
+    else:
+        with pytest.raises(ServeError, match=refused):
+            parse_listen(listen, tls=tls)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        ("LEDGER_POOL_SIZE", "abc", "LEDGER_POOL_SIZE='abc': Input should be a valid integer"),
+        (
+            "LEDGER_POOL_SIZE",
+            "0",
+            "LEDGER_POOL_SIZE='0': Input should be greater than or equal to 1",
+        ),
+        ("LEDGER_WORKERS", "-2", "LEDGER_WORKERS='-2'"),
+        ("LEDGER_GRACE_SECONDS", "soon", "LEDGER_GRACE_SECONDS='soon'"),
+        ("LEDGER_CALL_SECONDS", "0", "LEDGER_CALL_SECONDS='0': Input should be greater than 0"),
+        ("LEDGER_LISTEN", "0.0.0.0:1", "binds only a loopback address"),
+        ("LEDGER_TLS_CERT", "/nonexistent.pem", "TLS needs both"),
+    ],
+)
+def test_each_server_setting_that_cannot_be_used_is_named(
+    variable: str, value: str, said: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from adapters.grpc.settings import ServeError, ServeSettings
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ServeError) as refused:
+        ServeSettings.from_environment()
+    assert said in str(refused.value)
+
+
+def test_the_server_settings_default_to_what_the_readme_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from adapters.grpc.settings import ENVIRONMENT, ServeSettings
+
+    for name in ENVIRONMENT.values():
+        monkeypatch.delenv(name, raising=False)
+    settings = ServeSettings.from_environment()
+    assert (settings.listen, settings.pool_size, settings.workers) == ("127.0.0.1:50051", 8, 1)
+    assert (settings.grace_seconds, settings.call_seconds, settings.tls) == (20.0, 30.0, False)
+    assert ServeSettings.from_environment("[::1]:0").address() == ("[::1]", 0)
