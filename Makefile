@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast lint bench bench-verify bench-audit bench-grpc bench-reconcile clean
+.PHONY: demo test test-fast test-faults lint bench bench-verify bench-audit bench-grpc bench-reconcile clean
 
 $(STAMP): pyproject.toml hatch_build.py protos/subsidy_ledger/v1/ledger.proto
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ test: $(STAMP)
 # The unit level only (pure rules, formats, the application in memory): no database, seconds.
 test-fast: $(STAMP)
 	$(BIN)/pytest tests/unit
+
+# The fault injection at length: 25 kills of each kind on each store, their figures printed.
+test-faults: $(STAMP)
+	LEDGER_FAULT_RUNS=$${LEDGER_FAULT_RUNS:-25} $(BIN)/pytest -m faults -s \
+		tests/e2e/test_faults.py tests/e2e/test_outage.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

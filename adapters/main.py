@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from adapters.cli import commands, operations
 from adapters.cli.output import EXIT_REFUSED, fail, guarded, process_defaults
 from adapters.cli.parser import build_parser
+from adapters.cli.progress import terminal_bars
+from domain.progress import showing
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -34,7 +36,9 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    with process_defaults():
+    # Bars on a terminal for the long commands; a server's stderr is its log.
+    bars = terminal_bars() if args.command != "serve" else None
+    with process_defaults(), showing(bars):
         return guarded(lambda: _dispatch(args))
 
 

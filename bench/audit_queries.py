@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import random
 import resource
 import shutil
@@ -28,7 +27,7 @@ from pathlib import Path
 import psycopg
 
 from adapters.bootstrap import open_ledger, today_in_shanghai
-from adapters.demo.run import Progress, _pay
+from adapters.demo.run import _pay
 from adapters.demo.synthetic import generate
 from adapters.files.register_csv import CsvRegister, write_register
 from domain.errors import NotFoundError
@@ -53,7 +52,7 @@ def build(url: str, folder: Path, scale: float) -> tuple[int, list[str]]:
             if year == province.first_year + 1:
                 early = result.position or 0
         t0 = time.perf_counter()
-        paid = _pay(svc, 38, province.last_year, today_in_shanghai(), Progress(1, io.StringIO()))
+        paid = _pay(svc, 38, province.last_year, today_in_shanghai())
         print(f"recorded {paid['recorded']:,} payments in {time.perf_counter() - t0:.1f} s")
         # The bureau re-issues 2022: 40 firms dropped, their rows otherwise as before.
         rows = province.registers[province.first_year + 2]

@@ -17,6 +17,7 @@ from domain.errors import ConcurrentWriteError, InvalidInputError, NotFoundError
 from domain.ledger_base import LedgerBase
 from domain.policy import Policy, load_policy
 from domain.ports import EventStreamRecorder
+from domain.progress import stage
 from domain.register import (
     RegisterDiff,
     RegisterRow,
@@ -177,10 +178,12 @@ class RegisterCommands(LedgerBase):
         def events() -> Iterator[Any]:
             yield from opening
             rows = 0
-            for _line, row in source.records(checked=True):
-                assert not isinstance(row, list)  # validated in the first pass
-                rows += 1
-                yield from diff.events_for_row(row)
+            with stage(f"write register {year}", total=len(present)) as bar:
+                for _line, row in source.records(checked=True):
+                    assert not isinstance(row, list)  # validated in the first pass
+                    rows += 1
+                    bar.advance()
+                    yield from diff.events_for_row(row)
             yield from diff.left_events(present)
             book.trigger_event(
                 RegisterBook.YearImported,

@@ -88,18 +88,18 @@ class LedgerBase(Application[uuid.UUID]):
         """The log's recorder, with commit times and trails."""
         return cast(LedgerLog, self.recorder)
 
-    def catch_up(self, progress: Any = None) -> int:
+    def catch_up(self) -> int:
         """Bring the views up to the log; the position they reached."""
-        return self._register().catch_up(self, progress=progress)
+        return self._register().catch_up(self)
 
     def _register(self) -> KnownRegister:
         if self._known is None:
             raise RuntimeError("this ledger was opened without views: it answers commands only")
         return self._known
 
-    def rebuild_views(self, progress: Any = None) -> int:
+    def rebuild_views(self) -> int:
         """Empty every view and replay the whole log into them."""
-        return self.views.rebuild(self, progress=progress)
+        return self.views.rebuild(self)
 
     # Aggregates -------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from eventsourcing.persistence import StoredEvent
 
@@ -82,7 +82,7 @@ class KnownRegister(Protocol):
     """What the ledger already holds of the register, caught up to the log: what imports and
     corrections need."""
 
-    def catch_up(self, app: Application[uuid.UUID], *, progress: Any = None) -> int:
+    def catch_up(self, app: Application[uuid.UUID]) -> int:
         """Apply every event after the tracked position; return the position reached."""
         ...
 
@@ -105,7 +105,7 @@ class ReadModel(KnownRegister, Protocol):
     `point`: known at its position and valid on its day; None reads the current rows, any day.
     """
 
-    def rebuild(self, app: Application[uuid.UUID], *, progress: Any = None) -> int: ...
+    def rebuild(self, app: Application[uuid.UUID]) -> int: ...
 
     def awards(
         self,

@@ -20,6 +20,7 @@ from domain.codes import (
 from domain.enterprise import Enterprise, enterprise_id
 from domain.errors import ImportRejectedError, PreconditionError, RowError
 from domain.policy import Route, SizeClass
+from domain.progress import stage
 from domain.text import control_problem, has_control
 
 COLUMNS = (
@@ -394,18 +395,21 @@ def validate_year(year: int, source: RegisterSource, prior: Mapping[str, PriorFi
     the set of USCCs on the register."""
     errors: list[RowError] = []
     seen: dict[str, int] = {}
-    for line, row in source.records():
-        if isinstance(row, list):
-            errors.extend(RowError(line, e.field, e.reason) for e in row)
-            continue
-        if row.uscc in seen:
-            errors.append(RowError(line, "uscc", f"{row.uscc} duplicates line {seen[row.uscc]}"))
-            continue
-        seen[row.uscc] = line
-        errors.extend(
-            RowError(line, e.field, e.reason)
-            for e in check_against_ledger(row, prior.get(row.uscc))
-        )
+    with stage(f"check register {year}") as bar:
+        for line, row in source.records():
+            bar.advance()
+            if isinstance(row, list):
+                errors.extend(RowError(line, e.field, e.reason) for e in row)
+                continue
+            if row.uscc in seen:
+                duplicate = f"{row.uscc} duplicates line {seen[row.uscc]}"
+                errors.append(RowError(line, "uscc", duplicate))
+                continue
+            seen[row.uscc] = line
+            errors.extend(
+                RowError(line, e.field, e.reason)
+                for e in check_against_ledger(row, prior.get(row.uscc))
+            )
     if errors:
         raise ImportRejectedError(source.name, errors)
     if not seen:

@@ -17,6 +17,7 @@ from typing import Any
 from eventsourcing.application import Application
 
 from domain.bulk import paused_gc
+from domain.progress import stage
 from projections.fold import Batch, decode, fold
 from projections.runner import BATCH
 from projections.store import Tx
@@ -117,7 +118,7 @@ def derive(app: Application[uuid.UUID], stop: int) -> Derived:
     """Replay the log up to position `stop` through the views' fold, in memory."""
     batch = Batch(0, stop, 0, None)
     start, events = 0, 0
-    with paused_gc():
+    with paused_gc(), stage("replay the log in memory", total=stop, unit="events") as bar:
         while True:
             notifications = app.recorder.select_notifications(
                 start, BATCH, stop=stop, inclusive_of_start=False
@@ -128,6 +129,7 @@ def derive(app: Application[uuid.UUID], stop: int) -> Derived:
             firm_events = decode(app, batch, notifications)
             if firm_events:
                 fold(batch, firm_events, batch.firms, _no_rows, firm_rows=False)
+            bar.advance(notifications[-1].id - start)
             start = notifications[-1].id
     # The batch's `closes` name versions from before its start: from position 0 there are none.
     return Derived(stop, events, batch)

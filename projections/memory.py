@@ -24,7 +24,7 @@ class MemoryRegister:
         self._derived: Derived | None = None
         self._rows: dict[Any, tuple[Any, ...]] = {}
 
-    def catch_up(self, app: Application[uuid.UUID], *, progress: Any = None) -> int:
+    def catch_up(self, app: Application[uuid.UUID]) -> int:
         head = app.recorder.max_notification_id() or 0
         if self._derived is None or self._derived.position != head:
             self._derived = derive(app, head)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import date
 from typing import Any
 
@@ -23,6 +23,7 @@ from eventsourcing.persistence import DataError, Notification
 from domain.bulk import paused_gc
 from domain.correction import YearFact
 from domain.policy import Policy, policy_from_json
+from domain.progress import SILENT, Bar, shown, stage
 from domain.reconciliation import LedgerPayment
 from domain.register import PriorFirm
 from domain.results import (
@@ -140,7 +141,7 @@ class LedgerViews:
 
     # Catch-up and rebuild ---------------------------------------------------------------------
 
-    def catch_up(self, app: Application[uuid.UUID], *, progress: Any = None) -> int:
+    def catch_up(self, app: Application[uuid.UUID]) -> int:
         """Apply every event after the tracked position; return the position reached.
 
         Pipelined over two threads so that the database (on the other core) writes and commits
@@ -150,16 +151,32 @@ class LedgerViews:
         transaction; if another writer moved the views in between, the stale batch is refused
         under the lock and the catch-up starts again from where the views are.
         """
-        with ThreadPoolExecutor(1, thread_name_prefix="views-writer") as writer:
+        with (
+            ThreadPoolExecutor(1, thread_name_prefix="views-writer") as writer,
+            self._progress(app) as bar,
+        ):
             while True:
                 try:
-                    return self._pipeline(app, writer, progress)
+                    return self._pipeline(app, writer, bar)
                 except StaleBatchError:
                     continue
 
-    def _pipeline(
-        self, app: Application[uuid.UUID], writer: ThreadPoolExecutor, progress: Any
-    ) -> int:
+    @contextmanager
+    def _progress(self, app: Application[uuid.UUID]) -> Iterator[Bar]:
+        """A bar over the positions the views are behind, if anyone looks."""
+        if not shown():
+            yield SILENT
+            return
+        with self.read() as tx:
+            start = self._position(tx)
+        behind = (app.recorder.max_notification_id() or 0) - start
+        if behind <= 0:
+            yield SILENT
+            return
+        with stage("bring the views up to date", total=behind, unit="events") as bar:
+            yield bar
+
+    def _pipeline(self, app: Application[uuid.UUID], writer: ThreadPoolExecutor, bar: Bar) -> int:
         in_flight: Batch | None = None  # the batch the writer thread is committing
         committed: Future[None] | None = None
         while True:
@@ -181,8 +198,7 @@ class LedgerViews:
                         )
             if committed is not None and in_flight is not None:
                 committed.result()  # the writer's error, StaleBatchError included
-                if progress is not None:
-                    progress(in_flight.events)
+                bar.advance(in_flight.end - in_flight.start)
             if batch is None:
                 return start
             committed = writer.submit(self._commit, batch)
@@ -217,7 +233,7 @@ class LedgerViews:
             self._write_batch(tx, batch)
             self._track(tx, batch.end)
 
-    def rebuild(self, app: Application[uuid.UUID], *, progress: Any = None) -> int:
+    def rebuild(self, app: Application[uuid.UUID]) -> int:
         """Empty every view and replay the whole log into them."""
         with self._write() as tx:
             for table in TABLES:
@@ -225,7 +241,7 @@ class LedgerViews:
             tx.execute(
                 f"DELETE FROM {self._tracking_table} WHERE application_name = %s", (TRACKING_NAME,)
             )
-        return self.catch_up(app, progress=progress)
+        return self.catch_up(app)
 
     @staticmethod
     def _notifications(app: Application[uuid.UUID], start: int) -> Sequence[Notification]:

@@ -69,6 +69,9 @@ def _encoding_option(p: argparse.ArgumentParser, what: str) -> None:
     )
 
 
+TOKENS_HELP = "the users' token hashes (default: $LEDGER_TOKENS_FILE)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -91,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     pointing.add_argument(
         "--known-at",
         metavar="WHEN",
-        help="what the ledger knew then: an RFC 3339 instant with an offset, or @POSITION",
+        help="what the ledger knew then: an RFC 3339 instant with an offset, or @POSITION "
+        "(default: now, the last commit)",
     )
 
     parser = argparse.ArgumentParser(
@@ -105,8 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common, listing],
         help="import a year's above-scale register (CSV)",
     )
-    p.add_argument("--year", type=_year, required=True)
-    p.add_argument("file", metavar="FILE")
+    p.add_argument("--year", type=_year, required=True, help="the register year of the file")
+    p.add_argument("file", metavar="FILE", help="the register (CSV, format in the README)")
     p.add_argument(
         "--baseline",
         action="store_true",
@@ -123,16 +127,31 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the bureau re-issued this imported year: append corrections (needs --reason)",
     )
-    p.add_argument("--reason", help="why the year was re-issued (recorded with the correction)")
+    p.add_argument(
+        "--reason",
+        help="why the year was re-issued, recorded with the correction (required with "
+        "--correction; no default)",
+    )
 
     p = sub.add_parser(
         "awards",
         parents=[common, listing, pointing],
         help="entitlements with amounts, payments and status",
     )
-    p.add_argument("--fiscal-year", type=_year, help="due fiscal year")
-    p.add_argument("--city", type=_city, help="city code, e.g. 140100")
-    p.add_argument("--status", default="all", choices=[*AWARD_STATUSES, "all"])
+    p.add_argument(
+        "--fiscal-year", type=_year, help="only awards due in this fiscal year (default: every one)"
+    )
+    p.add_argument(
+        "--city",
+        type=_city,
+        help="only awards counting for this city, e.g. 140100 (default: every city)",
+    )
+    p.add_argument(
+        "--status",
+        default="all",
+        choices=[*AWARD_STATUSES, "all"],
+        help="only awards in this status (default: all)",
+    )
 
     p = sub.add_parser(
         "record-payment",
@@ -163,17 +182,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "totals", parents=[common, listing, pointing], help="fiscal totals by kind or city"
     )
-    p.add_argument("--fiscal-year", type=_year)
-    p.add_argument("--by", default="kind", choices=["kind", "city"])
-    p.add_argument("--basis", default="due", choices=["due", "cash"])
+    p.add_argument("--fiscal-year", type=_year, help="only this fiscal year (default: every one)")
+    p.add_argument(
+        "--by", default="kind", choices=["kind", "city"], help="rows per (default: kind)"
+    )
+    p.add_argument(
+        "--basis",
+        default="due",
+        choices=["due", "cash"],
+        help="due: awards by the fiscal year they are due in; cash: payments by the fiscal "
+        "year of their date (default: due)",
+    )
 
     p = sub.add_parser(
         "windows",
         parents=[common, listing, pointing],
         help="guarantee (八) and energy (十一) windows of first entrants",
     )
-    p.add_argument("--uscc", type=_uscc)
-    p.add_argument("--active-on", type=_day, metavar="DATE")
+    p.add_argument("--uscc", type=_uscc, help="only this firm's windows (default: every firm)")
+    p.add_argument(
+        "--active-on",
+        type=_day,
+        metavar="DATE",
+        help="only windows open on DATE (default: every window begun by --as-of)",
+    )
 
     p = sub.add_parser(
         "enterprise",
@@ -201,7 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common, listing, pointing],
         help="register size and first entries per year and city, or who was on it in one year",
     )
-    p.add_argument("--year", type=_year, help="list the firms on the register of this year")
+    p.add_argument(
+        "--year",
+        type=_year,
+        help="list the firms on the register of this year (default: the sizes of every year)",
+    )
 
     p = sub.add_parser(
         "verify",
@@ -212,7 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--anchor",
         type=_anchor_arg,
         metavar="POSITION:HASH",
-        help="a head kept earlier (`anchor`): the recomputed link at POSITION must be HASH",
+        help="a head kept earlier (`anchor`): the recomputed link at POSITION must be HASH "
+        "(default: none, the chain alone)",
     )
 
     p = sub.add_parser(
@@ -223,7 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out",
         metavar="FILE",
-        help="also append a line `POSITION:HASH TAKEN_AT_UTC` to FILE",
+        help="also append a line `POSITION:HASH TAKEN_AT_UTC` to FILE (default: print only)",
     )
 
     p = sub.add_parser(
@@ -296,34 +333,45 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="address to bind (default $LEDGER_LISTEN, else 127.0.0.1:50051); not loopback only with TLS",
     )
-    p.add_argument(
-        "--tokens", metavar="FILE", help="the users' token hashes (default $LEDGER_TOKENS_FILE)"
-    )
+    p.add_argument("--tokens", metavar="FILE", help=TOKENS_HELP)
 
     p = sub.add_parser("token", help="the gRPC users' bearer tokens: add, list, revoke")
     tokens = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     t = tokens.add_parser("add", help="add a user's token; prints it once")
-    t.add_argument("--user", required=True)
-    t.add_argument("--role", required=True, choices=list(ROLES))
-    t.add_argument("--city", type=_city, help="scope the user to one city's firms")
-    t.add_argument("--tokens", metavar="FILE")
+    t.add_argument(
+        "--user", required=True, help="the user's name, the actor of every event their calls cause"
+    )
+    t.add_argument("--role", required=True, choices=list(ROLES), help="what the user may do")
+    t.add_argument(
+        "--city", type=_city, help="scope the user to one city's firms (default: province-wide)"
+    )
+    t.add_argument("--tokens", metavar="FILE", help=TOKENS_HELP)
     t = tokens.add_parser("list", help="the users and roles (never the tokens)")
-    t.add_argument("--tokens", metavar="FILE")
-    t.add_argument("--json", action="store_true")
+    t.add_argument("--tokens", metavar="FILE", help=TOKENS_HELP)
+    t.add_argument("--json", action="store_true", help="print one JSON document on stdout")
     t = tokens.add_parser("revoke", help="remove every token of a user")
-    t.add_argument("--user", required=True)
-    t.add_argument("--tokens", metavar="FILE")
+    t.add_argument("--user", required=True, help="the user whose tokens stop working at once")
+    t.add_argument("--tokens", metavar="FILE", help=TOKENS_HELP)
 
     p = sub.add_parser(
-        "demo", parents=[listing], help="a synthetic Shanxi, 2020-2025, in a fresh SQLite file"
+        "demo",
+        parents=[listing],
+        help="a synthetic Shanxi, 2020-2025, imported and paid in a new SQLite ledger",
     )
     p.add_argument(
         "--out",
         metavar="DIR",
-        help="keep the demo ledger in DIR (default: a new temporary directory)",
+        default="demo",
+        help="where the demo goes: a new or empty directory, or an earlier demo's, which is "
+        "replaced (default: ./demo)",
     )
-    p.add_argument("--seed", type=int, default=38)
     p.add_argument(
-        "--scale", type=float, default=1.0, help="fraction of the realistic province size"
+        "--seed", type=int, default=38, help="the synthetic province's seed (default 38)"
+    )
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="fraction of the realistic province size, 0.005 to 10 (default 1.0)",
     )
     return parser

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import random
 import shlex
+import shutil
 import sys
-import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from adapters.bootstrap import open_ledger, today_in_shanghai
 from adapters.cli.output import EXIT_OK, EXIT_REFUSED, emit_json, fail, pad, width
@@ -20,9 +20,14 @@ from adapters.files.treasury_csv import write_treasury
 from domain.application import Ledger
 from domain.codes import cities
 from domain.money import yuan
+from domain.progress import stage
 
+DEFAULT_DIRECTORY = "demo"
 LEDGER_FILE = "demo-ledger.db"
 TREASURY_FILE = "treasury-payments.csv"
+REGISTERS_DIRECTORY = "registers"
+MARKER_FILE = ".subsidy-ledger-demo"
+"""Says a directory holds a demo, which the next demo may replace."""
 ACTOR = "demo"
 # 一 总体要求: more than 10,000 above-scale industrial enterprises by the end of 2025.
 GOAL_FIRMS = 10_000
@@ -39,46 +44,6 @@ PAID_IN_CURRENT_YEAR = 0.55
 FIRST_INSTALMENT = (2, 5)  # 40% first, the rest later (a pattern seen in other provinces)
 
 
-class Progress:
-    """Steps on stderr: a redrawn bar on a terminal, one line per step otherwise."""
-
-    def __init__(self, total: int, stream: TextIO | None = None, width: int = 20):
-        self.total = total
-        self.stream = stream or sys.stderr
-        self.width = width
-        self.n = 0
-        self.tty = self.stream.isatty()
-        self._last = 0
-
-    def _bar(self, label: str) -> str:
-        done = self.width * self.n // self.total
-        return f"[{'#' * done}{'.' * (self.width - done)}] step {self.n}/{self.total} {label}"
-
-    def step(self, label: str) -> None:
-        self.n += 1
-        self._show(label, newline=not self.tty)
-
-    def detail(self, label: str) -> None:
-        """Redraw the current step with more detail; a terminal only, to keep logs short."""
-        if self.tty:
-            self._show(label, newline=False)
-
-    def _show(self, label: str, *, newline: bool) -> None:
-        text = self._bar(label)
-        if newline:
-            self.stream.write(text + "\n")
-        else:
-            gap = max(0, self._last - width(text))
-            self.stream.write("\r" + text + " " * gap)
-            self._last = width(text)
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty and self._last:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right_from: int = 1) -> list[str]:
     widths = [max(width(r[i]) for r in [header, *rows]) for i in range(len(header))]
     return [
@@ -90,21 +55,24 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right_from: int
     ]
 
 
-def _prepare(out: str | None) -> Path | str:
-    """The fresh directory for the demo, or why it cannot be used."""
-    if out is None:
-        return Path(tempfile.mkdtemp(prefix="subsidy-ledger-demo-"))
-    d = Path(out).expanduser().absolute()
-    if (d / LEDGER_FILE).exists():
-        return (
-            f"{d} already holds a demo ledger ({d / LEDGER_FILE}); nothing was changed. "
-            f"Query it with `subsidy-ledger awards --db {_url(d)}`, or give a new --out."
-        )
+def _prepare(out: str) -> Path | str:
+    """The directory for the demo, emptied if it holds an earlier demo; or why it cannot be used.
+    A directory that holds anything but a demo is left alone."""
+    d = Path(out).expanduser()
     if d.exists() and not d.is_dir():
         return f"--out {d} is not a directory; nothing was changed"
     if d.exists() and any(d.iterdir()):
-        return f"--out {d} is not empty; the demo writes only into a new or empty directory"
+        if not (d / MARKER_FILE).is_file():
+            return (
+                f"--out {d} holds files that are not a demo's (no {MARKER_FILE}); nothing was "
+                "changed: give a new or empty directory, or an earlier demo's, which is replaced"
+            )
+        shutil.rmtree(d)
     d.mkdir(parents=True, exist_ok=True)
+    (d / MARKER_FILE).write_text(
+        "Written by `subsidy-ledger demo`; the next demo into this directory replaces all of it.\n",
+        encoding="utf-8",
+    )
     return d
 
 
@@ -116,52 +84,57 @@ def _random_day(rng: random.Random, first: date, last: date) -> date:
     return first + timedelta(days=rng.randrange((last - first).days + 1))
 
 
-def _pay(
-    ledger: Ledger, seed: int, last_year: int, today: date, progress: Progress
-) -> dict[str, int]:
+def _pay(ledger: Ledger, seed: int, last_year: int, today: date) -> dict[str, int]:
     """Record treasury payments through the ledger's own command, as the finance bureau would."""
     # Its own stream, so the payments do not shift when the generator's draws change.
     rng = random.Random(f"subsidy-ledger-demo-payments-{seed}")  # noqa: S311 - demo data, not secrets
     awards = ledger.awards()
     vouchers: dict[int, int] = defaultdict(int)
     recorded = amount_paid = after_today = 0
-    for i, award in enumerate(awards):
-        fy, amount = award.due_fiscal_year, award.amount_fen
-        draw = rng.random()
-        plan: list[tuple[int, date]] = []
-        # Paid from the budget of the due fiscal year (DOMAIN.md default 3), in its working months.
-        if fy <= last_year:
-            if draw < PAID_IN_FULL:
-                plan = [(amount, _random_day(rng, date(fy, 3, 1), date(fy, 11, 30)))]
-            elif draw < PAID_IN_FULL + PAID_IN_TWO:
-                first = amount * FIRST_INSTALMENT[0] // FIRST_INSTALMENT[1]
-                plan = [
-                    (first, _random_day(rng, date(fy, 3, 1), date(fy, 6, 30))),
-                    (amount - first, _random_day(rng, date(fy, 7, 1), date(fy, 11, 30))),
-                ]
-        elif fy == last_year + 1 and draw < PAID_IN_CURRENT_YEAR and today.year >= fy:
-            # The fiscal year under way: paid so far, never after today (the ledger refuses a
-            # future date, Asia/Shanghai).
-            last = min(date(fy, 11, 30), today)
-            plan = [(amount, _random_day(rng, min(date(fy, 3, 1), last), last))]
-        for part, paid_on in plan:
-            if paid_on > today:
-                # Only when the demo runs before the end of its own data: not yet paid.
-                after_today += 1
-                continue
-            vouchers[paid_on.year] += 1
-            ref = f"GK{paid_on.year}{vouchers[paid_on.year]:06d}"
-            ledger.record_payment(award.entitlement_id, ref, part, paid_on, actor=ACTOR)
-            recorded += 1
-            amount_paid += part
-        if i % 200 == 0:
-            progress.detail(f"record payments {i}/{len(awards)} awards")
+    with stage("record payments", total=len(awards), unit="awards") as bar:
+        for award in awards:
+            bar.advance()
+            plan = _plan(rng, award.due_fiscal_year, award.amount_fen, last_year, today)
+            for part, paid_on in plan:
+                if paid_on > today:
+                    # Only when the demo runs before the end of its own data: not yet paid.
+                    after_today += 1
+                    continue
+                vouchers[paid_on.year] += 1
+                ref = f"GK{paid_on.year}{vouchers[paid_on.year]:06d}"
+                ledger.record_payment(award.entitlement_id, ref, part, paid_on, actor=ACTOR)
+                recorded += 1
+                amount_paid += part
     return {
         "recorded": recorded,
         "amount_fen": amount_paid,
         "awards": len(awards),
         "planned_after_today": after_today,
     }
+
+
+def _plan(
+    rng: random.Random, fy: int, amount: int, last_year: int, today: date
+) -> list[tuple[int, date]]:
+    """How the treasury pays one award due in fiscal year `fy`: (amount, date) per payment."""
+    draw = rng.random()
+    plan: list[tuple[int, date]] = []
+    # Paid from the budget of the due fiscal year (DOMAIN.md default 3), in its working months.
+    if fy <= last_year:
+        if draw < PAID_IN_FULL:
+            plan = [(amount, _random_day(rng, date(fy, 3, 1), date(fy, 11, 30)))]
+        elif draw < PAID_IN_FULL + PAID_IN_TWO:
+            first = amount * FIRST_INSTALMENT[0] // FIRST_INSTALMENT[1]
+            plan = [
+                (first, _random_day(rng, date(fy, 3, 1), date(fy, 6, 30))),
+                (amount - first, _random_day(rng, date(fy, 7, 1), date(fy, 11, 30))),
+            ]
+    elif fy == last_year + 1 and draw < PAID_IN_CURRENT_YEAR and today.year >= fy:
+        # The fiscal year under way: paid so far, never after today (the ledger refuses a
+        # future date, Asia/Shanghai).
+        last = min(date(fy, 11, 30), today)
+        plan = [(amount, _random_day(rng, min(date(fy, 3, 1), last), last))]
+    return plan
 
 
 def _summary(
@@ -232,6 +205,7 @@ def _summary(
         "ledger_path": str(d / LEDGER_FILE),
         "ledger_url": url,
         "query": f"subsidy-ledger awards --db {shlex.quote(url)}",
+        "environment": environment(url),
     }
 
 
@@ -311,18 +285,40 @@ def _print(doc: dict[str, Any]) -> None:
             f"[{'#' * filled}{'.' * (bar - filled)}]  {verdict}"
         )
     print()
-    url = shlex.quote(doc["ledger_url"])
-    print(f"The demo ledger is {doc['ledger_path']} (register CSVs beside it). Query it:")
-    print(f"  subsidy-ledger awards --db {url} --fiscal-year {last + 1} --status due")
-    print(f"  subsidy-ledger totals --db {url} --by city")
-    print(f"  subsidy-ledger register --db {url}")
+    d = doc["directory"]
     print(
-        "and reconcile it against the treasury's export of its payments (the README's Operations):"
+        f"The demo is in {d}/: its ledger {doc['ledger_path']}, the registers in "
+        f"{d}/{REGISTERS_DIRECTORY}/, the treasury's export {doc['treasury_file']}. From here, with"
     )
+    print(f"  export {exports(doc['environment'])}")
+    print("every command of the README runs on it as printed, for instance:")
+    print(f"  subsidy-ledger awards --fiscal-year {last + 1} --status due")
+    print("  subsidy-ledger totals --by city")
     print(
-        f"  subsidy-ledger reconcile --db {url} --treasury {shlex.quote(doc['treasury_file'])} "
-        f"--out {shlex.quote(str(Path(doc['ledger_path']).parent / 'reports'))}"
+        f"  subsidy-ledger reconcile --treasury {shlex.quote(doc['treasury_file'])} "
+        f"--out {shlex.quote(d + '/reports')}"
     )
+    print("(the README's Operations says what the reconciliation finds).")
+
+
+def exports(env: dict[str, str]) -> str:
+    """NAME=VALUE ... for `export`, quoted for the shell; PATH's `$PATH` is left to expand."""
+    return " ".join(
+        f'{k}="{v}"' if k == "PATH" else f"{k}={shlex.quote(v)}" for k, v in env.items()
+    )
+
+
+def environment(url: str) -> dict[str, str]:
+    """What the shell needs for the README's commands to run on the demo: the command itself on
+    PATH when it is not there already (make installs it in .venv/bin), and the ledger."""
+    env = {}
+    here = Path(sys.executable).parent
+    command = here / "subsidy-ledger"
+    found = shutil.which("subsidy-ledger")
+    if command.exists() and (found is None or Path(found).resolve() != command.resolve()):
+        env["PATH"] = f"{here.absolute()}:$PATH"
+    env["LEDGER_DATABASE_URL"] = url
+    return env
 
 
 def _treasury_export(ledger: Ledger, d: Path) -> Path:
@@ -349,8 +345,8 @@ def _treasury_export(ledger: Ledger, d: Path) -> Path:
     return path
 
 
-def run_demo(out: str | None, seed: int, scale: float, as_json: bool) -> int:
-    """Generate, import, pay and summarise a synthetic Shanxi; return the exit status."""
+def run_demo(out: str, seed: int, scale: float, as_json: bool) -> int:
+    """Generate, import, pay and summarise a synthetic Shanxi in `out`; return the exit status."""
     if not MIN_SCALE <= scale <= MAX_SCALE:
         return fail(
             f"--scale must be between {MIN_SCALE} and {MAX_SCALE}, got {scale}", EXIT_REFUSED
@@ -359,29 +355,29 @@ def run_demo(out: str | None, seed: int, scale: float, as_json: bool) -> int:
     if isinstance(prepared, str):
         return fail(prepared, EXIT_REFUSED)
     d = prepared
-    progress = Progress(total=4 + LAST_YEAR - FIRST_YEAR + 1)
-    try:
-        progress.step(f"generate a synthetic Shanxi (seed {seed}, scale {scale:g})")
+    steps = 4 + LAST_YEAR - FIRST_YEAR + 1
+    with stage(f"demo: a synthetic Shanxi into {d}", total=steps, unit="steps") as bar:
         province = generate(seed, scale, FIRST_YEAR, LAST_YEAR)
-        progress.step(f"write register CSVs to {d}")
+        bar.advance()
         files = {}
+        (d / REGISTERS_DIRECTORY).mkdir()
         for year in province.years:
-            files[year] = d / f"register-{year}.csv"
+            files[year] = d / REGISTERS_DIRECTORY / f"{year}.csv"
             write_register(files[year], province.registers[year])
+        bar.advance()
         # An explicit URL: the demo never opens the user's ledger or LEDGER_DATABASE_URL.
         with open_ledger(_url(d), create=True) as ledger:
             for year in province.years:
                 baseline = year == province.first_year
-                progress.step(f"import register {year}{' (baseline)' if baseline else ''}")
                 source = CsvRegister(files[year], year)
                 ledger.import_register(year, source, actor=ACTOR, baseline=baseline)
-            progress.step("record payments")
-            payments = _pay(ledger, seed, province.last_year, today_in_shanghai(), progress)
-            progress.step("summarise")
+                bar.advance()
+            payments = _pay(ledger, seed, province.last_year, today_in_shanghai())
+            bar.advance()
             doc = _summary(ledger, province, d, payments)
+            doc["registers"] = {str(year): str(path) for year, path in files.items()}
             doc["treasury_file"] = str(_treasury_export(ledger, d))
-    finally:
-        progress.close()
+            bar.advance()
     if as_json:
         emit_json(doc)
     else:

@@ -44,6 +44,7 @@ from typing import TypeVar
 from adapters.files.csv_records import BadLine, csv_encoding, csv_records
 from domain.codes import CodeError, validate_uscc
 from domain.errors import RowError, TreasuryRejectedError
+from domain.progress import stage
 from domain.register import FieldError
 from domain.text import control_problem, has_control
 
@@ -110,15 +111,17 @@ def read_treasury(path: str | Path, *, through: date, encoding: str = "utf-8") -
     digest = hashlib.sha256()
     rows: list[TreasuryRow] = []
     errors: list[RowError] = []
-    for record in csv_records(path, encoding, TREASURY_COLUMNS, digest):
-        if isinstance(record, BadLine):
-            errors.extend(RowError(record.line, e.field, e.reason) for e in record.errors)
-            continue
-        row = _row(record.line, record.values, through)
-        if isinstance(row, TreasuryRow):
-            rows.append(row)
-        else:
-            errors.extend(RowError(record.line, e.field, e.reason) for e in row)
+    with stage("read the treasury file") as bar:
+        for record in csv_records(path, encoding, TREASURY_COLUMNS, digest):
+            bar.advance()
+            if isinstance(record, BadLine):
+                errors.extend(RowError(record.line, e.field, e.reason) for e in record.errors)
+                continue
+            row = _row(record.line, record.values, through)
+            if isinstance(row, TreasuryRow):
+                rows.append(row)
+            else:
+                errors.extend(RowError(record.line, e.field, e.reason) for e in row)
     if errors:
         raise TreasuryRejectedError(name, errors)
     return TreasuryFile(name, digest.hexdigest(), encoding, rows)

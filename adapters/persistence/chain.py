@@ -21,12 +21,15 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from adapters.persistence.log import stored_bytes
+from domain.progress import Bar, shown, stage
 
 GENESIS = bytes(32)
+PROGRESS_EVERY = 4096
+"""Events between two steps of the progress bar (a step per event would cost more than it tells)."""
 """link_0, the link "before" the first event; also the head of an empty log."""
 
 EventRow = tuple[int, str, int, str, str]
@@ -150,11 +153,21 @@ class Verification:
         return self.anchor.position <= self.position
 
 
+def events_to_verify(recorder: Any, first: int, stop: int) -> int | None:
+    """About how many events a verification from `first` to `stop` walks, if anyone looks at its
+    progress (domain.progress); None otherwise, without asking the database."""
+    if not shown():
+        return None
+    head = recorder.max_notification_id() or 0
+    return max(0, min(stop, head) - max(first, 0))
+
+
 def check(
     events: Iterable[EventRow],
     links: Iterable[tuple[int, bytes]],
     anchor: Anchor | None = None,
     since: Anchor | None = None,
+    total: int | None = None,
 ) -> Verification:
     """Walk the events and the stored links, both in position order, and stop at the first break.
 
@@ -166,8 +179,20 @@ def check(
 
     `since`: an anchor kept earlier to start from instead of the first event: `events` are then
     those after its position and `links` start with the stored link at its position, which must
-    be the anchor's (the log up to it was checked when the anchor was kept).
+    be the anchor's (the log up to it was checked when the anchor was kept). `total`: about how
+    many events there are, for the progress bar.
     """
+    with stage("verify the hash chain", total=total, unit="events") as bar:
+        return _walk(events, links, anchor, since, bar)
+
+
+def _walk(
+    events: Iterable[EventRow],
+    links: Iterable[tuple[int, bytes]],
+    anchor: Anchor | None,
+    since: Anchor | None,
+    bar: Bar,
+) -> Verification:
     stored = iter(links)
     link, position, count = GENESIS, 0, 0
     if since is not None and since.position > 0:
@@ -180,6 +205,7 @@ def check(
     due = anchor if anchor is not None and anchor.position > position else None  # not reached
 
     def done(broken: Break | None = None) -> Verification:
+        bar.advance(count % PROGRESS_EVERY)
         return Verification(count, position, link, broken, anchor or since)
 
     if anchor is not None and anchor.position == 0 and anchor.link != GENESIS:
@@ -205,6 +231,8 @@ def check(
             due = None
         link, position, count = computed, at, count + 1
         pending = next(stored, None)
+        if not count % PROGRESS_EVERY:
+            bar.advance(PROGRESS_EVERY)
     if pending is not None:
         return done(_missing(pending[0], due))
     return done(None if due is None else _no_event_at(due))

@@ -18,7 +18,15 @@ from psycopg import Connection, Cursor, InterfaceError, OperationalError, Server
 from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier, Literal
 
-from adapters.persistence.chain import GENESIS, Anchor, EventRow, Verification, check, fold
+from adapters.persistence.chain import (
+    GENESIS,
+    Anchor,
+    EventRow,
+    Verification,
+    check,
+    events_to_verify,
+    fold,
+)
 from adapters.persistence.group_commit import GroupedAppends, time_left
 from adapters.persistence.log import (
     CHAIN_FETCH_ROWS,
@@ -393,6 +401,7 @@ class LedgerPostgresRecorder(GroupedAppends, PostgresApplicationRecorder):
         """Recompute the chain from every event (after `since`, up to `stop`) and compare it with
         the stored links (see adapters.chain.check)."""
         first = since.position if since else MIN_POSITION
+        total = events_to_verify(self, first, stop)
         with self.datastore.get_connection() as conn, conn.transaction(force_rollback=True):
             # Both reads see one snapshot, so a link committed meanwhile cannot look missing.
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -402,4 +411,4 @@ class LedgerPostgresRecorder(GroupedAppends, PostgresApplicationRecorder):
             ):
                 events.execute(self.select_chain_rows_statement, (first, stop))
                 links.execute(self.select_links_statement, (first, stop))
-                return check(events, links, anchor, since)
+                return check(events, links, anchor, since, total)

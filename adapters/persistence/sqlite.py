@@ -20,6 +20,7 @@ from adapters.persistence.chain import (
     Verification,
     check,
     event_row,
+    events_to_verify,
     fold,
 )
 from adapters.persistence.group_commit import GroupedAppends, time_left
@@ -195,6 +196,7 @@ class LedgerSQLiteRecorder(GroupedAppends, SQLiteApplicationRecorder):
         """Recompute the chain from every event (after `since`, up to `stop`) and compare it with
         the stored links (see adapters.chain.check)."""
         first = since.position if since else MIN_POSITION
+        total = events_to_verify(self, first, stop)
         with self.datastore.transaction(commit=False) as c:
             # One read transaction: both cursors see the same snapshot of the log.
             c.execute(
@@ -204,7 +206,7 @@ class LedgerSQLiteRecorder(GroupedAppends, SQLiteApplicationRecorder):
             )
             links = ((r[0], bytes(r[1])) for r in c.sqlite_cursor)
             events = self._chain_rows(c, first + 1 if since else first, stop)
-            return check(events, links, anchor, since)
+            return check(events, links, anchor, since, total)
 
     def _record_commit(self, c: SQLiteCursor, position: int) -> None:
         # SQLite has one writer at a time, so the clock read here follows commit order;

@@ -398,6 +398,13 @@ def test_the_example_client_lists_what_is_due(
         [f"{TAIYUAN}/first_entry/2021", f"{DATONG}/first_entry/2021"]
     )
     assert f"due in 2022: {2 * FE} fen" in out.err
+    # Without a token, or with a forged one: a sentence and exit 2, never a traceback.
+    monkeypatch.delenv("LEDGER_TOKEN")
+    assert client.main([target, "2022"]) == 2
+    assert "set LEDGER_TOKEN" in capsys.readouterr().err
+    monkeypatch.setenv("LEDGER_TOKEN", "forged")
+    assert client.main([target, "2022"]) == 2
+    assert "UNAUTHENTICATED" in capsys.readouterr().err
 
 
 @pytest.mark.slow

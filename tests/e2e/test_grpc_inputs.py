@@ -8,6 +8,8 @@ import logging
 
 import grpc
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from support.grpc import DATONG, TAIYUAN, auth, code_of, load
 from support.helpers import Firm
 
@@ -107,3 +109,87 @@ def test_a_refused_call_is_logged_with_the_user_who_made_it(
     assert code == grpc.StatusCode.PERMISSION_DENIED
     (line,) = [json.loads(r.message) for r in caplog.records if '"VerifyLog"' in r.message]
     assert (line["user"], line["status"]) == ("财政厅-张", "PERMISSION_DENIED")
+
+
+# Fuzzing: any text in any field ------------------------------------------------------------------
+
+# protobuf strings are UTF-8: every character but the surrogates, control characters included
+ANY_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=24)
+TEXTISH = st.one_of(
+    ANY_TEXT,
+    st.sampled_from(["", " ", "\x00", "@1\x00", "2022-13-01", "@-1", "@99999999999999999999"]),
+    st.builds(
+        lambda a, b: a + b, st.sampled_from([TAIYUAN, f"{TAIYUAN}/first_entry/2021"]), ANY_TEXT
+    ),
+)
+ANSWERS = {
+    grpc.StatusCode.OK,
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.ALREADY_EXISTS,
+    grpc.StatusCode.PERMISSION_DENIED,
+}
+"""What a client may be told about its input: never INTERNAL, UNAVAILABLE or DATA_LOSS."""
+
+FUZZED = {
+    "RecordPayment": lambda s, m, t: s.RecordPayment(
+        pb.RecordPaymentRequest(entitlement_id=t[0], payment_ref=t[1], amount_fen=1, paid_on=t[2]),
+        metadata=m,
+    ),
+    "RecordRecovery": lambda s, m, t: s.RecordRecovery(
+        pb.RecordRecoveryRequest(
+            entitlement_id=t[0], recovery_ref=t[1], amount_fen=1, received_on=t[2]
+        ),
+        metadata=m,
+    ),
+    "GetEnterprise": lambda s, m, t: s.GetEnterprise(
+        pb.GetEnterpriseRequest(uscc=t[0], point=pb.Point(as_of=t[1], known_at=t[2])), metadata=m
+    ),
+    "ListAwards": lambda s, m, t: s.ListAwards(
+        pb.ListAwardsRequest(city_code=t[0], kind=t[1], status=t[2], point=pb.Point(known_at=t[3])),
+        metadata=m,
+    ),
+    "ExplainEntitlement": lambda s, m, t: s.ExplainEntitlement(
+        pb.ExplainEntitlementRequest(entitlement_id=t[0]), metadata=m
+    ),
+    "GetAuditTrail": lambda s, m, t: s.GetAuditTrail(
+        pb.GetAuditTrailRequest(uscc=t[0]), metadata=m
+    ),
+    "VerifyLog": lambda s, m, t: s.VerifyLog(pb.VerifyLogRequest(anchor=t[0]), metadata=m),
+    "ImportRegister": lambda s, m, t: s.ImportRegister(
+        iter(
+            [
+                pb.ImportRegisterRequest(
+                    header=pb.ImportHeader(year=2022, correction=bool(t[5]), reason=t[5])
+                ),
+                pb.ImportRegisterRequest(
+                    row=pb.RegisterRow(
+                        uscc=t[0], name=t[1], region_code=t[2], industry_code=t[3], route=t[4]
+                    )
+                ),
+            ]
+        ),
+        metadata=m,
+    ),
+}
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(method=st.sampled_from(sorted(FUZZED)), texts=st.lists(TEXTISH, min_size=6, max_size=6))
+def test_any_text_in_any_field_is_answered_and_breaks_nothing(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str], method: str, texts: list[str]
+) -> None:
+    admin, auditor = auth(tokens["admin"]), tokens["auditor"]
+    before = _head(ledger, auditor)
+    code, details = _status(lambda: FUZZED[method](ledger, admin, texts))
+    assert code in ANSWERS, (method, texts, code, details)
+    if code != grpc.StatusCode.OK:
+        assert details and _head(ledger, auditor) == before, (method, texts, details)
+    # The views still answer, whatever was said or written.
+    totals = ledger.GetFiscalTotals(pb.GetFiscalTotalsRequest(), metadata=admin)
+    assert sum(t.entitled_fen for t in totals.totals) >= 2 * 30_000_000

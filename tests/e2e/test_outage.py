@@ -20,7 +20,7 @@ from adapters.files.tokens import add_user
 from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2 as pb
 from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2_grpc as pb_grpc
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.faults]
 ENTRANTS = 60
 
 
@@ -95,6 +95,12 @@ def test_a_database_killed_and_restarted_under_serve(
             back = _until(lambda: _status(health) == "SERVING", 2.0)
             answered = _until(lambda: pay()[0] == grpc.StatusCode.OK, 2.0)
             assert noticed < 2.0 and back < 2.0 and answered < 2.0
+            slowest = max(seconds for _, seconds in during)
+            print(
+                f"\nfaults: PostgreSQL killed under serve: NOT_SERVING after {noticed:.2f} s, "
+                f"{len(during)} calls UNAVAILABLE in at most {slowest:.3f} s each, SERVING "
+                f"{back:.2f} s and a payment answered {answered:.2f} s after its restart"
+            )
         time.sleep(2)  # a payment committed late would be there by now
         with open_ledger(url) as ledger:
             assert sorted(p.ref for p in ledger.payments()) == sorted(acknowledged)

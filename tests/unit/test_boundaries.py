@@ -131,11 +131,11 @@ def test_a_committed_import_whose_views_cannot_catch_up_says_so_and_is_kept() ->
     class FailingAfterwards(MemoryRegister):
         calls = 0
 
-        def catch_up(self, app: object, *, progress: object = None) -> int:
+        def catch_up(self, app: object) -> int:
             self.calls += 1
             if self.calls > 1:  # the catch-up after the commit
                 raise OSError("the database went away")
-            return super().catch_up(app, progress=progress)  # type: ignore[arg-type]
+            return super().catch_up(app)  # type: ignore[arg-type]
 
     ledger = Ledger(
         env={"PERSISTENCE_MODULE": "eventsourcing.popo"},

@@ -1,0 +1,130 @@
+"""Register and treasury files damaged at random (truncated, bytes replaced or inserted, control
+characters, another encoding than the one named): each is either read whole or refused with every
+bad line placed (FILE:LINE: FIELD: reason), and a refused register writes nothing. Never a crash."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support.helpers import Firm, ref_uscc
+
+from adapters.files.csv_records import CsvFileError
+from adapters.files.register_csv import CsvRegister
+from adapters.files.treasury_csv import read_treasury
+from domain.application import Ledger
+from domain.errors import RejectedFileError
+from projections.memory import MemoryRegister
+
+REGISTER = "\n".join(
+    [
+        "uscc,name,region_code,industry_code,size_class,route,first_entry_year",
+        *(Firm(ref_uscc(i), name=f"山西测试{i}有限公司").line() for i in range(1, 6)),
+    ]
+)
+TREASURY = "\n".join(
+    [
+        "voucher_no,payee_uscc,payee_name,amount_yuan,paid_on,purpose",
+        *(
+            f"GK{i},{ref_uscc(i)},山西测试{i}有限公司,{i}00000.00,2024-0{i}-1{i},"
+            f'"小升规奖励 {ref_uscc(i)}/first_entry/2023, 第{i}笔"'
+            for i in range(1, 6)
+        ),
+    ]
+)
+ENCODINGS = ["utf-8", "utf-8-sig", "gb18030"]
+NAMED = ["utf-8", "gb18030", "gbk"]
+PLACED = re.compile(r"^.+:\d+: [a-z_]+: .+")
+
+
+@st.composite
+def damaged(draw: st.DrawFn, text: str) -> tuple[bytes, str]:
+    """The file's bytes in some encoding, damaged in one of the ways files are, and the encoding
+    the reader is told."""
+    raw = text.encode(draw(st.sampled_from(ENCODINGS)))
+    at = draw(st.integers(0, len(raw)))
+    match draw(st.sampled_from(["truncate", "replace", "insert", "control", "none"])):
+        case "truncate":
+            raw = raw[:at]
+        case "replace":
+            raw = raw[:at] + draw(st.binary(min_size=1, max_size=4)) + raw[at + 4 :]
+        case "insert":
+            raw = raw[:at] + draw(st.binary(min_size=1, max_size=8)) + raw[at:]
+        case "control":
+            bad = draw(st.sampled_from(["\x00", "\x1b", "\x7f", "\x85", "\u2028", "\ufeff", "\r"]))
+            raw = raw[:at] + bad.encode() + raw[at:]
+    return raw, draw(st.sampled_from(NAMED))
+
+
+def assert_placed(lines: list[str], path: Path) -> None:
+    assert lines, "a refusal names at least one line"
+    for line in lines:
+        if line.startswith(f"{path}: ... and "):
+            continue  # the count of repeats after the first 20
+        assert line.startswith(f"{path}:") and PLACED.match(line), line
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(case=damaged(REGISTER))
+def test_a_damaged_register_is_imported_whole_or_refused_line_by_line(
+    tmp_path: Path, case: tuple[bytes, str]
+) -> None:
+    raw, encoding = case
+    path = tmp_path / "2020.csv"
+    path.write_bytes(raw)
+    ledger = Ledger(
+        env={"PERSISTENCE_MODULE": "eventsourcing.popo"},
+        today=lambda: date(2026, 1, 1),
+        known=lambda _app: MemoryRegister(),
+    )
+    try:
+        source = CsvRegister(path, 2020, encoding=encoding)
+        result = ledger.import_register(2020, source, actor="t", baseline=True)
+    except RejectedFileError as refused:
+        assert_placed(refused.lines(), path)
+        assert ledger.recorder.max_notification_id() is None  # nothing written
+    except CsvFileError as refused:  # the file as a whole: its header, or unreadable
+        assert str(path) in str(refused)
+        assert ledger.recorder.max_notification_id() is None
+    else:
+        # Read whole: every firm the file holds, each with its two events, and the year's own.
+        assert result.counts["on_baseline"] == result.rows >= 1
+        assert ledger.recorder.max_notification_id() == 2 * result.rows + 3
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(case=damaged(TREASURY))
+def test_a_damaged_treasury_file_is_read_whole_or_refused_line_by_line(
+    tmp_path: Path, case: tuple[bytes, str]
+) -> None:
+    raw, encoding = case
+    path = tmp_path / "treasury.csv"
+    path.write_bytes(raw)
+    try:
+        read = read_treasury(path, through=date(2024, 12, 31), encoding=encoding)
+    except RejectedFileError as refused:
+        assert_placed(refused.lines(), path)
+    except CsvFileError as refused:
+        assert str(path) in str(refused)
+    else:
+        assert all(r.amount_fen > 0 and r.voucher_no for r in read.rows)
+        assert len({r.voucher_no for r in read.rows}) <= len(read.rows) <= 5 + 1
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_the_undamaged_files_read_in_each_encoding(tmp_path: Path, encoding: str) -> None:
+    """The fuzzing's starting points are valid, so what it finds is the damage's doing."""
+    path = tmp_path / "t.csv"
+    path.write_bytes(TREASURY.encode(encoding))
+    named = "gb18030" if encoding == "gb18030" else "utf-8"
+    assert len(read_treasury(path, through=date(2024, 12, 31), encoding=named).rows) == 5
+    path.write_bytes(REGISTER.encode(encoding))
+    assert sum(1 for _ in CsvRegister(path, 2020, encoding=named).records()) == 5
