@@ -9,6 +9,7 @@ argument of every command. Its methods are grouped by subject in the classes it 
 - `domain.ledger_base.LedgerBase`: the store, the views, the clock and the aggregates it reads;
 - `domain.imports.RegisterCommands`: `import_register` (an import or a correction);
 - `domain.money_moves.MoneyCommands`: `record_payment`, `record_recovery`;
+- `domain.policy_commands.PolicyCommands`: `adopt_policy`, `policy_versions`, `policy_version`;
 - `domain.queries.PointInTimeQueries`: `point`, `awards`, `totals`, `windows`, `register`,
   `register_sizes`, `imported_years`, `payments`, `revocations`, `enterprise`, `explain`,
   `audit_trail`, `reconciliations`.
@@ -18,10 +19,11 @@ from __future__ import annotations
 
 from domain.imports import RegisterCommands
 from domain.money_moves import MoneyCommands
+from domain.policy_commands import PolicyCommands
 from domain.queries import PointInTimeQueries
 
 
-class Ledger(RegisterCommands, MoneyCommands, PointInTimeQueries):
+class Ledger(RegisterCommands, MoneyCommands, PolicyCommands, PointInTimeQueries):
     """The scale-up award ledger. Commands append events; queries answer at a point in time."""
 
     name = "ledger"

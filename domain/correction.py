@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from domain.codes import divisions
 from domain.enterprise import FirmState
 from domain.policy import Route, SizeClass
 from domain.register import PriorFirm, RegisterRow, RegisterSource, validate_year
@@ -42,7 +43,21 @@ class RestatedHistory:
     route: str | None
     entry_size_class: str | None
 
-    def history(self, uscc: str) -> History:
+    def history(
+        self,
+        uscc: str,
+        state: FirmState | None = None,
+        corrected: tuple[int, RegisterRow | None] | None = None,
+    ) -> History:
+        """The restated history; `state` and `corrected` (the firm before; the corrected year and
+        its row there) give what a correction does not restate: the cities of its years."""
+        cities = dict(state.cities) if state else {}
+        city = state.city_code if state else ""
+        if corrected is not None and corrected[1] is not None:
+            year, row = corrected[0], corrected[1]
+            cities[year] = divisions()[row.region_code].city_code
+            if not self.years or year >= max(self.years):
+                city = cities[year]
         return History(
             uscc=uscc,
             years=frozenset(self.years),
@@ -51,6 +66,8 @@ class RestatedHistory:
             first_entry_year=self.first_entry_year,
             route=Route(self.route) if self.route else None,
             entry_size_class=SizeClass(self.entry_size_class) if self.entry_size_class else None,
+            cities=tuple(sorted(cities.items())),
+            city=city,
         )
 
     def fields(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 from eventsourcing.domain import Aggregate
 
 from domain.codes import divisions
-from domain.policy import Policy, Route, SizeClass, policy_from_json
+from domain.policy import Policies, Policy, Route, SizeClass, policy_from_json
 from domain.rules import Entitlement, History, entitlements
 
 # Ids derive from natural keys, so the same firm, ref or book can never be created twice.
@@ -75,7 +75,8 @@ class FirmState:
     payments: dict[str, Payment] = field(default_factory=dict)
     recoveries: dict[str, Recovery] = field(default_factory=dict)
     revoked: dict[str, str] = field(default_factory=dict)
-    """Entitlements a correction took away: id -> the corrected file's SHA-256."""
+    """Entitlements a correction or a policy version took away: id -> the corrected file's
+    SHA-256, or `policy:ID` for the version."""
     cities: dict[int, str] = field(default_factory=dict)
     """The city of the firm's row on each register year it was on: the city its awards of that
     year belong to. Kept when a correction takes the year away (its revoked awards still
@@ -113,6 +114,8 @@ class FirmState:
             first_entry_year=self.first_entry_year,
             route=self.route,
             entry_size_class=self.entry_size_class,
+            cities=tuple(sorted(self.cities.items())),
+            city=self.city_code,
         )
 
     def paid_fen(self, entitlement_id: str) -> int:
@@ -191,6 +194,11 @@ class FirmState:
                 )
             case Enterprise.RegisterYearCorrected():
                 self.restate(event)
+            case Enterprise.PolicyApplied():
+                for entitlement_id in event.revoked:
+                    self.revoked[entitlement_id] = f"policy:{event.policy_id}"
+                for entitlement_id in event.earned:
+                    self.revoked.pop(entitlement_id, None)
             case Enterprise.RecoveryRecorded():
                 self.recoveries[event.recovery_ref] = Recovery(
                     event.recovery_ref, event.entitlement_id, event.amount_fen, event.received_on
@@ -299,6 +307,20 @@ class Enterprise(Aggregate):
         revoked: list[str]
         """Entitlements owed before the correction that are not after."""
 
+    class PolicyApplied(Event):
+        """A policy version adopted after the firm's awards were decided re-derived them: the
+        awards it gives that the firm had not (`earned`: arrears), those it no longer gives
+        (`revoked`), and those whose amount or deciding version changed (`changed`)."""
+
+        policy_id: str
+        content_hash: str
+        year: int
+        """The firm's first-entry year: the register year the version governs it from."""
+        reason: str
+        earned: list[str]
+        revoked: list[str]
+        changed: list[str]
+
     class RecoveryRecorded(Event):
         """Money paid against a revoked entitlement came back to the treasury (追回)."""
 
@@ -321,8 +343,8 @@ class Enterprise(Aggregate):
     def uscc(self) -> str:
         return self.state.uscc
 
-    def entitlements(self, policy: Policy) -> list[Entitlement]:
-        return entitlements(self.state.history(), policy)
+    def entitlements(self, policies: Policies) -> list[Entitlement]:
+        return entitlements(self.state.history(), policies)
 
     def record_payment(
         self, entitlement_id: str, ref: str, amount_fen: int, paid_on: date, actor: str
@@ -401,6 +423,15 @@ class PaymentRef(Aggregate):
 
 
 @dataclass(frozen=True, slots=True)
+class AdoptedPolicy:
+    policy_id: str
+    content_hash: str
+    content: str
+    actor: str
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class ImportedYear:
     year: int
     baseline: bool
@@ -420,15 +451,29 @@ class RegisterBook(Aggregate):
         actor: str
 
     class PolicyAdopted(Aggregate.Event):
+        """A policy version adopted: from its `applies_from` it governs the firms that first
+        enter then (the first version governs from the beginning)."""
+
+        # Version 2 records why a version was adopted; a version 1 event (the baseline's 38号)
+        # was adopted with the baseline and is read with reason None.
+        class_version = 2
+
         policy_id: str
         content_hash: str
         content: str
         """The policy as canonical JSON, so every past answer can be reproduced."""
         actor: str
+        reason: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["reason"] = None
 
         def apply(self, aggregate: Any) -> None:
-            aggregate.policy_content = self.content
-            aggregate.policy_hash = self.content_hash
+            aggregate.policy_versions[self.policy_id] = AdoptedPolicy(
+                self.policy_id, self.content_hash, self.content, self.actor, self.reason
+            )
+            aggregate._policies = None
 
     class YearImported(Aggregate.Event):
         # Version 2 records the file's encoding with its hash; a version 1 event did not, and is
@@ -472,8 +517,9 @@ class RegisterBook(Aggregate):
 
     def __init__(self, actor: str) -> None:
         self.years: dict[int, ImportedYear] = {}
-        self.policy_content: str | None = None
-        self.policy_hash: str | None = None
+        self.policy_versions: dict[str, AdoptedPolicy] = {}
+        """Policy id -> the version adopted under it, in the order adopted."""
+        self._policies: Policies | None = None
 
     @property
     def baseline_year(self) -> int | None:
@@ -484,14 +530,20 @@ class RegisterBook(Aggregate):
         return max(self.years) if self.years else None
 
     @property
-    def policy(self) -> Policy | None:
-        return policy_from_json(self.policy_content) if self.policy_content else None
+    def policies(self) -> Policies | None:
+        """The versions adopted (None before the first)."""
+        if self._policies is None and self.policy_versions:
+            self._policies = Policies.of(
+                policy_from_json(v.content) for v in self.policy_versions.values()
+            )
+        return self._policies
 
-    def adopt_policy(self, policy: Policy, actor: str) -> None:
+    def adopt_policy(self, policy: Policy, actor: str, reason: str | None = None) -> None:
         self.trigger_event(
             self.PolicyAdopted,
             policy_id=policy.id,
             content_hash=policy.content_hash,
             content=policy.canonical_json(),
             actor=actor,
+            reason=reason,
         )

@@ -14,7 +14,7 @@ from domain.bulk import paused_gc
 from domain.correction import changed_firms, restate, same_fact, validate_correction
 from domain.enterprise import REGISTER_BOOK_ID, Enterprise, RegisterBook, enterprise_id
 from domain.errors import ConcurrentWriteError, InvalidInputError, NotFoundError, RefusedError
-from domain.ledger_base import LedgerBase
+from domain.ledger_base import LedgerBase, award_change
 from domain.policy import Policy, load_policy
 from domain.ports import EventStreamRecorder
 from domain.progress import stage
@@ -26,7 +26,6 @@ from domain.register import (
     validate_year,
 )
 from domain.results import AwardChange, CorrectionResult, ImportResult
-from domain.rules import Entitlement
 from domain.rules import entitlements as rule_entitlements
 from domain.text import checked_text
 
@@ -141,15 +140,12 @@ class RegisterCommands(LedgerBase):
         check_year_order(
             book.years if book else {}, book.baseline_year if book else None, year, baseline
         )
-        if (
-            policy is not None
-            and book is not None
-            and book.policy_hash not in (None, policy.content_hash)
-        ):
+        adopted = {v.content_hash for v in book.policy_versions.values()} if book else set()
+        if policy is not None and adopted and policy.content_hash not in adopted:
             raise RefusedError(
-                f"policy {policy.id} ({policy.content_hash[:12]}) differs from the one adopted "
-                f"({book.policy_hash and book.policy_hash[:12]}): one policy version applies to "
-                "all years",
+                f"policy {policy.id} ({policy.content_hash[:12]}) is not a version this ledger "
+                "adopted: an import adopts a version only with the baseline; adopt a later "
+                "version with `policy adopt`",
                 field="policy",
             )
         with paused_gc():
@@ -171,7 +167,7 @@ class RegisterCommands(LedgerBase):
 
         if book is None:
             book = RegisterBook._create(RegisterBook.Opened, id=REGISTER_BOOK_ID, actor=actor)
-        if book.policy_hash is None:
+        if not book.policy_versions:
             book.adopt_policy(policy or load_policy(), actor)
         opening = list(book.collect_events())
 
@@ -266,7 +262,7 @@ class RegisterCommands(LedgerBase):
             facts = known.year_facts(year)
         candidates = sorted(changed_firms(year, baseline, rows, prior, facts))
         sizes = known.firm_sizes(candidates)
-        policy = self.get_policy()
+        policies = self.get_policies()
         firms: list[Enterprise] = []
         arrears: list[AwardChange] = []
         revoked: list[AwardChange] = []
@@ -278,8 +274,11 @@ class RegisterCommands(LedgerBase):
             history = restate(state, year, row, book.years, baseline, sizes.get(uscc, {}))
             if same_fact(row, facts.get(uscc)) and history.same_as(state):
                 continue
-            before = {e.entitlement_id: e for e in firm.entitlements(policy)}
-            after = {e.entitlement_id: e for e in rule_entitlements(history.history(uscc), policy)}
+            before = {e.entitlement_id: e for e in firm.entitlements(policies)}
+            after = {
+                e.entitlement_id: e
+                for e in rule_entitlements(history.history(uscc, state, (year, row)), policies)
+            }
             firm.trigger_event(
                 Enterprise.RegisterYearCorrected,
                 year=year,
@@ -293,9 +292,9 @@ class RegisterCommands(LedgerBase):
             )
             firms.append(firm)
             for eid in sorted(after.keys() - before.keys()):
-                arrears.append(_change(firm, after[eid]))
+                arrears.append(award_change(firm, after[eid], earned=True))
             for eid in sorted(before.keys() - after.keys()):
-                change = _change(firm, before[eid])
+                change = award_change(firm, before[eid], earned=False)
                 (recovery_due if change.recover_fen else revoked).append(change)
         if not firms:
             return CorrectionResult(
@@ -316,13 +315,7 @@ class RegisterCommands(LedgerBase):
             actor=actor,
             encoding=source.encoding,
         )
-        try:
-            recordings = self.save(book, *firms)
-        except IntegrityError as e:
-            raise ConcurrentWriteError(
-                f"another writer changed the ledger during the correction of {year}; nothing was "
-                f"written: run the same command again ({e})"
-            ) from e
+        recordings = self.save_or_conflict(f"during the correction of {year}", book, *firms)
         return CorrectionResult(
             year,
             source.sha256,
@@ -356,16 +349,3 @@ class RegisterCommands(LedgerBase):
                 source_sha256=sha256,
             )
             return firm
-
-
-def _change(firm: Enterprise, e: Entitlement) -> AwardChange:
-    paid = firm.state.paid_fen(e.entitlement_id)
-    return AwardChange(
-        e.entitlement_id,
-        e.uscc,
-        e.kind,
-        e.amount_fen,
-        e.due_fiscal_year,
-        paid,
-        paid - firm.state.recovered_fen(e.entitlement_id),
-    )

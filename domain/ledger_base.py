@@ -11,7 +11,12 @@ from datetime import date
 from typing import Any, cast
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import JSONTranscoder, MapperDeserialisationError, Transcoding
+from eventsourcing.persistence import (
+    IntegrityError,
+    JSONTranscoder,
+    MapperDeserialisationError,
+    Transcoding,
+)
 
 from domain.codes import CodeError, cities, validate_uscc
 from domain.enterprise import (
@@ -24,6 +29,7 @@ from domain.enterprise import (
     recovery_ref_id,
 )
 from domain.errors import (
+    ConcurrentWriteError,
     DamagedLogError,
     InvalidInputError,
     NotFoundError,
@@ -31,9 +37,10 @@ from domain.errors import (
     PreconditionError,
     RefusedError,
 )
-from domain.policy import Policy
-from domain.ports import KnownRegister, LedgerLog, ReadModel, TrailEntry
-from domain.rules import Entitlement, parse_entitlement_id
+from domain.policy import Policies, Policy, policy_from_json
+from domain.ports import Commit, KnownRegister, LedgerLog, ReadModel, TrailEntry
+from domain.results import AwardChange
+from domain.rules import Entitlement, parse_entitlement_id, to_recover
 from domain.text import control_problem
 
 
@@ -71,7 +78,8 @@ class LedgerBase(Application[uuid.UUID]):
         except BaseException:
             self.close()
             raise
-        self._policy: Policy | None = None
+        self._book: RegisterBook | None = None
+        self._parsed: dict[str, Policy] = {}
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -120,6 +128,18 @@ class LedgerBase(Application[uuid.UUID]):
                 raise DamagedLogError(entry.position, f"{type(e).__name__}: {e}") from e
         return events
 
+    def save_or_conflict(self, during: str, *aggregates: Any) -> list[Any]:
+        """Save the aggregates in one transaction; ConcurrentWriteError (nothing written) if
+        another writer moved one of them meanwhile. `during`: what was being done, for the
+        message."""
+        try:
+            return self.save(*aggregates)
+        except IntegrityError as e:
+            raise ConcurrentWriteError(
+                f"another writer changed the ledger {during}; nothing was written: run the same "
+                f"command again ({e})"
+            ) from e
+
     def get_book(self) -> RegisterBook | None:
         try:
             book: RegisterBook = self._get(REGISTER_BOOK_ID)
@@ -127,17 +147,41 @@ class LedgerBase(Application[uuid.UUID]):
             return None
         return book
 
-    def get_policy(self) -> Policy:
-        """The policy adopted in the log; refused when nothing has been imported yet."""
-        # One version applies to all years and a different one is refused, so once adopted it
-        # stays: keep it rather than replay the book for every payment.
-        if self._policy is None:
-            book = self.get_book()
-            policy = book.policy if book else None
-            if policy is None:
-                raise RefusedError("no policy adopted yet: import the baseline register first")
-            self._policy = policy
-        return self._policy
+    def get_policies(self) -> Policies:
+        """The policy versions adopted in the log; refused when none is yet. The book is kept
+        between calls and read again only when it has new events (another process may have
+        adopted a version): one small query when nothing moved."""
+        book = self._book
+        if book is None or self.recorder.select_events(REGISTER_BOOK_ID, gt=book.version, limit=1):
+            self._book = book = self.get_book()
+        policies = book.policies if book else None
+        if policies is None:
+            raise RefusedError("no policy adopted yet: import the baseline register first")
+        return policies
+
+    def policies_at(self, commit: Commit | None) -> Policies:
+        """The policy versions the ledger had adopted by a commit (None: none at all)."""
+        if commit is None:
+            raise RefusedError("no policy adopted yet: import the baseline register first")
+        entries = [
+            e for e in self.store.select_trail(REGISTER_BOOK_ID) if e.position <= commit.position
+        ]
+        versions = [
+            self._policy(e.content_hash, e.content)
+            for e in self.decoded(entries)
+            if isinstance(e, RegisterBook.PolicyAdopted)
+        ]
+        if not versions:
+            raise RefusedError(
+                f"no policy adopted by position {commit.position}: import the baseline first"
+            )
+        return Policies.of(versions)
+
+    def _policy(self, content_hash: str, content: str) -> Policy:
+        policy = self._parsed.get(content_hash)
+        if policy is None:
+            policy = self._parsed[content_hash] = policy_from_json(content)
+        return policy
 
     def get_enterprise(self, uscc: str, *, city: str | None = None) -> Enterprise:
         """The firm; with `city` (a user scoped to it), refused unless the firm belongs to it
@@ -192,14 +236,13 @@ class LedgerBase(Application[uuid.UUID]):
     def _entitlement_of(
         self, firm: Enterprise, entitlement_id: str
     ) -> tuple[Enterprise, Entitlement]:
-        for entitlement in firm.entitlements(self.get_policy()):
+        for entitlement in firm.entitlements(self.get_policies()):
             if entitlement.entitlement_id == entitlement_id:
                 return firm, entitlement
         if entitlement_id in firm.state.revoked:
             raise PreconditionError(
-                f"{entitlement_id} was revoked by the correction in the file with sha256 "
-                f"{firm.state.revoked[entitlement_id]}: nothing more is paid against it (see "
-                "`explain`)",
+                f"{entitlement_id} was revoked by {revoked_by(firm.state.revoked[entitlement_id])}: "
+                "nothing more is paid against it (see `explain`)",
                 field="entitlement_id",
             )
         raise NotFoundError(
@@ -207,6 +250,29 @@ class LedgerBase(Application[uuid.UUID]):
             "(see `enterprise` for what it is entitled to)",
             field="entitlement_id",
         )
+
+
+def award_change(firm: Enterprise, e: Entitlement, *, earned: bool) -> AwardChange:
+    """An award a correction or a policy version changed, with what was paid against it and
+    what must come back (`earned`: whether the rules still give it)."""
+    s = firm.state
+    paid, back = s.paid_fen(e.entitlement_id), s.recovered_fen(e.entitlement_id)
+    return AwardChange(
+        e.entitlement_id,
+        e.uscc,
+        e.kind,
+        e.amount_fen,
+        e.due_fiscal_year,
+        paid,
+        to_recover(paid, e.amount_fen, earned=earned, recovered_fen=back),
+    )
+
+
+def revoked_by(cause: str) -> str:
+    """What took an entitlement away, from `FirmState.revoked`'s value."""
+    if cause.startswith("policy:"):
+        return f"the adoption of policy version {cause.removeprefix('policy:')}"
+    return f"the correction in the file with sha256 {cause}"
 
 
 def parse_id(entitlement_id: str) -> tuple[str, str, int]:

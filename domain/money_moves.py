@@ -138,24 +138,33 @@ class MoneyCommands(LedgerBase):
         self, firm: Enterprise, entitlement_id: str, recovery: bool
     ) -> tuple[int, int]:
         """What has moved against the entitlement so far and what it may reach: paid of the
-        award's amount, or recovered of what was paid against an award a correction revoked."""
+        award's amount (net of recoveries), or recovered of what was paid against an award taken
+        away or paid above an award's amount."""
         s = firm.state
+        paid, back = s.paid_fen(entitlement_id), s.recovered_fen(entitlement_id)
+        if entitlement_id in s.revoked:
+            if not recovery:
+                self._entitlement_of(firm, entitlement_id)  # refused, naming what took it away
+            return back, paid
+        _firm, entitlement = self._entitlement_of(firm, entitlement_id)
         if not recovery:
-            _firm, entitlement = self._entitlement_of(firm, entitlement_id)
-            return s.paid_fen(entitlement_id), entitlement.amount_fen
-        if entitlement_id not in s.revoked:
+            # What was paid net of what came back, against the award as it is now.
+            return paid - back, entitlement.amount_fen
+        if paid <= entitlement.amount_fen:
             raise PreconditionError(
-                f"{entitlement_id} is not a revoked entitlement: only money paid against an "
-                "award a correction took away is recovered",
+                f"{entitlement_id} is owed {entitlement.amount_fen} fen and {paid} fen was paid "
+                "against it: only money paid against an award taken away, or paid above an "
+                "award's amount, is recovered",
                 field="entitlement_id",
             )
-        return s.recovered_fen(entitlement_id), s.paid_fen(entitlement_id)
+        # The excess over the award's amount comes back.
+        return back, paid - entitlement.amount_fen
 
 
 def _too_much(recovery: bool, entitlement_id: str, total: int, limit: int, amount: int) -> str:
     if recovery:
         return (
-            f"over-recovery: {limit} fen was paid against {entitlement_id} and {total} fen "
+            f"over-recovery: {limit} fen is to come back on {entitlement_id} and {total} fen "
             f"already came back, so at most {limit - total} fen can be recovered, not {amount}"
         )
     return (

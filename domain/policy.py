@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
@@ -42,6 +45,14 @@ class SizeClass(StrEnum):
     MICRO = "micro"
 
 
+class DesignationKind(StrEnum):
+    """What a certifying authority designates a firm, for a period: a strategic emerging industry
+    firm (战略性新兴产业) or a valid tech-based SME (科技型中小企业, 在有效期内)."""
+
+    STRATEGIC_EMERGING = "strategic_emerging"
+    TECH_SME = "tech_sme"
+
+
 Fen = Annotated[StrictInt, Field(gt=0)]
 
 
@@ -49,16 +60,79 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class FirstEntryRule(_Model):
+def _empty(value: object) -> bool:
+    return not value
+
+
+def _none(value: object) -> bool:
+    return value is None
+
+
+# Keys added after versions were adopted are left out of the canonical JSON while they hold their
+# default (`exclude_if`), so that the content hash of a version already in a log never changes.
+
+
+class Bonus(_Model):
+    """A percentage added to an award's base amount for a firm holding a designation."""
+
+    designation: DesignationKind
+    percent: Annotated[StrictInt, Field(ge=1, le=1000)]
+    valid_in: Literal["entry_year", "decided_year"] = "entry_year"
+    """The designation counts if it was valid on any day of this register year: the first-entry
+    year (the default) or the award's decided year."""
+
+
+class Amounts(_Model):
+    """How an award's amount is given: a base, amounts by city (a table of city division codes,
+    default the base) and bonuses by designation, which add to one another."""
+
+    amount_fen: Fen
+    by_city: dict[str, Fen] = Field(default_factory=dict, exclude_if=_empty)
+    """City division code (e.g. 140100) -> amount for an award that belongs to that city."""
+    bonuses: tuple[Bonus, ...] = Field(default=(), exclude_if=_empty)
+
+    @field_validator("by_city")
+    @classmethod
+    def _cities(cls, table: dict[str, int]) -> dict[str, int]:
+        from domain.codes import cities
+
+        unknown = sorted(set(table) - set(cities()))
+        if unknown:
+            raise ValueError(f"not city division codes: {', '.join(unknown)}")
+        return table
+
+    @field_validator("bonuses")
+    @classmethod
+    def _one_per_designation(cls, bonuses: tuple[Bonus, ...]) -> tuple[Bonus, ...]:
+        if len({b.designation for b in bonuses}) != len(bonuses):
+            raise ValueError("one bonus per designation")
+        return bonuses
+
+    def amount(
+        self, city: str, holds: Callable[[Bonus], bool]
+    ) -> tuple[int, int, tuple[Bonus, ...]]:
+        """(base, amount, bonuses applied) for an award of `city`, where `holds` says whether the
+        firm held a bonus's designation when the bonus asks. The bonuses add to one another and
+        the result is rounded half up to the fen."""
+        base = self.by_city.get(city, self.amount_fen)
+        applied = tuple(b for b in self.bonuses if holds(b))
+        return base, with_percent(base, sum(b.percent for b in applied)), applied
+
+
+def with_percent(base_fen: int, percent: int) -> int:
+    """`base_fen` plus `percent` per cent of it, rounded half up to the fen (the one rounding rule)."""
+    whole, rest = divmod(base_fen * (100 + percent), 100)
+    return whole + (1 if rest * 2 >= 100 else 0)
+
+
+class FirstEntryRule(Amounts):
     clause: str
     kind: Literal["first_entry"] = "first_entry"
-    amount_fen: Fen
 
 
-class RetentionAward(_Model):
+class RetentionAward(Amounts):
     kind: str = Field(pattern=r"^retention_[a-z0-9]+$")
     consecutive_years: Annotated[StrictInt, Field(ge=1, le=10)]
-    amount_fen: Fen
 
 
 class RetentionRule(_Model):
@@ -97,17 +171,33 @@ class Windows(_Model):
     energy: EnergyWindow
 
 
+class PriorityRule(_Model):
+    """(六)(七): first entrants' priority in provincial science programmes (if a valid tech-based
+    SME) and in technical-transformation funds, within a window of register years from entry."""
+
+    science_clause: str = "(六)"
+    upgrade_clause: str = "(七)"
+    years: Annotated[StrictInt, Field(ge=1, le=10)] = 3
+    """The entry year and the years after it: 3 is the entry year and the two after it."""
+
+
 class Policy(_Model):
     """One version of the award rules. Its content hash identifies it in the log."""
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     title: str
     issued_on: date
+    applies_from: Annotated[StrictInt, Field(ge=1990, le=2100)] | None = Field(
+        default=None, exclude_if=_none
+    )
+    """The first register year of first entry this version governs (None: from the beginning)."""
     eligible_routes: tuple[Route, ...]
     first_entry: FirstEntryRule
     retention: RetentionRule
     payment: PaymentRule
     windows: Windows
+    priority: PriorityRule | None = Field(default=None, exclude_if=_none)
+    """(六)(七); None: the defaults of `PriorityRule`."""
 
     @model_validator(mode="after")
     def _kinds_distinct(self) -> Policy:
@@ -121,7 +211,7 @@ class Policy(_Model):
             self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
         )
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
         return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
 
@@ -131,6 +221,47 @@ class Policy(_Model):
 
     def clause_of(self, kind: str) -> str:
         return self.first_entry.clause if kind == self.first_entry.kind else self.retention.clause
+
+    @property
+    def priority_rule(self) -> PriorityRule:
+        return self.priority or PriorityRule()
+
+    @property
+    def starts(self) -> int:
+        """The first entry year this version governs from (0: from the beginning)."""
+        return self.applies_from or 0
+
+
+@dataclass(frozen=True)
+class Policies:
+    """The policy versions adopted, each governing the firms whose first entry falls in or after
+    its `applies_from` and before the next version's."""
+
+    versions: tuple[Policy, ...]
+    """In order of `applies_from` (a version without one first)."""
+
+    @classmethod
+    def of(cls, versions: Iterable[Policy]) -> Policies:
+        ordered = tuple(sorted(versions, key=lambda p: p.starts))
+        starts = [p.starts for p in ordered]
+        if len(set(starts)) != len(starts):
+            raise ValueError("two policy versions apply from the same year")
+        return cls(ordered)
+
+    def governing(self, first_entry_year: int) -> Policy:
+        """The version with the latest `applies_from` not after the year (the earliest version
+        when none is that early)."""
+        chosen = self.versions[0]
+        for version in self.versions:
+            if version.starts <= first_entry_year:
+                chosen = version
+        return chosen
+
+    def by_id(self, policy_id: str) -> Policy | None:
+        return next((p for p in self.versions if p.id == policy_id), None)
+
+    def with_version(self, policy: Policy) -> Policies:
+        return Policies.of((*self.versions, policy))
 
 
 DEFAULT_POLICY_FILE = "jinbanfa-2020-38.toml"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from domain.enterprise import enterprise_id
+from domain.enterprise import REGISTER_BOOK_ID, RegisterBook, enterprise_id
 from domain.errors import InvalidInputError, NotFoundError, OutOfScopeError
 from domain.ledger_base import LedgerBase, checked_city, checked_uscc, parse_id
 from domain.ports import Commit, TrailEntry
@@ -16,6 +16,7 @@ from domain.results import (
     Explanation,
     ImportedYearRow,
     Point,
+    PolicyVersion,
     ReconciliationRun,
     RegisterEntry,
     RegisterSize,
@@ -24,6 +25,7 @@ from domain.results import (
     WindowRow,
 )
 from domain.rules import AWARD_STATUSES
+from domain.text import checked_text
 from domain.trail import FirmStory, enterprise_view, explanation, folded, story, trail_events
 
 
@@ -210,11 +212,55 @@ class PointInTimeQueries(LedgerBase):
         entries = self._trail(uscc, city, when)
         events = self.decoded(entries)
         try:
-            return story(uscc, entries, events, commit, self.get_policy())
+            return story(uscc, entries, events, commit, self.policies_at(commit))
         except NotFoundError:
             raise NotFoundError(
                 f"no enterprise with USCC {uscc} in the ledger{when}", field="uscc"
             ) from None
+
+    def policy_versions(self, known_at: str | None = None) -> list[PolicyVersion]:
+        """The policy versions adopted as known at a point (default: now), in log order."""
+        commit = self.commit_at(known_at)
+        return self._versions(commit)
+
+    def policy_version(self, policy_id: str, known_at: str | None = None) -> PolicyVersion:
+        """One adopted version, with its full content, as known at a point."""
+        checked_text(policy_id, "id")
+        for version in self._versions(self.commit_at(known_at)):
+            if version.id == policy_id:
+                return version
+        raise NotFoundError(
+            f"no policy version {policy_id!r} adopted"
+            + (f" by {known_at}" if known_at else "")
+            + " (see `policy list`)",
+            field="id",
+        )
+
+    def _versions(self, commit: Commit | None) -> list[PolicyVersion]:
+        if commit is None:
+            return []
+        entries = [
+            e for e in self.store.select_trail(REGISTER_BOOK_ID) if e.position <= commit.position
+        ]
+        versions = []
+        for entry, event in zip(entries, self.decoded(entries), strict=True):
+            if isinstance(event, RegisterBook.PolicyAdopted):
+                policy = self._policy(event.content_hash, event.content)
+                versions.append(
+                    PolicyVersion(
+                        id=policy.id,
+                        content_hash=event.content_hash,
+                        title=policy.title,
+                        issued_on=policy.issued_on,
+                        applies_from=policy.applies_from,
+                        position=entry.position,
+                        recorded_at=entry.recorded_at,
+                        actor=event.actor,
+                        reason=event.reason,
+                        content=policy.model_dump(mode="json"),
+                    )
+                )
+        return versions
 
     def reconciliations(self) -> list[ReconciliationRun]:
         """Every reconciliation run recorded in the log, in log order."""

@@ -48,6 +48,8 @@ class AwardRow:
     paid_fen: int
     recovered_fen: int
     status: str
+    earned: bool = True
+    """Whether the rules still give it (False: a correction or a policy version took it away)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -269,14 +271,17 @@ class MoneyMoved:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Revocation:
-    """The correction that took an entitlement away."""
+    """The correction, or the adoption of a policy version, that took an entitlement away."""
 
     position: int
     recorded_at: datetime | None
-    year: int
+    year: int | None
+    """The corrected register year (None: a policy version)."""
     reason: str
     source_sha256: str | None
     actor: str | None
+    policy_id: str | None = None
+    """The policy version whose adoption took it away (None: a correction)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -373,6 +378,59 @@ class CorrectionResult:
     position: int | None
     views_error: str | None = None
     """Committed, but the views could not be caught up after it (why); None when they were."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AmountChange:
+    """An award a policy version (or a designation) re-derived at another amount or under
+    another deciding version."""
+
+    entitlement_id: str
+    uscc: str
+    kind: str
+    due_fiscal_year: int
+    old_amount_fen: int
+    new_amount_fen: int
+    old_policy: str
+    new_policy: str
+    paid_fen: int
+    recover_fen: int
+    """What was paid above the new amount and has not come back (追回), if any."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AdoptionResult:
+    """A policy version adopted (or found adopted already: `replay`) and what it re-derived."""
+
+    policy_id: str
+    content_hash: str
+    replay: bool
+    firms: list[str]
+    """Firms whose awards or windows the version re-derived."""
+    arrears: list[AwardChange]
+    revoked: list[AwardChange]
+    recovery_due: list[AwardChange]
+    amount_changed: list[AmountChange]
+    version_changed: list[AmountChange]
+    """Awards now decided by this version at the same amount."""
+    position: int | None
+    views_error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PolicyVersion:
+    """A policy version as adopted in the log."""
+
+    id: str
+    content_hash: str
+    title: str
+    issued_on: date
+    applies_from: int | None
+    position: int
+    recorded_at: datetime | None
+    actor: str
+    reason: str | None
+    content: dict[str, Any]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -6,7 +6,36 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-from domain.policy import Policy, Route, SizeClass
+from domain.policy import (
+    Bonus,
+    DesignationKind,
+    FirstEntryRule,
+    Policies,
+    Policy,
+    RetentionAward,
+    Route,
+    SizeClass,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Designation:
+    """A designation a certifying authority granted a firm, valid from a day to a day (None:
+    open-ended), under a document."""
+
+    kind: DesignationKind
+    valid_from: date
+    valid_to: date | None
+    document: str
+
+    def valid_on(self, day: date) -> bool:
+        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
+
+    def valid_in(self, year: int) -> bool:
+        """Valid on any day of `year`."""
+        return self.valid_from <= date(year, 12, 31) and (
+            self.valid_to is None or self.valid_to >= date(year, 1, 1)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +54,19 @@ class History:
     """Route of the first entry; None for a re-entrant or a firm whose first entry is unknown."""
     entry_size_class: SizeClass | None
     """Size class the register gave in the entry year, if known."""
+    cities: tuple[tuple[int, str], ...] = ()
+    """(register year, city of the firm's row that year): the city an award of the year belongs to."""
+    city: str = ""
+    """The firm's city now (for an award of a year the firm has no row for)."""
+    designations: tuple[Designation, ...] = ()
+    """The designations in force (granted and not revoked)."""
+
+    def award_city(self, year: int) -> str:
+        return next((c for y, c in self.cities if y == year), self.city)
+
+    def designated(self, kind: DesignationKind, year: int) -> bool:
+        """Whether the firm held a designation of `kind` valid on any day of `year`."""
+        return any(d.kind == kind and d.valid_in(year) for d in self.designations)
 
     def on_register(self, year: int) -> bool:
         if year in self.years:
@@ -56,13 +98,15 @@ class Entitlement:
     due_fiscal_year: int
     basis_years: tuple[int, ...]
     """The register years the award derives from."""
+    policy_hash: str = ""
+    """The content hash of the deciding policy version."""
+    base_fen: int = 0
+    """The amount before bonuses (the city's amount where the version gives one)."""
+    bonuses: tuple[Bonus, ...] = ()
+    """The bonuses applied: each designation the firm held when its bonus asked."""
 
 
-EARNED_STATUSES = ("due", "partially_paid", "paid")
-"""The statuses of an award the rules still give."""
-REVOKED_STATUSES = ("revoked", "recovery_due", "recovered")
-"""The statuses of an award a correction took away."""
-AWARD_STATUSES = EARNED_STATUSES + REVOKED_STATUSES
+AWARD_STATUSES = ("due", "partially_paid", "paid", "revoked", "recovery_due", "recovered")
 
 
 def award_status(
@@ -71,16 +115,29 @@ def award_status(
     """An award's status from what was paid and recovered against it: the one definition, which
     every answer (the views' rows included) computes when asked; no status is stored.
 
-    Earned: `due`, `partially_paid` or `paid`. Revoked by a correction: `revoked` if nothing was
-    paid, `recovery_due` while paid money is still to come back (追回), `recovered` once it has.
+    Earned: `due`, `partially_paid` or `paid` by what was paid net of recoveries, and
+    `recovery_due` while more was paid than the award now is (its amount went down: the excess
+    is to come back). Revoked (a correction or a policy version took it away): `revoked` if
+    nothing was paid, `recovery_due` while paid money is still to come back (追回), `recovered`
+    once it has.
     """
     if not earned:
         if paid_fen > recovered_fen:
             return "recovery_due"
         return "recovered" if paid_fen > 0 else "revoked"
-    if paid_fen >= amount_fen:
+    net = paid_fen - recovered_fen
+    if net > amount_fen:
+        return "recovery_due"
+    if net == amount_fen:
         return "paid"
-    return "partially_paid" if paid_fen > 0 else "due"
+    return "partially_paid" if net > 0 else "due"
+
+
+def to_recover(paid_fen: int, amount_fen: int, *, earned: bool, recovered_fen: int) -> int:
+    """What is still to come back: all paid and not yet recovered of a revoked award, the excess
+    over its amount of an earned one."""
+    net = paid_fen - recovered_fen
+    return net if not earned else max(0, net - amount_fen)
 
 
 def entitlement_id(uscc: str, kind: str, decided_year: int) -> str:
@@ -108,13 +165,24 @@ def parse_entitlement_id(value: str) -> tuple[str, str, int]:
     return parts[0], parts[1], int(parts[2])
 
 
-def entitlements(history: History, policy: Policy) -> list[Entitlement]:
-    """The awards (四) and (五) that a firm's history earns under a policy, in decided-year order.
+def governing(history: History, policies: Policies) -> Policy | None:
+    """The policy version that decides a first entrant's awards and windows: the one governing
+    its first-entry year. None for a firm that is not a first entrant."""
+    if not history.is_first_entrant:
+        return None
+    assert history.first_entry_year is not None
+    return policies.governing(history.first_entry_year)
+
+
+def entitlements(history: History, policies: Policies) -> list[Entitlement]:
+    """The awards (四) and (五) that a firm's history earns under the version governing its first
+    entry year, in decided-year order.
 
     Awards decided in or before the baseline year belong to the time before the ledger
     (DOMAIN.md default 5) and are not listed.
     """
-    if not history.is_first_entrant or history.route not in policy.eligible_routes:
+    policy = governing(history, policies)
+    if policy is None or history.route not in policy.eligible_routes:
         return []
     entry = history.first_entry_year
     assert entry is not None
@@ -122,23 +190,32 @@ def entitlements(history: History, policy: Policy) -> list[Entitlement]:
     def owed(decided: int) -> bool:
         return history.baseline_year is None or decided > history.baseline_year
 
-    def award(kind: str, amount_fen: int, decided: int) -> Entitlement:
+    def award(rule: FirstEntryRule | RetentionAward, decided: int) -> Entitlement:
+        def holds(bonus: Bonus) -> bool:
+            return history.designated(
+                bonus.designation, entry if bonus.valid_in == "entry_year" else decided
+            )
+
+        base, amount, applied = rule.amount(history.award_city(decided), holds)
         return Entitlement(
-            entitlement_id=entitlement_id(history.uscc, kind, decided),
+            entitlement_id=entitlement_id(history.uscc, rule.kind, decided),
             uscc=history.uscc,
-            kind=kind,
-            clause=policy.clause_of(kind),
+            kind=rule.kind,
+            clause=policy.clause_of(rule.kind),
             policy_id=policy.id,
-            amount_fen=amount_fen,
+            amount_fen=amount,
             decided_year=decided,
             due_fiscal_year=decided + policy.payment.lag_years,
             basis_years=tuple(range(entry, decided + 1)),
+            policy_hash=policy.content_hash,
+            base_fen=base,
+            bonuses=applied,
         )
 
     result = []
     # (四) 当年首次"小升规"的工业企业, 给予每户30万元的奖励
     if owed(entry) and history.on_register(entry):
-        result.append(award(policy.first_entry.kind, policy.first_entry.amount_fen, entry))
+        result.append(award(policy.first_entry, entry))
     # (五) 首次"小升规"后连续N年未退出: every year from entry to the decided year on the register,
     # so an exit ends the count for good (DOMAIN.md default 2).
     first_counted = entry + 1 if policy.retention.counting == "years_after_entry" else entry
@@ -147,7 +224,7 @@ def entitlements(history: History, policy: Policy) -> list[Entitlement]:
         if decided < entry:
             continue
         if owed(decided) and all(history.on_register(y) for y in range(entry, decided + 1)):
-            result.append(award(rule.kind, rule.amount_fen, decided))
+            result.append(award(rule, decided))
     return result
 
 
@@ -170,9 +247,11 @@ class Window:
         )
 
 
-def windows(history: History, policy: Policy) -> list[Window]:
-    """The windows (八) and (十一) opened by a firm's first entry."""
-    if not history.is_first_entrant or history.route not in policy.eligible_routes:
+def windows(history: History, policies: Policies) -> list[Window]:
+    """The windows (八) and (十一) opened by a firm's first entry, as the version governing its
+    first-entry year sets them."""
+    policy = governing(history, policies)
+    if policy is None or history.route not in policy.eligible_routes:
         return []
     entry = history.first_entry_year
     assert entry is not None

@@ -20,7 +20,7 @@ from domain.enterprise import (
     FirmState,
 )
 from domain.errors import NotFoundError
-from domain.policy import Policy
+from domain.policy import Policies
 from domain.ports import Commit, TrailEntry
 from domain.results import (
     EnterpriseView,
@@ -39,6 +39,9 @@ from domain.results import (
 from domain.rules import Entitlement, award_status
 from domain.rules import entitlements as rule_entitlements
 from domain.rules import windows as rule_windows
+
+REDERIVING = (Enterprise.RegisterYearCorrected, Enterprise.PolicyApplied)
+"""Events that re-derive a firm's awards and may take some away."""
 
 _UNSHOWN = frozenset(("originator_id", "originator_version", "timestamp", "actor"))
 
@@ -77,7 +80,8 @@ class FirmStory:
     """A firm's events up to a commit, folded, with what the rules gave it along the way."""
 
     state: FirmState
-    policy: Policy
+    policies: Policies
+    """The policy versions adopted by the commit."""
     entries: list[TrailEntry]
     events: list[Any]
     now: FirmState
@@ -85,14 +89,19 @@ class FirmStory:
     ever: dict[str, Entitlement] = field(default_factory=dict)
     """Every entitlement the firm was ever owed, as last computed."""
     revoked_by: dict[str, TrailEntry] = field(default_factory=dict)
-    """Revoked entitlements and the correction that revoked each."""
+    """Revoked entitlements and the correction or policy version that revoked each."""
 
 
 def story(
-    uscc: str, entries: list[TrailEntry], events: list[Any], commit: Commit | None, policy: Policy
+    uscc: str,
+    entries: list[TrailEntry],
+    events: list[Any],
+    commit: Commit | None,
+    policies: Policies,
 ) -> FirmStory:
     """A firm's events up to a commit, folded one by one, keeping every entitlement the rules ever
-    gave it and the event that last changed each. `entries` and `events` are all of the firm's."""
+    gave it and the event that last changed each. `entries` and `events` are all of the firm's;
+    `policies` the versions adopted by the commit."""
     kept = [
         (entry, event)
         for entry, event in zip(entries, events, strict=True)
@@ -101,22 +110,29 @@ def story(
     if not kept:
         raise NotFoundError(f"no enterprise with USCC {uscc} in the ledger", field="uscc")
     s = FirmState.registered(kept[0][1])
-    told = FirmStory(s, policy, [k[0] for k in kept], [k[1] for k in kept], s)
-    # What the rules gave along the way matters only where a correction took something away.
-    corrected = any(isinstance(e, Enterprise.RegisterYearCorrected) for _, e in kept)
+    told = FirmStory(s, policies, [k[0] for k in kept], [k[1] for k in kept], s)
+    # What the rules gave along the way matters only where something was taken away: by a
+    # correction, or by a policy version (under the versions adopted before it).
+    rederived = any(isinstance(e, REDERIVING) for _, e in kept)
     for entry, event in kept:
-        s.apply(event)
-        if corrected and isinstance(event, REGISTER_CHANGES):
-            for e in rule_entitlements(s.history(), policy):
+        if rederived and isinstance(event, Enterprise.PolicyApplied):
+            before = Policies.of(
+                v for v in policies.versions if v.content_hash != event.content_hash
+            )
+            for e in rule_entitlements(s.history(), before):
                 told.ever[e.entitlement_id] = e
-            if isinstance(event, Enterprise.RegisterYearCorrected):
+        s.apply(event)
+        if rederived and isinstance(event, (*REGISTER_CHANGES, Enterprise.PolicyApplied)):
+            for e in rule_entitlements(s.history(), policies):
+                told.ever[e.entitlement_id] = e
+            if isinstance(event, REDERIVING):
                 for eid in event.revoked:
                     told.revoked_by[eid] = entry
                 for eid in event.earned:
                     told.revoked_by.pop(eid, None)
-    if not corrected:
-        # Without corrections entitlements only accrue: the current ones are all there were.
-        told.ever = {e.entitlement_id: e for e in rule_entitlements(s.history(), policy)}
+    if not rederived:
+        # Without re-derivations entitlements only accrue: the current ones are all there were.
+        told.ever = {e.entitlement_id: e for e in rule_entitlements(s.history(), policies)}
     if len(kept) < len(events):
         told.now = folded(events)
     return told
@@ -142,11 +158,11 @@ def enterprise_view(told: FirmStory, commit: Commit, day: date) -> EnterpriseVie
     for event in told.events:
         if isinstance(event, IDENTITY_EVENTS) and valid_from(event) <= day:
             s.apply(event)
-    policy = told.policy
+    policies = told.policies
     division = divisions()[s.region_code]
     owed = [
         (e, True)
-        for e in rule_entitlements(history.history(), policy)
+        for e in rule_entitlements(history.history(), policies)
         if e.decided_year <= day.year
     ] + [
         (told.ever[eid], False)
@@ -222,7 +238,7 @@ def enterprise_view(told: FirmStory, commit: Commit, day: date) -> EnterpriseVie
                 fee_cap_bp=w.fee_cap_bp,
                 size_class=w.size_class,
             )
-            for w in rule_windows(history.history(), policy)
+            for w in rule_windows(history.history(), policies)
             if w.starts_on <= day
         ],
     )
@@ -278,17 +294,18 @@ def explanation(told: FirmStory, entitlement_id: str) -> Explanation:
         revoked_by = Revocation(
             position=cause.position,
             recorded_at=row.recorded_at,
-            year=row.payload["year"],
+            year=row.payload.get("year"),
             reason=row.payload["reason"],
             source_sha256=row.payload["source_sha256"],
             actor=row.actor,
+            policy_id=row.payload.get("policy_id"),
         )
     return Explanation(
         entitlement_id=entitlement.entitlement_id,
         uscc=uscc,
         kind=entitlement.kind,
         clause=entitlement.clause,
-        policy=PolicyRef(entitlement.policy_id, told.policy.content_hash),
+        policy=PolicyRef(entitlement.policy_id, entitlement.policy_hash),
         amount_fen=entitlement.amount_fen,
         decided_year=entitlement.decided_year,
         due_fiscal_year=entitlement.due_fiscal_year,

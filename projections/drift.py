@@ -116,7 +116,7 @@ class Derived:
 
 def derive(app: Application[uuid.UUID], stop: int) -> Derived:
     """Replay the log up to position `stop` through the views' fold, in memory."""
-    batch = Batch(0, stop, 0, None)
+    batch = Batch(0, stop, 0, [])
     start, events = 0, 0
     with paused_gc(), stage("replay the log in memory", total=stop, unit="events") as bar:
         while True:

@@ -28,7 +28,7 @@ from domain.enterprise import (
     PaymentRef,
     RegisterBook,
 )
-from domain.policy import Policy, Route, SizeClass, policy_from_json
+from domain.policy import Policies, Route, SizeClass, policy_from_json
 from domain.reconciliation import ReconciliationBook
 from domain.rules import History, entitlements, windows
 
@@ -123,7 +123,7 @@ def years_of(text: str) -> set[int]:
     return set(map(int, text.split())) if text else set()
 
 
-def award_rows(firm: Firm, history: History, policy: Policy) -> dict[str, tuple[Any, ...]]:
+def award_rows(firm: Firm, history: History, policies: Policies) -> dict[str, tuple[Any, ...]]:
     """The awards the rules give a firm's history, as lv_awards rows (without known_*) by id."""
     return {
         e.entitlement_id: (
@@ -139,11 +139,11 @@ def award_rows(firm: Firm, history: History, policy: Policy) -> dict[str, tuple[
             firm.state.award_city(e.decided_year),
             True,
         )
-        for e in entitlements(history, policy)
+        for e in entitlements(history, policies)
     }
 
 
-def window_rows(history: History, policy: Policy) -> dict[str, tuple[Any, ...]]:
+def window_rows(history: History, policies: Policies) -> dict[str, tuple[Any, ...]]:
     """The windows the rules give a firm's history, as lv_windows rows (without known_*)."""
     return {
         w.window: (
@@ -156,7 +156,7 @@ def window_rows(history: History, policy: Policy) -> dict[str, tuple[Any, ...]]:
             w.fee_cap_bp,
             w.size_class,
         )
-        for w in windows(history, policy)
+        for w in windows(history, policies)
     }
 
 
@@ -218,8 +218,9 @@ class Batch:
     start: int
     end: int
     events: int
-    policy: Policy | None
-    """The policy in force after the batch."""
+    policies: list[tuple[int, Policies]]
+    """The policy versions in force from each position on, in log order: those before the batch
+    first (at its start), then each version the batch adopts."""
     firms: dict[str, Firm] = field(default_factory=dict)
     """Every firm of the batch, folded: the next batch starts from these."""
     new_firms: set[str] = field(default_factory=set)
@@ -241,6 +242,20 @@ class Batch:
     """Events of the batch that could not be read, left out: (position, why)."""
     locked: threading.Event = field(default_factory=threading.Event)
     """Set once the writer holds the lock (or gave up): the views are then frozen but for it."""
+
+    @property
+    def latest(self) -> Policies | None:
+        """The policy versions in force after the batch."""
+        return self.policies[-1][1] if self.policies else None
+
+    def policies_at(self, position: int) -> Policies:
+        """The versions in force at a position of the batch."""
+        chosen = None
+        for start, policies in self.policies:
+            if start <= position:
+                chosen = policies
+        assert chosen is not None, "an enterprise event before any policy was adopted"
+        return chosen
 
 
 def replace_windows(
@@ -281,7 +296,11 @@ def decode(
             firm_events[event.originator_id.hex].append((event, n.id))
         elif isinstance(event, RegisterBook.PolicyAdopted):
             batch.policy_rows.append((event.policy_id, event.content_hash, event.content, n.id))
-            batch.policy = policy_from_json(event.content)
+            version = policy_from_json(event.content)
+            latest = batch.latest
+            batch.policies.append(
+                (n.id, latest.with_version(version) if latest else Policies.of([version]))
+            )
         elif isinstance(event, RegisterBook.YearImported):
             batch.year_rows.append(
                 (
@@ -306,7 +325,7 @@ def decode(
                     event.actor,
                 )
             )
-    if firm_events and batch.policy is None:
+    if firm_events and batch.latest is None:
         raise RuntimeError("enterprise events before any policy was adopted")
     return firm_events
 
@@ -346,26 +365,32 @@ def fold(
 
 def fold_event(batch: Batch, firm: Firm, event: Any, position: int) -> None:
     """One event of a firm: its state, and the view versions it starts at `position`."""
-    policy = batch.policy
-    assert policy is not None
+    policies = batch.policies_at(position)
     s = firm.state
-    if isinstance(event, Enterprise.RegisterYearCorrected):
+    if isinstance(event, Enterprise.RegisterYearCorrected | Enterprise.PolicyApplied):
         history = s.history()
-        before = (
-            {y: register_kind(s, y) for y in s.years},
-            award_rows(firm, history, policy),
-            window_rows(history, policy),
+        # A policy version's awards are re-derived against the versions before it.
+        was = (
+            Policies.of(v for v in policies.versions if v.content_hash != event.content_hash)
+            if isinstance(event, Enterprise.PolicyApplied)
+            else policies
         )
+        kinds_before = {y: register_kind(s, y) for y in s.years}
+        old = award_rows(firm, history, was), window_rows(history, was)
         s.apply(event)
         firm.version = event.originator_version
-        fold_correction(batch, firm, event, position, *before)
+        if isinstance(event, Enterprise.RegisterYearCorrected):
+            fold_correction(batch, firm, event, position, kinds_before)
+        rederive(batch, firm, event, position, policies, *old)
         return
     kind_of_event = type(event)
     # Windows depend on the first entry (its year, route, size) and the exits only; a firm
     # with no first entry has none.
     windows_before = None
     if kind_of_event in _WINDOW_TYPES:
-        windows_before = window_rows(s.history(), policy) if s.first_entry_year and s.route else {}
+        windows_before = (
+            window_rows(s.history(), policies) if s.first_entry_year and s.route else {}
+        )
     s.apply(event)
     firm.version = event.originator_version
     if kind_of_event is Enterprise.PaymentRecorded:
@@ -419,11 +444,11 @@ def fold_event(batch: Batch, firm: Firm, event: Any, position: int) -> None:
     if kind_of_event in _HISTORY_TYPES and s.first_entry_year and s.route:
         # Only a first entrant has awards or windows (domain.rules).
         history = s.history()
-        for eid, row in award_rows(firm, history, policy).items():
+        for eid, row in award_rows(firm, history, policies).items():
             if row[6] == event.year:
                 batch.awards.add(eid, row, position)
         if windows_before is not None:
-            replace_windows(batch, s.uscc, windows_before, window_rows(history, policy), position)
+            replace_windows(batch, s.uscc, windows_before, window_rows(history, policies), position)
 
 
 def fold_correction(
@@ -432,12 +457,8 @@ def fold_correction(
     event: Any,
     position: int,
     kinds_before: dict[int, tuple[str, bool]],
-    old: dict[str, tuple[Any, ...]],
-    old_windows: dict[str, tuple[Any, ...]],
 ) -> None:
-    """A corrected year: the firm's register rows, awards and windows as re-derived."""
-    policy = batch.policy
-    assert policy is not None
+    """A corrected year: the firm's register rows as re-derived."""
     s = firm.state
     row = event.row
     for year in sorted(set(kinds_before) | s.years):
@@ -457,11 +478,25 @@ def fold_correction(
         elif kind != kinds_before.get(year):
             assert kind is not None
             batch.register_changes.append((position, year, s.uscc, *kind, None))
-    new = award_rows(firm, s.history(), policy)
+
+
+def rederive(
+    batch: Batch,
+    firm: Firm,
+    event: Any,
+    position: int,
+    policies: Policies,
+    old: dict[str, tuple[Any, ...]],
+    old_windows: dict[str, tuple[Any, ...]],
+) -> None:
+    """A correction or a policy version re-derived the firm's awards and windows: a new version
+    of each that changed, the revoked ones kept as not earned."""
+    s = firm.state
+    new = award_rows(firm, s.history(), policies)
     for eid in event.revoked:
         if eid in old:
             new[eid] = (*old[eid][:-1], False)
     for eid in sorted(old.keys() | new.keys() | set(event.earned)):
         if eid in event.earned or old.get(eid) != new.get(eid):
             batch.awards.replace(eid, new.get(eid), position)
-    replace_windows(batch, s.uscc, old_windows, window_rows(s.history(), policy), position)
+    replace_windows(batch, s.uscc, old_windows, window_rows(s.history(), policies), position)

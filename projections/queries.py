@@ -25,7 +25,7 @@ from domain.results import (
     TotalRow,
     WindowRow,
 )
-from domain.rules import EARNED_STATUSES, award_status
+from domain.rules import award_status, to_recover
 from projections.fold import years_of
 from projections.store import Tx
 
@@ -122,7 +122,7 @@ def awards(
         found = award_status(paid, amount, earned=bool(earned), recovered_fen=back)
         if status is None or found == status:
             row = (eid, uscc, name, city_code, kind, clause, policy, amount, decided, due)
-            result.append(AwardRow(*row, paid, back, found))
+            result.append(AwardRow(*row, paid, back, found, bool(earned)))
     return result
 
 
@@ -193,13 +193,14 @@ def totals(
             if fiscal_year is not None and a.due_fiscal_year != fiscal_year:
                 continue
             g = groups[(a.due_fiscal_year, group_of(a))]
-            if a.status in EARNED_STATUSES:
+            if a.earned:
                 g.count += 1
                 g.entitled_fen += a.amount_fen
-                g.paid_fen += a.paid_fen
-                g.outstanding_fen += a.amount_fen - a.paid_fen
-            else:
-                g.other_fen += a.paid_fen - a.recovered_fen
+                g.paid_fen += a.paid_fen - a.recovered_fen
+                g.outstanding_fen += max(0, a.amount_fen - (a.paid_fen - a.recovered_fen))
+            g.other_fen += to_recover(
+                a.paid_fen, a.amount_fen, earned=a.earned, recovered_fen=a.recovered_fen
+            )
     else:
         money, params = at.money("p", "paid_on")
         paid_by_year: dict[tuple[int, str], int] = defaultdict(int)

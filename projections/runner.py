@@ -22,7 +22,7 @@ from eventsourcing.persistence import DataError, Notification
 
 from domain.bulk import paused_gc
 from domain.correction import YearFact
-from domain.policy import Policy, policy_from_json
+from domain.policy import Policies, policy_from_json
 from domain.progress import SILENT, Bar, shown, stage
 from domain.reconciliation import LedgerPayment
 from domain.register import PriorFirm
@@ -183,8 +183,8 @@ class LedgerViews:
             if in_flight is None:
                 with self.read() as tx, paused_gc():
                     # position and firms from one snapshot; the writer checks the position again
-                    start, policy = self._position(tx), self._policy(tx)
-                    batch = self._prepare(tx, app, start, policy, {})
+                    start, policies = self._position(tx), self._policies(tx)
+                    batch = self._prepare(tx, app, start, policies, {})
             else:
                 start = in_flight.end
                 with paused_gc():
@@ -194,7 +194,7 @@ class LedgerViews:
                     in_flight.locked.wait()
                     with self.read() as tx:
                         batch = self._prepare(
-                            tx, app, start, in_flight.policy, in_flight.firms, notifications
+                            tx, app, start, in_flight.latest, in_flight.firms, notifications
                         )
             if committed is not None and in_flight is not None:
                 committed.result()  # the writer's error, StaleBatchError included
@@ -252,7 +252,7 @@ class LedgerViews:
         tx: Tx,
         app: Application[uuid.UUID],
         start: int,
-        policy: Policy | None,
+        policies: Policies | None,
         carried: dict[str, Firm],
         notifications: Sequence[Notification] | None = None,
     ) -> Batch | None:
@@ -262,7 +262,9 @@ class LedgerViews:
             notifications = self._notifications(app, start)
         if not notifications:
             return None
-        batch = Batch(start, notifications[-1].id, len(notifications), policy)
+        batch = Batch(
+            start, notifications[-1].id, len(notifications), [(start, policies)] if policies else []
+        )
         firm_events = decode(app, batch, notifications)
         for position, why in batch.unreadable:
             log.warning(
@@ -272,9 +274,10 @@ class LedgerViews:
             fold(batch, firm_events, carried, lambda oids: self._read_firms(tx, oids))
         return batch
 
-    def _policy(self, tx: Tx) -> Policy | None:
-        rows = tx.execute("SELECT content FROM lv_policy ORDER BY position DESC LIMIT 1")
-        return policy_from_json(rows[0]["content"]) if rows else None
+    def _policies(self, tx: Tx) -> Policies | None:
+        """The policy versions the views hold (None: none yet)."""
+        rows = tx.execute("SELECT content FROM lv_policy ORDER BY position")
+        return Policies.of(policy_from_json(r["content"]) for r in rows) if rows else None
 
     @staticmethod
     def _read_firms(tx: Tx, oids: list[str]) -> dict[str, Firm]:

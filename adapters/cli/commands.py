@@ -26,7 +26,7 @@ from domain.imports import check_import_options
 from domain.money import yuan
 from domain.policy import load_policy
 from domain.register import validate_year
-from domain.results import CorrectionResult, Point, jsonable
+from domain.results import AdoptionResult, CorrectionResult, Point, jsonable
 
 Command = Callable[[Ledger, argparse.Namespace], int]
 
@@ -315,9 +315,14 @@ def _explain(ledger: Ledger, a: argparse.Namespace) -> int:
     )
     cause = doc["revoked_by"]
     if cause is not None:
+        what = (
+            f"the adoption of policy version {cause['policy_id']}"
+            if cause["policy_id"]
+            else f"the correction of register year {cause['year']}"
+        )
         print(
-            f"revoked by the correction of register year {cause['year']} at position "
-            f"{cause['position']} ({cause['recorded_at']}, {cause['actor']}): {cause['reason']}"
+            f"revoked by {what} at position {cause['position']} ({cause['recorded_at']}, "
+            f"{cause['actor']}): {cause['reason']}"
         )
         print(f"recoveries (recovered {yuan(doc['recovered_fen'])}):")
         print_table(
@@ -456,6 +461,96 @@ def _anchor(ledger: Ledger, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _policy(ledger: Ledger, a: argparse.Namespace) -> int:
+    """`policy adopt`, `policy list`, `policy show`."""
+    if a.action == "adopt":
+        return _adopted(ledger.adopt_policy(a.policy_loaded, actor=actor_of(a), reason=a.reason), a)
+    if a.action == "list":
+        rows = ledger.policy_versions(a.known_at)
+        if a.json:
+            emit_json({"policies": [_version_row(v) for v in rows]})
+        else:
+            print_table(
+                [_version_row(v) for v in rows],
+                ["id", "applies_from", "content_hash", "position", "recorded_at", "actor"],
+            )
+        return EXIT_OK
+    version = ledger.policy_version(a.id, a.known_at)
+    doc = {**_version_row(version), "content": version.content}
+    if a.json:
+        emit_json(doc)
+    else:
+        for key in ("id", "title", "issued_on", "applies_from", "content_hash"):
+            print(f"{key}: {doc[key]}")
+        print(
+            f"adopted at position {doc['position']} ({doc['recorded_at']}) by {doc['actor']}"
+            + (f": {doc['reason']}" if doc["reason"] else " with the baseline")
+        )
+        print(json.dumps(version.content, ensure_ascii=False, indent=2))
+    return EXIT_OK
+
+
+def _version_row(v: Any) -> dict[str, Any]:
+    row = jsonable(v)
+    row.pop("content")
+    return dict(row)
+
+
+def _adopted(r: AdoptionResult, a: argparse.Namespace) -> int:
+    doc: dict[str, Any] = {
+        "policy_id": r.policy_id,
+        "content_hash": r.content_hash,
+        "replay": r.replay,
+        "firms": r.firms,
+        "arrears": [asdict(c) for c in r.arrears],
+        "revoked": [asdict(c) for c in r.revoked],
+        "recovery_due": [asdict(c) for c in r.recovery_due],
+        "amount_changed": [asdict(c) for c in r.amount_changed],
+        "version_changed": [asdict(c) for c in r.version_changed],
+        "position": r.position,
+        **({"views_error": r.views_error} if r.views_error else {}),
+    }
+    if r.views_error is not None:
+        print(
+            f"subsidy-ledger: warning: committed at position {r.position}, but the views could "
+            f"not be caught up after it ({r.views_error}); the next command that reads them "
+            "catches them up",
+            file=sys.stderr,
+        )
+    if a.json:
+        emit_json(doc)
+        return EXIT_OK
+    if r.replay:
+        print(
+            f"policy {r.policy_id} was already adopted with this content ({r.content_hash}); nothing changed"
+        )
+        return EXIT_OK
+    print(
+        f"adopted policy {r.policy_id} ({r.content_hash}) at position {r.position}: "
+        f"{len(r.firms)} firms re-derived"
+    )
+    for title, changes, columns, money in (
+        ("arrears (newly owed)", doc["arrears"], ["amount_fen"], ["amount_fen"]),
+        ("revoked (unpaid, no longer owed)", doc["revoked"], ["amount_fen"], ["amount_fen"]),
+        (
+            "recovery due (paid, no longer owed: 追回)",
+            doc["recovery_due"],
+            ["amount_fen", "recover_fen"],
+            ["amount_fen", "recover_fen"],
+        ),
+        (
+            "amount changed",
+            doc["amount_changed"],
+            ["old_amount_fen", "new_amount_fen", "recover_fen"],
+            ["old_amount_fen", "new_amount_fen", "recover_fen"],
+        ),
+        ("version changed (same amount)", doc["version_changed"], ["old_policy"], []),
+    ):
+        print(f"{title}:")
+        print_table(changes, ["entitlement_id", "due_fiscal_year", *columns], money=money)
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Command] = {
     "import-register": _import,
     "awards": _awards,
@@ -471,6 +566,7 @@ COMMANDS: dict[str, Command] = {
     "rebuild-projections": _rebuild,
     "verify": _verify,
     "anchor": _anchor,
+    "policy": _policy,
 }
 
 
@@ -482,6 +578,9 @@ def run(a: argparse.Namespace) -> int:
             baseline=a.baseline, policy=bool(a.policy), correction=a.correction, reason=a.reason
         )
         a.policy_loaded = load_policy(a.policy) if a.policy else None
+    if a.command == "policy" and a.action == "adopt":
+        # A bad file is refused, every bad key named, before the database is opened.
+        a.policy_loaded = load_policy(a.file)
     # Only the baseline's import makes a ledger: any other command on a missing one is refused,
     # and the baseline's file is checked first, so that a refused one makes nothing either.
     creates = False

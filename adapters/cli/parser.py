@@ -335,6 +335,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tokens", metavar="FILE", help=TOKENS_HELP)
 
+    p = sub.add_parser("policy", help="policy versions: adopt one, list them, show one")
+    versions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    v = versions.add_parser(
+        "adopt",
+        parents=[common, listing],
+        help="adopt a policy version (TOML); awards it now governs are re-derived",
+    )
+    v.add_argument("file", metavar="FILE", help="the policy file, e.g. domain/policies/*.toml")
+    v.add_argument("--reason", required=True, help="why the version is adopted (recorded)")
+    known_at = argparse.ArgumentParser(add_help=False)
+    known_at.add_argument(
+        "--known-at",
+        metavar="WHEN",
+        help="the versions adopted by then: an RFC 3339 instant with an offset, or @POSITION "
+        "(default: now)",
+    )
+    versions.add_parser(
+        "list", parents=[common, listing, known_at], help="the versions adopted, in log order"
+    )
+    v = versions.add_parser(
+        "show", parents=[common, listing, known_at], help="one adopted version, in full"
+    )
+    v.add_argument("id", metavar="ID", help="the version's id, e.g. jinbanfa-2020-38")
+
     p = sub.add_parser("token", help="the gRPC users' bearer tokens: add, list, revoke")
     tokens = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     t = tokens.add_parser("add", help="add a user's token; prints it once")

@@ -60,7 +60,6 @@ from domain.reconciliation import (
     match_payments,
 )
 from domain.results import Point, TotalRow
-from domain.rules import EARNED_STATUSES
 from projections.drift import TableDrift, compare, derive
 from projections.postgres import schema_key
 from projections.runner import LedgerViews
@@ -207,7 +206,8 @@ def reconcile(
     revoked = ledger.revocations(at)
     payments = ledger.payments(at)
     totals = ledger.views.totals(at, by="city", known_awards=awards)
-    policy = ledger.get_policy() if position else None
+    policies = ledger.policies_at(commit).versions if position else ()
+    policy = policies[0] if policies else None
 
     commit_days: dict[int, date] = {}
 
@@ -227,7 +227,7 @@ def reconcile(
             a.amount_fen,
             a.decided_year,
             a.due_fiscal_year,
-            a.status in EARNED_STATUSES,
+            a.earned,
             a.paid_fen,
             a.recovered_fen,
             committed_on(revoked[a.entitlement_id]) if a.entitlement_id in revoked else None,
@@ -275,6 +275,10 @@ def reconcile(
                 "rows": len(treasury.rows),
             },
             "policy": {"id": policy.id, "content_hash": policy.content_hash} if policy else None,
+            "policies": [
+                {"id": p.id, "content_hash": p.content_hash, "applies_from": p.applies_from}
+                for p in policies
+            ],
             "options": {
                 "recovery_grace_days": options.recovery_grace_days,
                 "overdue_grace_days": options.overdue_grace_days,

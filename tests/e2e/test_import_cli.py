@@ -86,6 +86,7 @@ EXPECTED_AWARDS: dict[str, tuple[str, str, int, int, int, str]] = {
 }
 
 AWARD_KEYS = {
+    "earned",
     "entitlement_id",
     "uscc",
     "name",

@@ -1,5 +1,5 @@
 """The policy file at the command line: a bad file is refused before anything is opened; another
-reading of (五) adopted with the baseline changes the awards; one version applies to all years."""
+reading of (五) adopted with the baseline changes the awards; a later import adopts no version."""
 
 from __future__ import annotations
 
@@ -95,13 +95,15 @@ def test_the_entry_year_counts_reading_adopted_with_the_baseline_decides_retenti
     assert awards[f"{ENTRANT}/retention_2y/2022"]["amount_fen"] == 5_000_000
 
 
-def test_a_different_policy_after_the_baseline_is_refused(cli: Cli, tmp_path: Path) -> None:
+def test_a_different_policy_with_a_later_import_is_refused(cli: Cli, tmp_path: Path) -> None:
+    """A later version is adopted by `policy adopt` alone, never by an import's --policy."""
     files = registers(tmp_path)
     assert cli.import_year(files[0], 2020, baseline=True).code == 0
     other = policy_file(tmp_path, counting="entry_year_counts")
     refused = cli.run("import-register", "--year", "2021", str(files[1]), "--policy", str(other))
     assert refused.code == 2
-    assert "one policy version applies to all years" in refused.err
+    assert "is not a version this ledger adopted" in refused.err
+    assert "`policy adopt`" in refused.err
     assert cli.listing("register") == [r for r in cli.listing("register") if r["year"] == 2020]
 
 

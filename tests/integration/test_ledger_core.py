@@ -265,7 +265,7 @@ def _check_rebuild(url: str, folder: Path, history: History) -> None:
     with open_ledger(url, create=True) as ledger:
         import_history(ledger, folder, history)
         incremental = view_tables(ledger)
-        policy = ledger.get_policy()
+        policy = ledger.get_policies()
         truth = sorted(
             e.entitlement_id
             for i in [*range(len(history)), 999]

@@ -198,3 +198,8 @@ def correct(cli: Cli, path: Path, year: int, reason: str = "统计局复核") ->
         reason,
         "--json",
     )
+
+
+HASH_38 = "9e67e6df606b64a664f26f858ada17d3d8a7cf8855601b4bfa1a64b979620e9b"
+"""The content hash of 晋办发〔2020〕38号 as every ledger before policy versions recorded it: new
+optional keys of the policy model must never change it."""

@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 from support.helpers import ref_uscc
 
-from domain.policy import Policy, Route, SizeClass, load_policy, policy_from_json
+from domain.policy import Policies, Policy, Route, SizeClass, load_policy, policy_from_json
 from domain.rules import History, entitlements, windows
 
 U = ref_uscc(1001)
@@ -66,14 +66,14 @@ def history(
 
 def awards(h: History, p: Policy) -> list[tuple[str, int, int]]:
     """(kind, decided year, amount in fen) of each entitlement."""
-    return [(e.kind, e.decided_year, e.amount_fen) for e in entitlements(h, p)]
+    return [(e.kind, e.decided_year, e.amount_fen) for e in entitlements(h, Policies.of([p]))]
 
 
 # (四) first entry ------------------------------------------------------------------------------
 
 
 def test_first_entry_award_is_300000_yuan_decided_in_the_entry_year(policy: Policy) -> None:
-    [award] = entitlements(history({2021}, first=2021), policy)
+    [award] = entitlements(history({2021}, first=2021), Policies.of([policy]))
     assert award.kind == "first_entry"
     assert award.amount_fen == 30_000_000
     assert award.decided_year == 2021
@@ -155,7 +155,7 @@ def test_a_retention_award_is_not_decided_before_its_register_year_is_known(
 
 
 def test_retention_awards_cite_clause_five_and_the_policy(policy: Policy) -> None:
-    result = entitlements(history(range(2021, 2025), first=2021), policy)
+    result = entitlements(history(range(2021, 2025), first=2021), Policies.of([policy]))
     retention = [e for e in result if e.kind != "first_entry"]
     assert [e.clause for e in retention] == ["(五)", "(五)"]
     assert {e.policy_id for e in result} == {"jinbanfa-2020-38"}
@@ -196,21 +196,21 @@ def test_a_re_entrant_earns_nothing(policy: Policy) -> None:
         route=None,
         entry_size_class=None,
     )
-    assert entitlements(h, policy) == []
-    assert windows(h, policy) == []
+    assert entitlements(h, Policies.of([policy])) == []
+    assert windows(h, Policies.of([policy])) == []
 
 
 def test_a_firm_with_an_unknown_first_entry_earns_nothing(policy: Policy) -> None:
     h = history(range(2020, 2025), first=None, baseline=2020)
-    assert entitlements(h, policy) == []
-    assert windows(h, policy) == []
+    assert entitlements(h, Policies.of([policy])) == []
+    assert windows(h, Policies.of([policy])) == []
 
 
 # Payment lag -----------------------------------------------------------------------------------
 
 
 def test_every_award_is_due_in_the_fiscal_year_after_it_is_decided(policy: Policy) -> None:
-    result = entitlements(history(range(2021, 2025), first=2021), policy)
+    result = entitlements(history(range(2021, 2025), first=2021), Policies.of([policy]))
     assert [(e.decided_year, e.due_fiscal_year) for e in result] == [
         (2021, 2022),
         (2023, 2024),
@@ -223,7 +223,7 @@ def test_the_payment_lag_is_a_policy_parameter() -> None:
     data["id"] = "same-year-payment"
     data["payment"]["lag_years"] = 0
     same_year = Policy.model_validate(data)
-    result = entitlements(history(range(2021, 2025), first=2021), same_year)
+    result = entitlements(history(range(2021, 2025), first=2021), Policies.of([same_year]))
     assert [(e.decided_year, e.due_fiscal_year) for e in result] == [
         (2021, 2021),
         (2023, 2023),
@@ -238,7 +238,7 @@ def test_a_2019_entrant_on_a_2020_baseline_earns_retention_in_2021_and_2022(
     policy: Policy,
 ) -> None:
     h = history(range(2020, 2023), first=2019, baseline=2020)
-    result = entitlements(h, policy)
+    result = entitlements(h, Policies.of([policy]))
     assert [(e.kind, e.decided_year, e.due_fiscal_year, e.amount_fen) for e in result] == [
         ("retention_2y", 2021, 2022, RETENTION_2Y_FEN),
         ("retention_3y", 2022, 2023, RETENTION_3Y_FEN),
@@ -249,7 +249,7 @@ def test_a_2019_entrants_first_entry_award_decided_before_the_ledger_is_not_owed
     policy: Policy,
 ) -> None:
     h = history(range(2020, 2023), first=2019, baseline=2020)
-    assert "first_entry" not in {e.kind for e in entitlements(h, policy)}
+    assert "first_entry" not in {e.kind for e in entitlements(h, Policies.of([policy]))}
 
 
 def test_a_baseline_firm_that_entered_in_the_baseline_year_gets_retention_but_no_entry_award(
@@ -264,12 +264,12 @@ def test_a_baseline_firm_that_entered_in_the_baseline_year_gets_retention_but_no
 
 def test_a_baseline_firm_from_long_before_the_ledger_is_owed_nothing(policy: Policy) -> None:
     h = history(range(2020, 2025), first=2015, baseline=2020)
-    assert entitlements(h, policy) == []
+    assert entitlements(h, Policies.of([policy])) == []
 
 
 def test_a_2019_entrant_that_leaves_in_2021_earns_nothing_on_the_ledger(policy: Policy) -> None:
     h = history({2020}, first=2019, baseline=2020, exits={2021})
-    assert entitlements(h, policy) == []
+    assert entitlements(h, Policies.of([policy])) == []
 
 
 def test_entry_year_counts_on_a_baseline_owes_only_awards_decided_after_it(
@@ -288,20 +288,28 @@ def test_a_route_the_policy_does_not_list_earns_nothing() -> None:
     data["id"] = "no-new-builds"
     data["eligible_routes"] = ["growth", "merger", "individual_conversion"]
     strict = Policy.model_validate(data)
-    assert entitlements(history(range(2021, 2025), first=2021, route=Route.NEW_BUILD), strict) == []
     assert (
-        entitlements(history(range(2021, 2025), first=2021, route=Route.SECTOR_CONVERSION), strict)
+        entitlements(
+            history(range(2021, 2025), first=2021, route=Route.NEW_BUILD), Policies.of([strict])
+        )
+        == []
+    )
+    assert (
+        entitlements(
+            history(range(2021, 2025), first=2021, route=Route.SECTOR_CONVERSION),
+            Policies.of([strict]),
+        )
         == []
     )
     # ... while a listed route still earns all three awards.
-    assert len(entitlements(history(range(2021, 2025), first=2021), strict)) == 3
+    assert len(entitlements(history(range(2021, 2025), first=2021), Policies.of([strict]))) == 3
 
 
 # Windows (八) and (十一) -------------------------------------------------------------------------
 
 
 def by_window(h: History, p: Policy) -> dict[str, Any]:
-    return {w.window: w for w in windows(h, p)}
+    return {w.window: w for w in windows(h, Policies.of([p]))}
 
 
 @pytest.mark.parametrize("size", [SizeClass.SMALL, SizeClass.MICRO])
