@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -281,13 +282,28 @@ class _Runner:
     ) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
         env["HOME"] = str(cwd)
+        command = [str(a) for a in args]
+        as_user: dict[str, Any] = {}
+        if self.uid is not None:
+            setpriv = shutil.which("setpriv")
+            if setpriv is not None:
+                # The user is changed by setpriv after exec, so subprocess can vfork: a plain
+                # fork of this process (gRPC's threads running in it) has been seen to die of
+                # SIGBUS before it could exec pg_ctl.
+                command = [
+                    setpriv,
+                    f"--reuid={self.uid}",
+                    f"--regid={self.gid}",
+                    "--clear-groups",
+                    *command,
+                ]
+            else:
+                as_user = {"user": self.uid, "group": self.gid, "extra_groups": []}
         result = subprocess.run(
-            [str(a) for a in args],
+            command,
             cwd=cwd,
             env=env,
-            user=self.uid,
-            group=self.gid,
-            extra_groups=[] if self.uid is not None else None,
+            **as_user,
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
