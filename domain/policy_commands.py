@@ -69,8 +69,7 @@ class PolicyCommands(LedgerBase):
         )
         result = _Report(policy)
         firms: list[Enterprise] = []
-        for uscc in candidates:
-            firm = self.get_enterprise(uscc)
+        for firm in self.get_enterprises(candidates):
             history = firm.state.history()
             if governing(history, after) is not policy:
                 continue

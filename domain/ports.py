@@ -60,6 +60,12 @@ class LedgerLog(Protocol):
 
     def select_trail(self, originator_id: uuid.UUID) -> list[TrailEntry]: ...
 
+    def select_streams(
+        self, originator_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[StoredEvent]]:
+        """Several aggregates' events, each in version order, in one read."""
+        ...
+
 
 class EventStreamRecorder(Protocol):
     """A recorder that appends a long stream of events in one transaction, chunk by chunk. Optional:

@@ -23,6 +23,7 @@ from domain.results import (
     ImportResult,
     MoneyResult,
     Point,
+    PolicyVersion,
     RegisterEntry,
     TotalRow,
     TrailEvent,
@@ -234,4 +235,20 @@ def register_rows(messages: Iterator[pb.ImportRegisterRequest], year: int) -> Ro
     return RowsRegister(
         ([getattr(m.row, c) for c in COLUMNS] for m in messages if m.WhichOneof("item") == "row"),
         year,
+    )
+
+
+def policy_version(v: PolicyVersion, *, content: bool) -> pb.PolicyVersion:
+    """An adopted policy version; its full content only when asked (`GetPolicy`)."""
+    return pb.PolicyVersion(
+        id=v.id,
+        content_hash=v.content_hash,
+        title=v.title,
+        issued_on=v.issued_on.isoformat(),
+        applies_from=v.applies_from,
+        position=v.position,
+        recorded_at=timestamp(v.recorded_at),
+        actor=v.actor,
+        reason=v.reason or "",
+        content_json=json.dumps(v.content, ensure_ascii=False, sort_keys=True) if content else "",
     )

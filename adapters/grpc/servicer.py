@@ -299,6 +299,28 @@ class Servicer(pb_grpc.LedgerServiceServicer):
 
         return self._call(context, "GetAnchor", "audit", anchor)
 
+    def ListPolicies(
+        self, request: pb.ListPoliciesRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.PolicyVersion]:
+        def versions(user: User) -> list[pb.PolicyVersion]:
+            return [
+                messages.policy_version(v, content=False)
+                for v in self.ledger.policy_versions(request.known_at or None)
+            ]
+
+        yield from self._call(context, "ListPolicies", "read", versions, {"known_at": "known_at"})
+
+    def GetPolicy(
+        self, request: pb.GetPolicyRequest, context: grpc.ServicerContext
+    ) -> pb.PolicyVersion:
+        def version(user: User) -> pb.PolicyVersion:
+            found = self.ledger.policy_version(request.id, request.known_at or None)
+            return messages.policy_version(found, content=True)
+
+        return self._call(
+            context, "GetPolicy", "read", version, {"id": "id", "known_at": "known_at"}
+        )
+
     @property
     def log(self) -> LedgerRecorder:
         return log_of(self.ledger)

@@ -130,6 +130,10 @@ class LedgerPostgresRecorder(GroupedAppends, PostgresApplicationRecorder):
         self.copy_events_statement = SQL(
             "COPY {schema}.{table} (originator_id, originator_version, topic, state) FROM STDIN"
         ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
+        self.select_streams_statement = SQL(
+            "SELECT originator_id, originator_version, topic, state FROM {schema}.{table} "
+            "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
+        ).format(schema=Identifier(self.datastore.schema), table=Identifier(self.events_table_name))
         self.select_trail_statement = SQL(
             "SELECT e.notification_id, e.originator_version, e.topic, e.state, (SELECT recorded_at "
             "FROM {schema}.{commits} k WHERE k.position >= e.notification_id ORDER BY k.position "
@@ -273,6 +277,20 @@ class LedgerPostgresRecorder(GroupedAppends, PostgresApplicationRecorder):
                 TrailEntry(r[0], StoredEvent(originator_id, r[1], r[2], stored_bytes(r[3])), r[4])
                 for r in curs.fetchall()
             ]
+
+    def select_streams(self, originator_ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
+        """Several aggregates' events, each in version order, in one query."""
+        streams: dict[UUID, list[StoredEvent]] = {}
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row) as curs,
+        ):
+            curs.execute(self.select_streams_statement, (list(originator_ids),))
+            for oid, version, topic, state in curs.fetchall():
+                streams.setdefault(oid, []).append(
+                    StoredEvent(oid, version, topic, stored_bytes(state))
+                )
+        return streams
 
     def insert_now(
         self, stored_events: Sequence[StoredEvent], *, deadline: float | None = None, **kwargs: Any

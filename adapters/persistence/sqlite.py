@@ -101,6 +101,27 @@ class LedgerSQLiteRecorder(GroupedAppends, SQLiteApplicationRecorder):
             row = c.fetchone()
         return Commit(row[0], _parse_sqlite_time(row[1])) if row else None
 
+    def select_streams(self, originator_ids: Sequence[UUID]) -> dict[UUID, list[StoredEvent]]:
+        """Several aggregates' events, each in version order, in one transaction (a few hundred
+        aggregates a statement, under SQLite's limit on parameters)."""
+        streams: dict[UUID, list[StoredEvent]] = {}
+        ids = list(originator_ids)
+        with self.datastore.transaction(commit=False) as c:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                c.execute(
+                    f"SELECT originator_id, originator_version, topic, state "
+                    f"FROM {self.events_table_name} WHERE originator_id IN "
+                    f"({', '.join('?' * len(chunk))}) ORDER BY originator_id, originator_version",
+                    [oid.hex for oid in chunk],
+                )
+                for oid, version, topic, state in c.fetchall():
+                    key = UUID(oid)
+                    streams.setdefault(key, []).append(
+                        StoredEvent(key, version, topic, stored_bytes(state))
+                    )
+        return streams
+
     def select_trail(self, originator_id: UUID) -> list[TrailEntry]:
         """One aggregate's events in log order, each with its position and commit time."""
         with self.datastore.transaction(commit=False) as c:

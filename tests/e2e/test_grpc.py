@@ -15,7 +15,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from support.grpc import DATONG, FE, TAIYUAN, auth, code_of, load, rows, serve_process
-from support.helpers import ROOT, Firm, ref_uscc
+from support.helpers import HASH_38, ROOT, Firm, ref_uscc
 
 from adapters.bootstrap import open_ledger
 from adapters.files.tokens import add_user
@@ -76,6 +76,14 @@ METHODS = {
     ),
     "VerifyLog": ("audit", lambda s, m: s.VerifyLog(pb.VerifyLogRequest(), metadata=m)),
     "GetAnchor": ("audit", lambda s, m: s.GetAnchor(pb.GetAnchorRequest(), metadata=m)),
+    "ListPolicies": (
+        "read",
+        lambda s, m: list(s.ListPolicies(pb.ListPoliciesRequest(), metadata=m)),
+    ),
+    "GetPolicy": (
+        "read",
+        lambda s, m: s.GetPolicy(pb.GetPolicyRequest(id="jinbanfa-2020-38"), metadata=m),
+    ),
     "RecordPayment": (
         "pay",
         lambda s, m: s.RecordPayment(
@@ -258,6 +266,27 @@ def test_verify_and_anchor_over_grpc(
     bad = pb.VerifyLogRequest(anchor="12:xyz")
     assert (
         code_of(lambda: ledger.VerifyLog(bad, metadata=auditor)) == grpc.StatusCode.INVALID_ARGUMENT
+    )
+
+
+def test_policy_versions_over_grpc(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str]
+) -> None:
+    finance = auth(tokens["finance"])
+    (version,) = ledger.ListPolicies(pb.ListPoliciesRequest(), metadata=finance)
+    assert (version.id, version.content_hash) == ("jinbanfa-2020-38", HASH_38)
+    assert not version.HasField("applies_from") and version.content_json == ""
+    assert version.reason == "" and version.position > 0
+    shown = ledger.GetPolicy(pb.GetPolicyRequest(id="jinbanfa-2020-38"), metadata=finance)
+    assert json.loads(shown.content_json)["first_entry"]["amount_fen"] == 30_000_000
+    early = pb.ListPoliciesRequest(known_at=f"@{version.position - 1}")
+    assert list(ledger.ListPolicies(early, metadata=finance)) == []
+    missing = pb.GetPolicyRequest(id="no-such-version")
+    assert code_of(lambda: ledger.GetPolicy(missing, metadata=finance)) == grpc.StatusCode.NOT_FOUND
+    bad = pb.ListPoliciesRequest(known_at="yesterday")
+    assert (
+        code_of(lambda: list(ledger.ListPolicies(bad, metadata=finance)))
+        == grpc.StatusCode.INVALID_ARGUMENT
     )
 
 

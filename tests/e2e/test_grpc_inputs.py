@@ -56,6 +56,10 @@ CASES = {
     "point.known_at": lambda s, m: s.ListAwards(
         pb.ListAwardsRequest(point=pb.Point(known_at="@1\x00")), metadata=m
     ),
+    "id": lambda s, m: s.GetPolicy(pb.GetPolicyRequest(id="jinbanfa\x00"), metadata=m),
+    "known_at": lambda s, m: list(
+        s.ListPolicies(pb.ListPoliciesRequest(known_at="@1\x00"), metadata=m)
+    ),
 }
 
 
@@ -157,6 +161,9 @@ FUZZED = {
         pb.GetAuditTrailRequest(uscc=t[0]), metadata=m
     ),
     "VerifyLog": lambda s, m, t: s.VerifyLog(pb.VerifyLogRequest(anchor=t[0]), metadata=m),
+    "GetPolicy": lambda s, m, t: s.GetPolicy(
+        pb.GetPolicyRequest(id=t[0], known_at=t[1]), metadata=m
+    ),
     "ImportRegister": lambda s, m, t: s.ImportRegister(
         iter(
             [

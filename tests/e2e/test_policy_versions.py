@@ -309,3 +309,24 @@ def test_a_ledger_written_before_policy_versions_reads_verifies_and_adopts_as_be
         old("awards"), cli.ok_json("awards", "--as-of", "2025-12-31", "--known-at", "@16")
     )
     assert cli.ok_json("verify")["intact"] is True
+
+
+def test_firms_read_together_are_the_firms_read_one_by_one(cli: Cli, tmp_path: Path) -> None:
+    """`get_enterprises` (one read for the thousands of firms an adoption re-derives) replays
+    each firm exactly as `get_enterprise` does, payments included."""
+    from adapters.bootstrap import open_ledger
+    from domain.errors import NotFoundError
+
+    files = registers(tmp_path)
+    import_years(cli, files, range(2023, 2027))
+    pay(cli, f"{F2024}/first_entry/2024", "GK-T-1", 1_000, "2025-03-01")
+    with open_ledger(cli.db_url) as ledger:
+        together = ledger.get_enterprises([F2025, BASE, F2024])
+        assert [f.uscc for f in together] == [F2025, BASE, F2024]
+        for firm in together:
+            alone = ledger.get_enterprise(firm.uscc)
+            assert firm.version == alone.version
+            assert firm.state == alone.state
+        assert together[2].state.paid_fen(f"{F2024}/first_entry/2024") == 1_000
+        with pytest.raises(NotFoundError):
+            ledger.get_enterprises([F2024, ref_uscc(99)])
