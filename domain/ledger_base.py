@@ -163,19 +163,24 @@ class LedgerBase(Application[uuid.UUID]):
         """The policy versions the ledger had adopted by a commit (None: none at all)."""
         if commit is None:
             raise RefusedError("no policy adopted yet: import the baseline register first")
-        entries = [
-            e for e in self.store.select_trail(REGISTER_BOOK_ID) if e.position <= commit.position
-        ]
-        versions = [
-            self._policy(e.content_hash, e.content)
-            for e in self.decoded(entries)
-            if isinstance(e, RegisterBook.PolicyAdopted)
-        ]
+        versions = [policy for _entry, _event, policy in self.adoptions_at(commit)]
         if not versions:
             raise RefusedError(
                 f"no policy adopted by position {commit.position}: import the baseline first"
             )
         return Policies.of(versions)
+
+    def adoptions_at(self, commit: Commit) -> list[tuple[TrailEntry, Any, Policy]]:
+        """Each policy version adopted by a commit, in log order: where in the log, the
+        `PolicyAdopted` event, the version (parsed once per content hash)."""
+        entries = [
+            e for e in self.store.select_trail(REGISTER_BOOK_ID) if e.position <= commit.position
+        ]
+        return [
+            (entry, event, self._policy(event.content_hash, event.content))
+            for entry, event in zip(entries, self.decoded(entries), strict=True)
+            if isinstance(event, RegisterBook.PolicyAdopted)
+        ]
 
     def _policy(self, content_hash: str, content: str) -> Policy:
         policy = self._parsed.get(content_hash)

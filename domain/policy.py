@@ -257,11 +257,13 @@ class Policies:
                 chosen = version
         return chosen
 
-    def by_id(self, policy_id: str) -> Policy | None:
-        return next((p for p in self.versions if p.id == policy_id), None)
-
     def with_version(self, policy: Policy) -> Policies:
         return Policies.of((*self.versions, policy))
+
+    def without(self, content_hash: str) -> Policies:
+        """The versions but the one of this content: those a version's adoption re-derives
+        against."""
+        return Policies.of(v for v in self.versions if v.content_hash != content_hash)
 
 
 DEFAULT_POLICY_FILE = "jinbanfa-2020-38.toml"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from domain.enterprise import REGISTER_BOOK_ID, RegisterBook, enterprise_id
+from domain.enterprise import enterprise_id
 from domain.errors import InvalidInputError, NotFoundError, OutOfScopeError
 from domain.ledger_base import LedgerBase, checked_city, checked_uscc, parse_id
 from domain.ports import Commit, TrailEntry
@@ -239,28 +239,21 @@ class PointInTimeQueries(LedgerBase):
     def _versions(self, commit: Commit | None) -> list[PolicyVersion]:
         if commit is None:
             return []
-        entries = [
-            e for e in self.store.select_trail(REGISTER_BOOK_ID) if e.position <= commit.position
+        return [
+            PolicyVersion(
+                id=policy.id,
+                content_hash=event.content_hash,
+                title=policy.title,
+                issued_on=policy.issued_on,
+                applies_from=policy.applies_from,
+                position=entry.position,
+                recorded_at=entry.recorded_at,
+                actor=event.actor,
+                reason=event.reason,
+                content=policy.model_dump(mode="json"),
+            )
+            for entry, event, policy in self.adoptions_at(commit)
         ]
-        versions = []
-        for entry, event in zip(entries, self.decoded(entries), strict=True):
-            if isinstance(event, RegisterBook.PolicyAdopted):
-                policy = self._policy(event.content_hash, event.content)
-                versions.append(
-                    PolicyVersion(
-                        id=policy.id,
-                        content_hash=event.content_hash,
-                        title=policy.title,
-                        issued_on=policy.issued_on,
-                        applies_from=policy.applies_from,
-                        position=entry.position,
-                        recorded_at=entry.recorded_at,
-                        actor=event.actor,
-                        reason=event.reason,
-                        content=policy.model_dump(mode="json"),
-                    )
-                )
-        return versions
 
     def reconciliations(self) -> list[ReconciliationRun]:
         """Every reconciliation run recorded in the log, in log order."""

@@ -116,9 +116,7 @@ def story(
     rederived = any(isinstance(e, REDERIVING) for _, e in kept)
     for entry, event in kept:
         if rederived and isinstance(event, Enterprise.PolicyApplied):
-            before = Policies.of(
-                v for v in policies.versions if v.content_hash != event.content_hash
-            )
+            before = policies.without(event.content_hash)
             for e in rule_entitlements(s.history(), before):
                 told.ever[e.entitlement_id] = e
         s.apply(event)

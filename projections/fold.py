@@ -371,7 +371,7 @@ def fold_event(batch: Batch, firm: Firm, event: Any, position: int) -> None:
         history = s.history()
         # A policy version's awards are re-derived against the versions before it.
         was = (
-            Policies.of(v for v in policies.versions if v.content_hash != event.content_hash)
+            policies.without(event.content_hash)
             if isinstance(event, Enterprise.PolicyApplied)
             else policies
         )

@@ -46,13 +46,7 @@ def _import(ledger: Ledger, a: argparse.Namespace) -> int:
         correction=a.correction,
         reason=a.reason,
     )
-    if r.views_error is not None:
-        print(
-            f"subsidy-ledger: warning: committed at position {r.position}, but the views could "
-            f"not be caught up after it ({r.views_error}); the next command that reads them "
-            "catches them up",
-            file=sys.stderr,
-        )
+    _warn_views(r)
     if isinstance(r, CorrectionResult):
         return _corrected(r, a)
     if a.json:
@@ -78,6 +72,17 @@ def _import(ledger: Ledger, a: argparse.Namespace) -> int:
         )
         print(", ".join(f"{k} {v}" for k, v in r.counts.items()))
     return EXIT_OK
+
+
+def _warn_views(r: Any) -> None:
+    """A command committed but its views were not caught up after it: say so on stderr."""
+    if r.views_error is not None:
+        print(
+            f"subsidy-ledger: warning: committed at position {r.position}, but the views could "
+            f"not be caught up after it ({r.views_error}); the next command that reads them "
+            "catches them up",
+            file=sys.stderr,
+        )
 
 
 def _corrected(r: CorrectionResult, a: argparse.Namespace) -> int:
@@ -510,13 +515,7 @@ def _adopted(r: AdoptionResult, a: argparse.Namespace) -> int:
         "position": r.position,
         **({"views_error": r.views_error} if r.views_error else {}),
     }
-    if r.views_error is not None:
-        print(
-            f"subsidy-ledger: warning: committed at position {r.position}, but the views could "
-            f"not be caught up after it ({r.views_error}); the next command that reads them "
-            "catches them up",
-            file=sys.stderr,
-        )
+    _warn_views(r)
     if a.json:
         emit_json(doc)
         return EXIT_OK
