@@ -142,6 +142,11 @@ def serve(db: str | None, *, listen: str | None = None, tokens: str | None = Non
     if settings.workers > 1:
         if settings.address()[1] == 0:
             raise ServeError("LEDGER_WORKERS > 1 needs a fixed port to share")
+        # The ledger is made (its tables, SQLite's journal mode) once, here, and closed before
+        # the workers are forked: workers that each made it at the same moment raced ("database
+        # is locked" from SQLite's switch to WAL).
+        with open_ledger(db, pool_size=1, create=True):
+            pass
         return _supervise(
             settings.workers, lambda: _serve_one(db, settings, users, tls, reuse_port=True)
         )
