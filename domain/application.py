@@ -10,6 +10,7 @@ argument of every command. Its methods are grouped by subject in the classes it 
 - `domain.imports.RegisterCommands`: `import_register` (an import or a correction);
 - `domain.money_moves.MoneyCommands`: `record_payment`, `record_recovery`;
 - `domain.policy_commands.PolicyCommands`: `adopt_policy`, `policy_versions`, `policy_version`;
+- `domain.designations.DesignationCommands`: `import_designations`, `revoke_designation`;
 - `domain.queries.PointInTimeQueries`: `point`, `awards`, `totals`, `windows`, `register`,
   `register_sizes`, `imported_years`, `payments`, `revocations`, `enterprise`, `explain`,
   `audit_trail`, `reconciliations`.
@@ -17,13 +18,16 @@ argument of every command. Its methods are grouped by subject in the classes it 
 
 from __future__ import annotations
 
+from domain.designations import DesignationCommands
 from domain.imports import RegisterCommands
 from domain.money_moves import MoneyCommands
 from domain.policy_commands import PolicyCommands
 from domain.queries import PointInTimeQueries
 
 
-class Ledger(RegisterCommands, MoneyCommands, PolicyCommands, PointInTimeQueries):
+class Ledger(
+    RegisterCommands, MoneyCommands, PolicyCommands, DesignationCommands, PointInTimeQueries
+):
     """The scale-up award ledger. Commands append events; queries answer at a point in time."""
 
     name = "ledger"

@@ -16,8 +16,15 @@ from typing import Any
 from eventsourcing.domain import Aggregate
 
 from domain.codes import divisions
-from domain.policy import Policies, Policy, Route, SizeClass, policy_from_json
-from domain.rules import Entitlement, History, entitlements
+from domain.policy import (
+    DesignationKind,
+    Policies,
+    Policy,
+    Route,
+    SizeClass,
+    policy_from_json,
+)
+from domain.rules import Designation, Entitlement, History, entitlements
 
 # Ids derive from natural keys, so the same firm, ref or book can never be created twice.
 NAMESPACE = uuid.UUID("6f1c2a8e-3b4d-5e6f-9a0b-1c2d3e4f5a6b")
@@ -81,11 +88,18 @@ class FirmState:
     """The city of the firm's row on each register year it was on: the city its awards of that
     year belong to. Kept when a correction takes the year away (its revoked awards still
     belong there)."""
+    designations: dict[tuple[str, str], Designation] = field(default_factory=dict)
+    """The designations in force, by (kind, document): granted and not revoked."""
+    revoked_designations: dict[tuple[str, str], tuple[Designation, str]] = field(
+        default_factory=dict
+    )
+    """Designations revoked, by (kind, document): the grant voided and the revoking document."""
 
     @property
     def city_code(self) -> str:
-        """The city the firm is in now."""
-        return divisions()[self.region_code].city_code
+        """The city the firm is in now ("" for a firm identified by a designation alone, on no
+        register yet)."""
+        return divisions()[self.region_code].city_code if self.region_code else ""
 
     def award_city(self, decided_year: int) -> str:
         """The city an award decided on register year `decided_year` belongs to: the firm's city
@@ -100,7 +114,10 @@ class FirmState:
 
     @classmethod
     def registered(cls, event: Any) -> FirmState:
-        """A firm as its `Registered` event first records it."""
+        """A firm as its first event records it: `Registered` (from a register's row) or
+        `Identified` (by its USCC alone, from a designation)."""
+        if isinstance(event, Enterprise.Identified):
+            return cls(event.uscc, "", "", "", None)
         return cls(
             event.uscc, event.name, event.region_code, event.industry_code, _size(event.size_class)
         )
@@ -116,6 +133,9 @@ class FirmState:
             entry_size_class=self.entry_size_class,
             cities=tuple(sorted(self.cities.items())),
             city=self.city_code,
+            designations=tuple(
+                sorted(self.designations.values(), key=lambda d: (d.kind, d.valid_from, d.document))
+            ),
         )
 
     def paid_fen(self, entitlement_id: str) -> int:
@@ -203,7 +223,14 @@ class FirmState:
                 self.recoveries[event.recovery_ref] = Recovery(
                     event.recovery_ref, event.entitlement_id, event.amount_fen, event.received_on
                 )
-            case Enterprise.Registered():
+            case Enterprise.DesignationGranted():
+                self.designations[(event.kind, event.document)] = Designation(
+                    DesignationKind(event.kind), event.valid_from, event.valid_to, event.document
+                )
+            case Enterprise.DesignationRevoked():
+                key = (event.kind, event.of_document)
+                self.revoked_designations[key] = (self.designations.pop(key), event.document)
+            case Enterprise.Registered() | Enterprise.Identified():
                 pass
             case _:
                 raise TypeError(f"not an enterprise event: {type(event).__name__}")
@@ -237,6 +264,12 @@ class Enterprise(Aggregate):
         size_class: str | None
         year: int
         """The register year the firm was first seen on."""
+
+    class Identified(Event, Aggregate.Created):
+        """A firm on no register yet, known by its USCC alone: a certifying authority designated
+        it (its name, region and trade come with its first register row)."""
+
+        uscc: str
 
     class NameChanged(Event):
         name: str
@@ -321,6 +354,28 @@ class Enterprise(Aggregate):
         revoked: list[str]
         changed: list[str]
 
+    class DesignationGranted(Event):
+        """A certifying authority designated the firm (`kind`, e.g. strategic_emerging) under
+        `document`, valid from `valid_from` to `valid_to` (None: open-ended). Awards whose bonus
+        asks for the designation are re-derived (`changed`: those whose amount changes)."""
+
+        kind: str
+        document: str
+        valid_from: date
+        valid_to: date | None
+        changed: list[str]
+
+    class DesignationRevoked(Event):
+        """The designation granted under `of_document` is void, as if never granted: `document`
+        is the revoking instrument. `valid_from` is the voided grant's."""
+
+        kind: str
+        of_document: str
+        document: str
+        reason: str
+        valid_from: date
+        changed: list[str]
+
     class RecoveryRecorded(Event):
         """Money paid against a revoked entitlement came back to the treasury (追回)."""
 
@@ -332,11 +387,13 @@ class Enterprise(Aggregate):
     def __init__(
         self,
         uscc: str,
-        name: str,
-        region_code: str,
-        industry_code: str,
-        size_class: str | None,
+        name: str = "",
+        region_code: str = "",
+        industry_code: str = "",
+        size_class: str | None = None,
     ) -> None:
+        # `Identified` gives the USCC alone: the library passes the created event's attributes
+        # that are parameters here.
         self.state = FirmState(uscc, name, region_code, industry_code, _size(size_class))
 
     @property
@@ -398,6 +455,10 @@ WINDOW_EVENTS = (
     Enterprise.LeftRegister,
 )
 """Events that can change a firm's windows: its first entry and its exits."""
+DESIGNATION_EVENTS = (Enterprise.DesignationGranted, Enterprise.DesignationRevoked)
+"""Events that change the designations a firm holds (and so its awards' bonuses)."""
+CREATED_EVENTS = (Enterprise.Registered, Enterprise.Identified)
+"""A firm's first event: from a register's row, or from a designation."""
 
 
 class PaymentRef(Aggregate):
@@ -514,6 +575,19 @@ class RegisterBook(Aggregate):
             aggregate.years[self.year] = ImportedYear(
                 self.year, before.baseline, self.sha256, self.rows, dict(self.counts), self.encoding
             )
+
+    class DesignationsImported(Aggregate.Event):
+        """A certifying authority's file of designations of `kind` was imported (`counts`: rows
+        granted, already held, and firms identified by it)."""
+
+        kind: str
+        sha256: str
+        rows: int
+        counts: dict[str, int]
+        actor: str
+
+        def apply(self, aggregate: Any) -> None:
+            pass
 
     def __init__(self, actor: str) -> None:
         self.years: dict[int, ImportedYear] = {}

@@ -104,6 +104,12 @@ class TreasuryRejectedError(RejectedFileError):
     outcome = "nothing was reconciled"
 
 
+class DesignationsRejectedError(RejectedFileError):
+    """A designations file with bad lines: every bad line is listed, nothing was recorded."""
+
+    outcome = "nothing was recorded"
+
+
 class ConcurrentWriteError(Exception):
     """Another writer changed the same aggregates first and retries did not help."""
 

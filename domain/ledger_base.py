@@ -39,7 +39,7 @@ from domain.errors import (
 )
 from domain.policy import Policies, Policy, policy_from_json
 from domain.ports import Commit, KnownRegister, LedgerLog, ReadModel, TrailEntry
-from domain.results import AwardChange
+from domain.results import AmountChange, AwardChange
 from domain.rules import Entitlement, parse_entitlement_id, to_recover
 from domain.text import control_problem
 
@@ -208,9 +208,20 @@ class LedgerBase(Application[uuid.UUID]):
     def get_enterprises(self, usccs: Sequence[str]) -> list[Enterprise]:
         """Several firms, each replayed as `get_enterprise` does, from one read of their events
         (a command that re-derives thousands of firms would otherwise query once a firm)."""
+        found = self.find_enterprises(usccs)
+        firms = []
+        for uscc in usccs:
+            firm = found[uscc]
+            if firm is None:
+                raise NotFoundError(f"no enterprise with USCC {uscc} in the ledger", field="uscc")
+            firms.append(firm)
+        return firms
+
+    def find_enterprises(self, usccs: Sequence[str]) -> dict[str, Enterprise | None]:
+        """Several firms by USCC, None for each the ledger does not have, from one read."""
         ids = [enterprise_id(u) for u in usccs]
         streams = self.store.select_streams(ids)
-        firms = []
+        firms: dict[str, Enterprise | None] = {}
         for uscc, oid in zip(usccs, ids, strict=True):
             firm: Any = None
             for stored in streams.get(oid, []):
@@ -219,9 +230,7 @@ class LedgerBase(Application[uuid.UUID]):
                 except Exception as e:
                     raise DamagedLogError(None, f"{type(e).__name__}: {e}") from e
                 firm = event.mutate(firm)
-            if firm is None:
-                raise NotFoundError(f"no enterprise with USCC {uscc} in the ledger", field="uscc")
-            firms.append(firm)
+            firms[uscc] = firm
         return firms
 
     def get_payment_ref(self, ref: str, *, recovery: bool = False) -> PaymentRef | None:
@@ -289,6 +298,25 @@ def award_change(firm: Enterprise, e: Entitlement, *, earned: bool) -> AwardChan
         e.due_fiscal_year,
         paid,
         to_recover(paid, e.amount_fen, earned=earned, recovered_fen=back),
+    )
+
+
+def amount_change(firm: Enterprise, old: Entitlement, new: Entitlement) -> AmountChange:
+    """An award re-derived at another amount or under another deciding version, with what was
+    paid against it and what was paid above the new amount (to come back)."""
+    s = firm.state
+    paid, back = s.paid_fen(new.entitlement_id), s.recovered_fen(new.entitlement_id)
+    return AmountChange(
+        entitlement_id=new.entitlement_id,
+        uscc=firm.uscc,
+        kind=new.kind,
+        due_fiscal_year=new.due_fiscal_year,
+        old_amount_fen=old.amount_fen,
+        new_amount_fen=new.amount_fen,
+        old_policy=old.policy_id,
+        new_policy=new.policy_id,
+        paid_fen=paid,
+        recover_fen=to_recover(paid, new.amount_fen, earned=True, recovered_fen=back),
     )
 
 

@@ -8,10 +8,10 @@ import dataclasses
 
 from domain.enterprise import Enterprise
 from domain.errors import RefusedError
-from domain.ledger_base import LedgerBase, award_change
+from domain.ledger_base import LedgerBase, amount_change, award_change
 from domain.policy import Policy
 from domain.results import AdoptionResult, AmountChange, AwardChange
-from domain.rules import Entitlement, entitlements, governing, to_recover
+from domain.rules import Entitlement, entitlements, governing
 from domain.text import checked_text
 
 
@@ -127,7 +127,6 @@ class _Report:
         new: dict[str, Entitlement],
         changed: list[str],
     ) -> None:
-        s = firm.state
         self.firms.append(firm.uscc)
         for eid in sorted(new.keys() - old.keys()):
             self.arrears.append(award_change(firm, new[eid], earned=True))
@@ -135,19 +134,7 @@ class _Report:
             change = award_change(firm, old[eid], earned=False)
             (self.recovery_due if change.recover_fen else self.revoked).append(change)
         for eid in changed:
-            paid, back = s.paid_fen(eid), s.recovered_fen(eid)
-            row = AmountChange(
-                entitlement_id=eid,
-                uscc=firm.uscc,
-                kind=new[eid].kind,
-                due_fiscal_year=new[eid].due_fiscal_year,
-                old_amount_fen=old[eid].amount_fen,
-                new_amount_fen=new[eid].amount_fen,
-                old_policy=old[eid].policy_id,
-                new_policy=new[eid].policy_id,
-                paid_fen=paid,
-                recover_fen=to_recover(paid, new[eid].amount_fen, earned=True, recovered_fen=back),
-            )
+            row = amount_change(firm, old[eid], new[eid])
             same = old[eid].amount_fen == new[eid].amount_fen
             (self.version_changed if same else self.amount_changed).append(row)
 

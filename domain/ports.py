@@ -30,6 +30,7 @@ from domain.results import (
 if TYPE_CHECKING:
     from eventsourcing.application import Application
 
+    from domain.enterprise import FirmState
     from domain.reconciliation import LedgerPayment
 
 
@@ -110,6 +111,13 @@ class ReadModel(KnownRegister, Protocol):
 
     `point`: known at its position and valid on its day; None reads the current rows, any day.
     """
+
+    def first_entrants(
+        self, entered_from: int, entered_to: int, city: str | None
+    ) -> list[FirmState]:
+        """The firms known now as first entrants of those register years (of `city`, where the
+        firm is now, if given)."""
+        ...
 
     def rebuild(self, app: Application[uuid.UUID]) -> int: ...
 

@@ -17,6 +17,7 @@ from domain.results import (
     ImportedYearRow,
     Point,
     PolicyVersion,
+    PriorityRow,
     ReconciliationRun,
     RegisterEntry,
     RegisterSize,
@@ -25,6 +26,7 @@ from domain.results import (
     WindowRow,
 )
 from domain.rules import AWARD_STATUSES
+from domain.rules import priority as rule_priority
 from domain.text import checked_text
 from domain.trail import FirmStory, enterprise_view, explanation, folded, story, trail_events
 
@@ -142,6 +144,36 @@ class PointInTimeQueries(LedgerBase):
     def revocations(self, point: Point | None = None) -> dict[str, int]:
         """Entitlements revoked as known at the point, with the position of the correction."""
         return self.views.revocations(point or self.point())
+
+    def priority(self, which: str, on: date, *, city: str | None = None) -> list[PriorityRow]:
+        """The first entrants with priority on `on` under (六) (`science`: holding a tech_sme
+        designation valid that day) or (七) (`upgrade`), as the ledger knows them now, in USCC
+        order; `city`: firms of that city now."""
+        if which not in ("science", "upgrade"):
+            raise InvalidInputError(f"{which!r}: the lists are science and upgrade", field="list")
+        checked_city(city)
+        self.catch_up()
+        policies = self.get_policies()
+        longest = max(v.priority_rule.years for v in policies.versions)
+        rows = []
+        for s in self.views.first_entrants(on.year - longest + 1, on.year, city):
+            found = rule_priority(s.history(), policies, which, on)
+            if found is not None:
+                rows.append(
+                    PriorityRow(
+                        uscc=s.uscc,
+                        name=s.name,
+                        region_code=s.region_code,
+                        city_code=s.city_code,
+                        first_entry_year=found.first_entry_year,
+                        window_from=found.window_from,
+                        window_to=found.window_to,
+                        clause=found.clause,
+                        policy_id=found.policy_id,
+                        tech_sme_documents=list(found.documents),
+                    )
+                )
+        return rows
 
     # One firm, from its own events ------------------------------------------------------------
 

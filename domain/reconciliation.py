@@ -298,8 +298,10 @@ def audit(
 ) -> list[Finding]:
     """The audit rules over the ledger's own facts as known at one position, on `day`.
 
-    - `paid_above_entitlement`: more paid against an award than it is for, or money paid
-      against an id the rules never gave (the ledger refuses both; this catches what got past).
+    - `paid_above_entitlement`: more paid (net of recoveries) against an award than it is for,
+      or money paid against an id the rules never gave: the ledger refuses both when paying, so
+      this is an amount lowered after payment (a policy version, a designation revoked) whose
+      excess is still to come back, or what got past.
     - `recovery_overdue`: money paid against an award a correction revoked, not all back
       `recovery_grace_days` or more days after the day the correction was committed (0: from
       that day on).
@@ -336,15 +338,18 @@ def audit(
                     amount_fen=total,
                 )
             )
-        elif award.earned and award.paid_fen > award.amount_fen:
-            over = award.paid_fen - award.amount_fen
+        elif award.earned and award.paid_fen - award.recovered_fen > award.amount_fen:
+            # Net of what came back: an amount lowered after payment (a policy version, a
+            # designation revoked) leaves the excess here until it is recovered.
+            over = award.paid_fen - award.recovered_fen - award.amount_fen
             findings.append(
                 Finding(
                     "paid_above_entitlement",
                     "audit",
                     eid,
-                    f"{yuan(award.paid_fen)} yuan paid against {eid}, which is for "
-                    f"{yuan(award.amount_fen)}: {yuan(over)} too much",
+                    f"{yuan(award.paid_fen - award.recovered_fen)} yuan paid (net of recoveries) "
+                    f"against {eid}, which is for {yuan(award.amount_fen)}: {yuan(over)} too "
+                    "much, to recover (record-recovery)",
                     {"award": award.evidence(), "payments": money(eid)},
                     uscc=award.uscc,
                     entitlement_id=eid,

@@ -50,6 +50,19 @@ class AwardRow:
     status: str
     earned: bool = True
     """Whether the rules still give it (False: a correction or a policy version took it away)."""
+    policy_hash: str = ""
+    """The content hash of the deciding version."""
+    base_fen: int = 0
+    """The amount before bonuses."""
+    bonuses: list[AwardBonus] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AwardBonus:
+    """A bonus an award carries: the designation it rests on and its percentage."""
+
+    designation: str
+    percent: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -147,6 +160,16 @@ class TrailEvent:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class AppliedBonus:
+    """A bonus an award carries: the designation it asks for, its percentage, and the documents
+    of the firm's designations that earned it."""
+
+    designation: str
+    percent: int
+    documents: list[str]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class EntitlementView:
     """An entitlement of one firm as of a day: what was paid and recovered against it by then."""
 
@@ -162,6 +185,27 @@ class EntitlementView:
     paid_fen: int
     recovered_fen: int
     status: str
+    policy_hash: str = ""
+    """The content hash of the deciding version."""
+    base_fen: int = 0
+    """The amount before bonuses."""
+    bonuses: list[AppliedBonus] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DesignationView:
+    """A designation the firm holds (granted, not revoked), where its grant is in the log, and
+    whether it is valid on the answer's day."""
+
+    kind: str
+    document: str
+    valid_from: date
+    valid_to: date | None
+    valid: bool | None
+    """Valid on the answer's day (None: the answer has no day, as `explain`'s)."""
+    position: int
+    recorded_at: datetime | None
+    actor: str | None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -230,6 +274,7 @@ class EnterpriseView:
     payments: list[PaymentView]
     recoveries: list[RecoveryView]
     windows: list[FirmWindow]
+    designations: list[DesignationView] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -312,6 +357,11 @@ class Explanation:
     recovered_fen: int
     status: str
     revoked_by: Revocation | None
+    base_fen: int = 0
+    """The amount before bonuses (the city's amount where the version gives one)."""
+    bonuses: list[AppliedBonus] = dataclasses.field(default_factory=list)
+    designations: list[DesignationView] = dataclasses.field(default_factory=list)
+    """The designations the bonuses rest on."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -476,3 +526,46 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     return value
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DesignationResult:
+    """Designations imported from a certifying authority's file, or one revoked: what was
+    recorded and the awards it re-derived (a bonus earned late is arrears; one taken away after
+    payment leaves the excess to recover)."""
+
+    kind: str
+    sha256: str | None
+    """The imported file's hash (None: a revocation)."""
+    replay: bool
+    """Nothing was recorded: every row was held already (or the revocation was recorded)."""
+    granted: int
+    held: int
+    """Rows the firm held already with the same dates (a replay of them)."""
+    revoked_earlier: int
+    """Rows whose grant was revoked since: not granted again (grant under a new document)."""
+    identified: list[str]
+    """Firms on no register yet, identified by this file."""
+    firms: list[str]
+    """Firms whose designations changed."""
+    amount_changed: list[AmountChange]
+    position: int | None
+    views_error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PriorityRow:
+    """A first entrant on a priority list of (六) science programmes or (七) technical
+    transformation on a day."""
+
+    uscc: str
+    name: str
+    region_code: str
+    city_code: str
+    first_entry_year: int
+    window_from: int
+    window_to: int
+    clause: str
+    policy_id: str
+    tech_sme_documents: list[str]
+    """(六): the tech_sme designations valid on the day."""

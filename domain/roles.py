@@ -6,9 +6,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "finance": frozenset({"read", "pay"}),
     "statistics": frozenset({"read", "import"}),
     "auditor": frozenset({"read", "audit"}),
-    "admin": frozenset({"read", "pay", "import", "audit"}),
+    "certification": frozenset({"read", "designate"}),
+    "admin": frozenset({"read", "pay", "import", "designate", "audit"}),
 }
 """Role -> what it may do: `read` the ledger's answers, `pay` (record payments and recoveries),
-`import` registers, `audit` (the audit trail, verify, anchors)."""
+`import` registers, `designate` (import the designations a certifying authority grants: the
+development and reform commission's strategic emerging industries, the science department's
+tech-based SMEs; not the statistics bureau's), `audit` (the audit trail, verify, anchors)."""
 
 ROLES = tuple(PERMISSIONS)

@@ -290,3 +290,47 @@ def windows(history: History, policies: Policies) -> list[Window]:
         )
     )
     return result
+
+
+@dataclass(frozen=True, slots=True)
+class Priority:
+    """A first entrant's place on a priority list of (六) or (七) on a day."""
+
+    uscc: str
+    clause: str
+    policy_id: str
+    first_entry_year: int
+    window_from: int
+    """The first register year of its priority window (its entry year)."""
+    window_to: int
+    """The last register year of its window."""
+    documents: tuple[str, ...]
+    """(六): the tech_sme designations valid on the day."""
+
+
+def priority(history: History, policies: Policies, which: str, day: date) -> Priority | None:
+    """Whether a firm has priority on `day` under (六) (`science`: a first entrant within its
+    priority window holding a tech_sme designation valid on the day) or (七) (`upgrade`: a first
+    entrant within its window). First entrants only: baseline firms whose first entry year is
+    known count, re-entrants do not. The window is the governing version's (default the entry
+    year and the two after it), counted in register years."""
+    policy = governing(history, policies)
+    if policy is None:
+        return None
+    entry = history.first_entry_year
+    assert entry is not None
+    rule = policy.priority_rule
+    last = entry + rule.years - 1
+    if not entry <= day.year <= last:
+        return None
+    documents: tuple[str, ...] = ()
+    if which == "science":
+        documents = tuple(
+            d.document
+            for d in history.designations
+            if d.kind == DesignationKind.TECH_SME and d.valid_on(day)
+        )
+        if not documents:
+            return None
+    clause = rule.science_clause if which == "science" else rule.upgrade_clause
+    return Priority(history.uscc, clause, policy.id, entry, entry, last, documents)

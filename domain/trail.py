@@ -13,6 +13,7 @@ from typing import Any
 
 from domain.codes import divisions
 from domain.enterprise import (
+    DESIGNATION_EVENTS,
     IDENTITY_EVENTS,
     REGISTER_CHANGES,
     REGISTER_EVENTS,
@@ -23,6 +24,8 @@ from domain.errors import NotFoundError
 from domain.policy import Policies
 from domain.ports import Commit, TrailEntry
 from domain.results import (
+    AppliedBonus,
+    DesignationView,
     EnterpriseView,
     EntitlementView,
     Explanation,
@@ -55,6 +58,12 @@ def valid_from(event: Any) -> date:
     if isinstance(event, Enterprise.RecoveryRecorded):
         received_on: date = event.received_on
         return received_on
+    if isinstance(event, DESIGNATION_EVENTS):
+        # A revocation voids the grant from its start, as if it had never been granted.
+        start: date = event.valid_from
+        return start
+    if isinstance(event, Enterprise.Identified):
+        return event.timestamp.date()
     return date(event.year, 1, 1)
 
 
@@ -112,7 +121,8 @@ def story(
     s = FirmState.registered(kept[0][1])
     told = FirmStory(s, policies, [k[0] for k in kept], [k[1] for k in kept], s)
     # What the rules gave along the way matters only where something was taken away: by a
-    # correction, or by a policy version (under the versions adopted before it).
+    # correction, or by a policy version (under the versions adopted before it). Without
+    # re-derivations entitlements only accrue: the current ones are all there were.
     rederived = any(isinstance(e, REDERIVING) for _, e in kept)
     for entry, event in kept:
         if rederived and isinstance(event, Enterprise.PolicyApplied):
@@ -128,9 +138,8 @@ def story(
                     told.revoked_by[eid] = entry
                 for eid in event.earned:
                     told.revoked_by.pop(eid, None)
-    if not rederived:
-        # Without re-derivations entitlements only accrue: the current ones are all there were.
-        told.ever = {e.entitlement_id: e for e in rule_entitlements(s.history(), policies)}
+    # The current ones as they are now (a designation may have changed an amount since).
+    told.ever.update((e.entitlement_id, e) for e in rule_entitlements(s.history(), policies))
     if len(kept) < len(events):
         told.now = folded(events)
     return told
@@ -149,15 +158,18 @@ def enterprise_view(told: FirmStory, commit: Commit, day: date) -> EnterpriseVie
     the day; the register history as the ledger knew it at the commit (a correction restates the
     past), cut at the day's year."""
     history = told.state
-    first_year = min(history.years) if history.years else told.events[0].year
-    if first_year > day.year:
-        return None
+    # A firm identified by a designation alone is in the ledger whatever the day: its
+    # designations say for which days they hold.
+    if not isinstance(told.events[0], Enterprise.Identified):
+        first_year = min(history.years) if history.years else told.events[0].year
+        if first_year > day.year:
+            return None
     s = FirmState.registered(told.events[0])
     for event in told.events:
         if isinstance(event, IDENTITY_EVENTS) and valid_from(event) <= day:
             s.apply(event)
     policies = told.policies
-    division = divisions()[s.region_code]
+    division = divisions()[s.region_code] if s.region_code else None
     owed = [
         (e, True)
         for e in rule_entitlements(history.history(), policies)
@@ -193,6 +205,9 @@ def enterprise_view(told: FirmStory, commit: Commit, day: date) -> EnterpriseVie
                 paid_fen=paid,
                 recovered_fen=back,
                 status=award_status(paid, e.amount_fen, earned=earned, recovered_fen=back),
+                policy_hash=e.policy_hash,
+                base_fen=e.base_fen,
+                bonuses=applied_bonuses(e, history),
             )
         )
     payments = sorted(
@@ -208,9 +223,9 @@ def enterprise_view(told: FirmStory, commit: Commit, day: date) -> EnterpriseVie
         uscc=s.uscc,
         name=s.name,
         region_code=s.region_code,
-        region_name=division.name,
-        city_code=division.city_code,
-        city_name=divisions()[division.city_code].name,
+        region_name=division.name if division else "",
+        city_code=division.city_code if division else "",
+        city_name=divisions()[division.city_code].name if division else "",
         industry_code=s.industry_code,
         size_class=s.size_class,
         register_years=sorted(y for y in history.years if y <= day.year),
@@ -239,7 +254,53 @@ def enterprise_view(told: FirmStory, commit: Commit, day: date) -> EnterpriseVie
             for w in rule_windows(history.history(), policies)
             if w.starts_on <= day
         ],
+        designations=designation_views(told, day),
     )
+
+
+def designation_views(told: FirmStory, day: date | None) -> list[DesignationView]:
+    """The designations the firm holds at the story's commit, each with its grant's place in the
+    log and (given a day) whether it is valid then."""
+    granted = {
+        (e.kind, e.document): (entry, e)
+        for entry, e in zip(told.entries, told.events, strict=True)
+        if isinstance(e, Enterprise.DesignationGranted)
+    }
+    views = []
+    for d in told.state.history().designations:
+        entry, event = granted[(d.kind, d.document)]
+        views.append(
+            DesignationView(
+                kind=d.kind,
+                document=d.document,
+                valid_from=d.valid_from,
+                valid_to=d.valid_to,
+                valid=d.valid_on(day) if day is not None else None,
+                position=entry.position,
+                recorded_at=entry.recorded_at,
+                actor=event.actor,
+            )
+        )
+    return views
+
+
+def applied_bonuses(e: Entitlement, state: FirmState) -> list[AppliedBonus]:
+    """The bonuses an award carries, each with the documents of the designations that earned
+    it (valid in the register year the bonus asks)."""
+    entry = e.basis_years[0]
+    return [
+        AppliedBonus(
+            designation=b.designation,
+            percent=b.percent,
+            documents=[
+                d.document
+                for d in state.history().designations
+                if d.kind == b.designation
+                and d.valid_in(entry if b.valid_in == "entry_year" else e.decided_year)
+            ],
+        )
+        for b in e.bonuses
+    ]
 
 
 def explanation(told: FirmStory, entitlement_id: str) -> Explanation:
@@ -298,6 +359,8 @@ def explanation(told: FirmStory, entitlement_id: str) -> Explanation:
             actor=row.actor,
             policy_id=row.payload.get("policy_id"),
         )
+    bonuses = applied_bonuses(entitlement, s)
+    documents = {doc for b in bonuses for doc in b.documents}
     return Explanation(
         entitlement_id=entitlement.entitlement_id,
         uscc=uscc,
@@ -329,4 +392,7 @@ def explanation(told: FirmStory, entitlement_id: str) -> Explanation:
         recovered_fen=back,
         status=award_status(paid, entitlement.amount_fen, earned=cause is None, recovered_fen=back),
         revoked_by=revoked_by,
+        base_fen=entitlement.base_fen,
+        bonuses=bonuses,
+        designations=[d for d in designation_views(told, None) if d.document in documents],
     )

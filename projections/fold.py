@@ -14,6 +14,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from eventsourcing.application import Application
@@ -21,6 +22,8 @@ from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
 from domain.enterprise import (
+    CREATED_EVENTS,
+    DESIGNATION_EVENTS,
     HISTORY_EVENTS,
     WINDOW_EVENTS,
     Enterprise,
@@ -28,14 +31,16 @@ from domain.enterprise import (
     PaymentRef,
     RegisterBook,
 )
-from domain.policy import Policies, Route, SizeClass, policy_from_json
+from domain.policy import Bonus, DesignationKind, Policies, Route, SizeClass, policy_from_json
 from domain.reconciliation import ReconciliationBook
-from domain.rules import History, entitlements, windows
+from domain.rules import Designation, History, entitlements, windows
 
 _HISTORY_TYPES = frozenset(HISTORY_EVENTS)
 _UNVIEWED_TOPICS = (get_topic(PaymentRef) + ".", get_topic(ReconciliationBook) + ".")
 """Topic prefixes of events nothing in the views comes from: skipped without decoding."""
 _WINDOW_TYPES = frozenset(WINDOW_EVENTS)
+_REDERIVING = (Enterprise.RegisterYearCorrected, Enterprise.PolicyApplied, *DESIGNATION_EVENTS)
+"""Events that re-derive the awards and windows a firm already has."""
 _KIND = {
     Enterprise.OnBaselineRegister: "baseline",
     Enterprise.EnteredRegister: "entered",
@@ -72,6 +77,13 @@ class Firm:
             _years_text(s.exit_years),
             _years_text(s.re_entry_years),
             " ".join(f"{y}:{c}" for y, c in sorted(s.cities.items())),
+            json.dumps(
+                [
+                    [d.kind, d.document, d.valid_from.isoformat(), _day_text(d.valid_to)]
+                    for d in s.history().designations
+                ],
+                ensure_ascii=False,
+            ),
         )
 
     @classmethod
@@ -95,6 +107,7 @@ class Firm:
             exits,
             re_entries,
             cities,
+            designations,
         ) = r
         state = FirmState(
             uscc=uscc,
@@ -111,7 +124,18 @@ class Firm:
             entry_size_class=_SIZE[entry_size] if entry_size else None,
         )
         state.cities = {int(y): c for y, c in (pair.split(":") for pair in cities.split())}
+        for kind, document, start, end in json.loads(designations):
+            state.designations[(kind, document)] = Designation(
+                DesignationKind(kind),
+                date.fromisoformat(start),
+                date.fromisoformat(end) if end else None,
+                document,
+            )
         return cls(oid, version, state)
+
+
+def _day_text(day: date | None) -> str | None:
+    return day.isoformat() if day else None
 
 
 def _years_text(years: set[int]) -> str:
@@ -137,10 +161,17 @@ def award_rows(firm: Firm, history: History, policies: Policies) -> dict[str, tu
             e.due_fiscal_year,
             # the firm's city in the decided year, which is always a register year
             firm.state.award_city(e.decided_year),
+            e.base_fen,
+            bonus_text(e.bonuses),
             True,
         )
         for e in entitlements(history, policies)
     }
+
+
+def bonus_text(bonuses: Sequence[Bonus]) -> str:
+    """An award's bonuses as lv_awards keeps them: `designation:percent`, space-separated."""
+    return " ".join(f"{b.designation}:{b.percent}" for b in bonuses)
 
 
 def window_rows(history: History, policies: Policies) -> dict[str, tuple[Any, ...]]:
@@ -347,7 +378,7 @@ def fold(
         firm = carried.get(oid) or known.get(oid)
         if firm is None:
             first = events[0][0]
-            if not isinstance(first, Enterprise.Registered):
+            if not isinstance(first, CREATED_EVENTS):
                 # The firm's registration could not be read (see `decode`): nothing of it can be
                 # folded, so none of its events is, each named.
                 batch.unreadable += [
@@ -367,7 +398,7 @@ def fold_event(batch: Batch, firm: Firm, event: Any, position: int) -> None:
     """One event of a firm: its state, and the view versions it starts at `position`."""
     policies = batch.policies_at(position)
     s = firm.state
-    if isinstance(event, Enterprise.RegisterYearCorrected | Enterprise.PolicyApplied):
+    if isinstance(event, _REDERIVING):
         history = s.history()
         # A policy version's awards are re-derived against the versions before it.
         was = (
@@ -381,7 +412,11 @@ def fold_event(batch: Batch, firm: Firm, event: Any, position: int) -> None:
         firm.version = event.originator_version
         if isinstance(event, Enterprise.RegisterYearCorrected):
             fold_correction(batch, firm, event, position, kinds_before)
-        rederive(batch, firm, event, position, policies, *old)
+        # A designation changes amounts only: it neither gives nor takes an award away.
+        earned, revoked = (
+            ((), ()) if isinstance(event, DESIGNATION_EVENTS) else (event.earned, event.revoked)
+        )
+        rederive(batch, firm, earned, revoked, position, policies, *old)
         return
     kind_of_event = type(event)
     # Windows depend on the first entry (its year, route, size) and the exits only; a firm
@@ -483,7 +518,8 @@ def fold_correction(
 def rederive(
     batch: Batch,
     firm: Firm,
-    event: Any,
+    earned: Sequence[str],
+    revoked: Sequence[str],
     position: int,
     policies: Policies,
     old: dict[str, tuple[Any, ...]],
@@ -493,10 +529,10 @@ def rederive(
     of each that changed, the revoked ones kept as not earned."""
     s = firm.state
     new = award_rows(firm, s.history(), policies)
-    for eid in event.revoked:
+    for eid in revoked:
         if eid in old:
             new[eid] = (*old[eid][:-1], False)
-    for eid in sorted(old.keys() | new.keys() | set(event.earned)):
-        if eid in event.earned or old.get(eid) != new.get(eid):
+    for eid in sorted(old.keys() | new.keys() | set(earned)):
+        if eid in earned or old.get(eid) != new.get(eid):
             batch.awards.replace(eid, new.get(eid), position)
     replace_windows(batch, s.uscc, old_windows, window_rows(s.history(), policies), position)

@@ -12,9 +12,11 @@ from datetime import date
 from typing import Any
 
 from domain.correction import YearFact
+from domain.enterprise import FirmState
 from domain.reconciliation import LedgerPayment
 from domain.register import PriorFirm
 from domain.results import (
+    AwardBonus,
     AwardRow,
     EnergyWindow,
     GuaranteeWindow,
@@ -26,8 +28,9 @@ from domain.results import (
     WindowRow,
 )
 from domain.rules import award_status, to_recover
-from projections.fold import years_of
+from projections.fold import Firm, years_of
 from projections.store import Tx
+from projections.tables import FIRMS
 
 GROUPS = {"kind": "kind", "city": "city_code"}
 
@@ -81,8 +84,10 @@ def _awards_at(at: At) -> tuple[str, list[Any]]:
     sql = (
         "SELECT a.entitlement_id, a.uscc, coalesce(r.name, f.name) AS name, a.city_code, a.kind, "
         "a.clause, a.policy_id AS policy, a.amount_fen, a.decided_year, a.due_fiscal_year, "
-        "a.earned, coalesce(p.paid_fen, 0) AS paid_fen, coalesce(b.recovered_fen, 0) AS recovered_fen "
+        "a.earned, coalesce(p.paid_fen, 0) AS paid_fen, coalesce(b.recovered_fen, 0) AS recovered_fen, "
+        "v.content_hash AS policy_hash, a.base_fen, a.bonuses "
         "FROM lv_awards a "
+        "JOIN lv_policy v ON v.policy_id = a.policy_id "
         "LEFT JOIN (SELECT p.entitlement_id, sum(p.amount_fen) AS paid_fen FROM lv_payments p "
         f"  WHERE {paid} GROUP BY p.entitlement_id) p ON p.entitlement_id = a.entitlement_id "
         "LEFT JOIN (SELECT b.entitlement_id, sum(b.amount_fen) AS recovered_fen FROM lv_recoveries b "
@@ -122,7 +127,10 @@ def awards(
         found = award_status(paid, amount, earned=bool(earned), recovered_fen=back)
         if status is None or found == status:
             row = (eid, uscc, name, city_code, kind, clause, policy, amount, decided, due)
-            result.append(AwardRow(*row, paid, back, found, bool(earned)))
+            bonuses = [AwardBonus(d, int(pct)) for d, pct in (b.split(":") for b in r[15].split())]
+            result.append(
+                AwardRow(*row, paid, back, found, bool(earned), r[13], int(r[14]), bonuses)
+            )
     return result
 
 
@@ -302,6 +310,22 @@ def register_sizes(tx: Tx, at: At = At()) -> list[RegisterSize]:
         params + valid_params,
     )
     return [RegisterSize(int(y), c, int(n), int(f), int(r)) for y, c, n, f, r in rows]
+
+
+def first_entrants(tx: Tx, entered_from: int, entered_to: int, city: str | None) -> list[FirmState]:
+    """The firms the ledger knows now as first entrants of those register years (of `city`, the
+    firm's city now, if given)."""
+    where = "first_entry_year BETWEEN %s AND %s AND route IS NOT NULL"
+    params: list[Any] = [entered_from, entered_to]
+    if city is not None:
+        where += " AND city_code = %s"
+        params.append(city)
+    return [
+        Firm.from_row(r).state
+        for r in tx.rows(
+            f"SELECT {','.join(FIRMS.names)} FROM lv_firms WHERE {where} ORDER BY uscc", params
+        )
+    ]
 
 
 def register(tx: Tx, year: int, at: At = At()) -> list[RegisterEntry]:

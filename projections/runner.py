@@ -22,6 +22,7 @@ from eventsourcing.persistence import DataError, Notification
 
 from domain.bulk import paused_gc
 from domain.correction import YearFact
+from domain.enterprise import FirmState
 from domain.policy import Policies, policy_from_json
 from domain.progress import SILENT, Bar, shown, stage
 from domain.reconciliation import LedgerPayment
@@ -395,6 +396,12 @@ class LedgerViews:
     ) -> list[WindowRow]:
         with self.read() as tx:
             return queries.windows(tx, uscc=uscc, active_on=active_on, city=city, at=At.of(point))
+
+    def first_entrants(
+        self, entered_from: int, entered_to: int, city: str | None
+    ) -> list[FirmState]:
+        with self.read() as tx:
+            return queries.first_entrants(tx, entered_from, entered_to, city)
 
     def register_sizes(self, point: Point | None) -> list[RegisterSize]:
         with self.read() as tx:

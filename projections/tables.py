@@ -67,7 +67,8 @@ FIRMS = Table(
         "name TEXT NOT NULL, region_code TEXT NOT NULL, city_code TEXT NOT NULL, "
         "industry_code TEXT NOT NULL, size_class TEXT, first_entry_year INTEGER, route TEXT, "
         "entry_size_class TEXT, baseline_year INTEGER, last_year INTEGER, years TEXT NOT NULL, "
-        "exit_years TEXT NOT NULL, re_entry_years TEXT NOT NULL, cities TEXT NOT NULL"
+        "exit_years TEXT NOT NULL, re_entry_years TEXT NOT NULL, cities TEXT NOT NULL, "
+        "designations TEXT NOT NULL"
     ),
     ("originator_id",),
     "firm",
@@ -89,7 +90,8 @@ AWARDS = Table(
         "entitlement_id TEXT NOT NULL, uscc TEXT NOT NULL, kind TEXT NOT NULL, "
         "clause TEXT NOT NULL, policy_id TEXT NOT NULL, amount_fen BIGINT NOT NULL, "
         "decided_year INTEGER NOT NULL, due_fiscal_year INTEGER NOT NULL, "
-        "city_code TEXT NOT NULL, earned BOOLEAN NOT NULL, known_from BIGINT NOT NULL, "
+        "city_code TEXT NOT NULL, base_fen BIGINT NOT NULL, bonuses TEXT NOT NULL, "
+        "earned BOOLEAN NOT NULL, known_from BIGINT NOT NULL, "
         "known_to BIGINT"
     ),
     ("entitlement_id", "known_from"),
@@ -164,7 +166,7 @@ TABLES = (FIRMS, REGISTER, AWARDS, WINDOWS, PAYMENTS, RECOVERIES, YEARS, CORRECT
 """Every view table, in the order the drift check compares them."""
 
 SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS lv_schema (version INTEGER NOT NULL)"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Bumped when the views' tables change shape or what the fold puts in them (4: a firm keeps the
-city of a register year a correction took away): the views are then dropped and rebuilt from the
-log."""
+city of a register year a correction took away; 5: a firm's designations, an award's base and bonuses): the views are then
+dropped and rebuilt from the log."""

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapters.bootstrap import default_actor, log_of, open_store
-from adapters.cli.output import EXIT_FINDINGS, EXIT_OK, emit_json, print_table
+from adapters.cli.output import EXIT_FINDINGS, EXIT_OK, emit_json, print_table, write_csv
+from adapters.files.designations_csv import read_designations
 from adapters.files.register_csv import CsvRegister
 from adapters.persistence.chain import Verification
 from adapters.persistence.settings import NoLedgerError, database_settings, require_ledger
@@ -24,9 +25,15 @@ from domain.application import Ledger
 from domain.errors import RefusedError
 from domain.imports import check_import_options
 from domain.money import yuan
-from domain.policy import load_policy
+from domain.policy import DesignationKind, load_policy
 from domain.register import validate_year
-from domain.results import AdoptionResult, CorrectionResult, Point, jsonable
+from domain.results import (
+    AdoptionResult,
+    CorrectionResult,
+    DesignationResult,
+    Point,
+    jsonable,
+)
 
 Command = Callable[[Ledger, argparse.Namespace], int]
 
@@ -260,16 +267,35 @@ def _enterprise(ledger: Ledger, a: argparse.Namespace) -> int:
         f"as of {doc['as_of']}, as the ledger knew it at position {doc['known_at']['position']} "
         f"({doc['known_at']['recorded_at']})"
     )
-    print(
-        f"region {doc['region_code']} {doc['region_name']} ({doc['city_name']}), industry {doc['industry_code']}, size {doc['size_class'] or 'unknown'}"
-    )
-    print(
-        f"register years {', '.join(map(str, doc['register_years']))}; first entry {doc['first_entry_year'] or 'unknown'} ({doc['first_entry_route'] or '-'})"
+    if doc["region_code"]:
+        print(
+            f"region {doc['region_code']} {doc['region_name']} ({doc['city_name']}), industry {doc['industry_code']}, size {doc['size_class'] or 'unknown'}"
+        )
+        print(
+            f"register years {', '.join(map(str, doc['register_years']))}; first entry {doc['first_entry_year'] or 'unknown'} ({doc['first_entry_route'] or '-'})"
+        )
+    else:
+        print("on no register yet: identified by its designations")
+    print("designations:")
+    print_table(
+        doc["designations"],
+        ["kind", "document", "valid_from", "valid_to", "valid", "position"],
     )
     print("entitlements:")
+    for e in doc["entitlements"]:
+        e["bonuses"] = _bonus_text(e["bonuses"])
     print_table(
         doc["entitlements"],
-        ["entitlement_id", "clause", "amount_fen", "due_fiscal_year", "paid_fen", "status"],
+        [
+            "entitlement_id",
+            "policy",
+            "clause",
+            "amount_fen",
+            "bonuses",
+            "due_fiscal_year",
+            "paid_fen",
+            "status",
+        ],
         money=["amount_fen", "paid_fen"],
     )
     print("payments:")
@@ -310,8 +336,19 @@ def _explain(ledger: Ledger, a: argparse.Namespace) -> int:
             else ""
         )
     )
+    if doc["bonuses"]:
+        print(
+            f"base {yuan(doc['base_fen'])} yuan, bonuses {_bonus_text(doc['bonuses'])}, "
+            "rounded half up to the fen"
+        )
     print("derives from:")
     print_table(doc["derives_from"], ["position", "recorded_at", "type", "year", "actor"])
+    if doc["designations"]:
+        print("designations the bonuses rest on:")
+        print_table(
+            doc["designations"],
+            ["position", "recorded_at", "kind", "document", "valid_from", "valid_to", "actor"],
+        )
     print(f"payments ({doc['status']}, paid {yuan(doc['paid_fen'])}):")
     print_table(
         doc["payments"],
@@ -336,6 +373,13 @@ def _explain(ledger: Ledger, a: argparse.Namespace) -> int:
             money=["amount_fen"],
         )
     return EXIT_OK
+
+
+def _bonus_text(bonuses: list[dict[str, Any]]) -> str:
+    """`+30% strategic_emerging (DOC)` for each bonus an award carries."""
+    return "; ".join(
+        f"+{b['percent']}% {b['designation']} ({', '.join(b['documents'])})" for b in bonuses
+    )
 
 
 def _audit_trail(ledger: Ledger, a: argparse.Namespace) -> int:
@@ -550,6 +594,100 @@ def _adopted(r: AdoptionResult, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _import_designations(ledger: Ledger, a: argparse.Namespace) -> int:
+    source = read_designations(a.file, encoding=a.encoding)
+    r = ledger.import_designations(
+        DesignationKind(a.kind),
+        source.name,
+        source.sha256,
+        source.rows,
+        actor=actor_of(a),
+        unreadable=source.errors,
+    )
+    return _designated(r, a, f"{a.file} (sha256 {source.sha256})")
+
+
+def _designation(ledger: Ledger, a: argparse.Namespace) -> int:
+    """`designation revoke`."""
+    r = ledger.revoke_designation(
+        a.uscc,
+        DesignationKind(a.kind),
+        a.document,
+        a.reason,
+        of_document=a.of,
+        actor=actor_of(a),
+    )
+    return _designated(r, a, f"the revocation of {a.uscc}'s {a.kind} designation by {a.document}")
+
+
+def _designated(r: DesignationResult, a: argparse.Namespace, what: str) -> int:
+    doc = jsonable(r)
+    _warn_views(r)
+    if a.json:
+        emit_json(doc)
+        return EXIT_OK
+    if r.replay:
+        print(f"{what} was already recorded; nothing changed")
+        return EXIT_OK
+    if r.sha256 is not None:
+        print(
+            f"imported {r.kind} designations from {what} at position {r.position}: granted "
+            f"{r.granted}, held already {r.held}, revoked earlier {r.revoked_earlier}, firms "
+            f"identified {len(r.identified)}"
+        )
+    else:
+        print(f"recorded {what} at position {r.position}")
+    print("amount changed (a bonus earned late is arrears; paid above the new amount: 追回):")
+    print_table(
+        doc["amount_changed"],
+        ["entitlement_id", "due_fiscal_year", "old_amount_fen", "new_amount_fen", "recover_fen"],
+        money=["old_amount_fen", "new_amount_fen", "recover_fen"],
+    )
+    return EXIT_OK
+
+
+PRIORITY_COLUMNS = [
+    "uscc",
+    "name",
+    "region_code",
+    "city_code",
+    "first_entry_year",
+    "window_from",
+    "window_to",
+    "clause",
+    "policy_id",
+    "tech_sme_documents",
+]
+
+
+def _priority(ledger: Ledger, a: argparse.Namespace) -> int:
+    rows = ledger.priority(a.action, a.on, city=a.city)
+    at = ledger.point()
+    found = _rows(rows)
+    if a.json:
+        emit_json(
+            {
+                "list": a.action,
+                "on": a.on.isoformat(),
+                "known_at": at.header()["known_at"],
+                "city": a.city,
+                "firms": found,
+            }
+        )
+        return EXIT_OK
+    for row in found:
+        row["tech_sme_documents"] = " ".join(row["tech_sme_documents"])
+    if a.csv:
+        write_csv(found, PRIORITY_COLUMNS, a.encoding)
+        return EXIT_OK
+    print(
+        f"{a.action} priority on {a.on.isoformat()} as the ledger knows it at position "
+        f"{at.position}: {len(found)} first entrants"
+    )
+    print_table(found, PRIORITY_COLUMNS)
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Command] = {
     "import-register": _import,
     "awards": _awards,
@@ -566,6 +704,9 @@ COMMANDS: dict[str, Command] = {
     "verify": _verify,
     "anchor": _anchor,
     "policy": _policy,
+    "import-designations": _import_designations,
+    "designation": _designation,
+    "priority": _priority,
 }
 
 

@@ -4,6 +4,8 @@ status that says what happened (each error mapped to its status and its words)."
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import sys
@@ -85,6 +87,23 @@ def emit_json(document: Any) -> None:
     """One JSON document on stdout: results as their JSON values (domain.results.jsonable)."""
     json.dump(jsonable(document), sys.stdout, ensure_ascii=False, indent=2, sort_keys=False)
     sys.stdout.write("\n")
+
+
+def write_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str], encoding: str) -> None:
+    """Rows as CSV on stdout, header first, in `encoding` (utf-8, or gb18030 for the systems
+    that read only that)."""
+    text = io.StringIO()
+    out = csv.writer(text, lineterminator="\r\n")
+    out.writerow(columns)
+    for r in rows:
+        out.writerow(["" if r[c] is None else r[c] for c in columns])
+    sys.stdout.flush()
+    try:
+        sys.stdout.buffer.write(text.getvalue().encode(encoding))
+        sys.stdout.buffer.flush()
+    except BrokenPipeError:
+        if isinstance(sys.stdout, ReaderMayLeave):
+            sys.stdout._reader_gone()  # the reader left: the rest goes nowhere
 
 
 def fail(message: str, code: int) -> int:

@@ -7,6 +7,7 @@ from datetime import date
 
 from adapters.persistence.chain import Anchor, parse_anchor
 from domain.codes import CodeError, cities, validate_uscc
+from domain.policy import DesignationKind
 from domain.roles import ROLES
 from domain.rules import AWARD_STATUSES
 
@@ -358,6 +359,56 @@ def build_parser() -> argparse.ArgumentParser:
         "show", parents=[common, listing, known_at], help="one adopted version, in full"
     )
     v.add_argument("id", metavar="ID", help="the version's id, e.g. jinbanfa-2020-38")
+
+    kinds = [k.value for k in DesignationKind]
+    p = sub.add_parser(
+        "import-designations",
+        parents=[common, listing],
+        help="import a certifying authority's designations (CSV uscc,valid_from,valid_to,document)",
+    )
+    p.add_argument("--kind", required=True, choices=kinds, help="what the file designates")
+    p.add_argument("file", metavar="FILE", help="the designations (CSV, format in the README)")
+    _encoding_option(p, "file encoding")
+
+    p = sub.add_parser("designation", help="designations: revoke one")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    v = actions.add_parser(
+        "revoke",
+        parents=[common, listing],
+        help="void a firm's designation as if never granted; its awards are re-derived",
+    )
+    v.add_argument("uscc", metavar="USCC", type=_uscc)
+    v.add_argument("--kind", required=True, choices=kinds, help="the designation's kind")
+    v.add_argument("--document", required=True, help="the revoking instrument (recorded)")
+    v.add_argument("--reason", required=True, help="why it is revoked (recorded)")
+    v.add_argument(
+        "--of",
+        metavar="DOC",
+        help="the granting document of the designation revoked (default: the firm's one "
+        "designation of the kind; needed when it holds several)",
+    )
+
+    p = sub.add_parser(
+        "priority",
+        help="first entrants with priority: science (六, valid tech SMEs) or upgrade (七)",
+    )
+    lists = p.add_subparsers(dest="action", required=True, metavar="LIST")
+    for name, what in (
+        ("science", "first entrants in their priority window holding a valid tech_sme designation"),
+        ("upgrade", "first entrants in their priority window (technical-transformation funds)"),
+    ):
+        v = lists.add_parser(name, parents=[common, listing], help=what)
+        v.add_argument("--on", type=_day, required=True, metavar="DATE", help="the day listed")
+        v.add_argument("--city", type=_city, help="only firms of this city (default: every city)")
+        v.add_argument(
+            "--csv", action="store_true", help="print CSV on stdout (for the departments' systems)"
+        )
+        v.add_argument(
+            "--encoding",
+            default="utf-8",
+            choices=["utf-8", "gb18030"],
+            help="the CSV's encoding (default utf-8)",
+        )
 
     p = sub.add_parser("token", help="the gRPC users' bearer tokens: add, list, revoke")
     tokens = p.add_subparsers(dest="action", required=True, metavar="ACTION")

@@ -9,17 +9,20 @@ import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from adapters.bootstrap import open_ledger, today_in_shanghai
 from adapters.cli.output import EXIT_OK, EXIT_REFUSED, emit_json, fail, pad, width
-from adapters.demo.synthetic import SyntheticProvince, generate
+from adapters.demo.synthetic import SyntheticProvince, designations, generate
+from adapters.files.designations_csv import read_designations, write_designations
 from adapters.files.register_csv import CsvRegister, write_register
 from adapters.files.treasury_csv import write_treasury
 from domain.application import Ledger
 from domain.codes import cities
 from domain.money import yuan
+from domain.policy import DesignationKind, load_policy
 from domain.progress import stage
 
 DEFAULT_DIRECTORY = "demo"
@@ -32,8 +35,13 @@ ACTOR = "demo"
 # 一 总体要求: more than 10,000 above-scale industrial enterprises by the end of 2025.
 GOAL_FIRMS = 10_000
 GOAL_YEAR = 2025
-# The baseline is the last register before 晋办发〔2020〕38号 took effect; the goal year ends the data.
-FIRST_YEAR, LAST_YEAR = 2020, GOAL_YEAR
+# The baseline is the last register before 晋办发〔2020〕38号 took effect; the 2026 register, the
+# first since 晋财规建〔2025〕1号, ends the data.
+FIRST_YEAR, LAST_YEAR = 2020, 2026
+POLICY_2025 = Path(str(resources.files("domain").joinpath("policies", "jincaiguijian-2025-1.toml")))
+"""The 2025 version, adopted by the demo before the first register it governs is imported."""
+ADOPTION_REASON = "晋财规建〔2025〕1号 施行 (2025-06-01): governs the 2025 cohort on"
+DESIGNATIONS_DIRECTORY = "designations"
 MIN_SCALE, MAX_SCALE = 0.005, 10.0
 
 # How the treasury settles awards due in a past fiscal year: most in one payment, some in two
@@ -267,6 +275,20 @@ def _print(doc: dict[str, Any]) -> None:
     )
     print("\n".join(_table(header, body)))
     print()
+    print("Awards by the policy version that decided them (each governs the cohorts from its year)")
+    header = ["version", "awards", "with bonus", "bonus", "entitled"]
+    body = [
+        [
+            v["policy"],
+            f"{v['awards']:,}",
+            f"{v['with_bonus']:,}",
+            yuan(v["bonus_fen"]),
+            yuan(v["entitled_fen"]),
+        ]
+        for v in doc["by_version"]
+    ]
+    print("\n".join(_table(header, body)))
+    print()
     goal = doc["goal"]
     target = goal["target"]
     scaled = "" if target == GOAL_FIRMS else f" (x{doc['scale']:g} for this demo: {target:,})"
@@ -345,6 +367,38 @@ def _treasury_export(ledger: Ledger, d: Path) -> Path:
     return path
 
 
+def _designation_files(province: SyntheticProvince, d: Path, from_year: int) -> dict[str, Path]:
+    """The certifying authorities' files: strategic emerging industry firms among the cohorts
+    the 2025 version governs, tech-based SMEs among the last three years' first entrants."""
+    (d / DESIGNATIONS_DIRECTORY).mkdir()
+    files = {}
+    for kind, first in (
+        ("strategic_emerging", from_year),
+        ("tech_sme", province.last_year - 2),
+    ):
+        files[kind] = d / DESIGNATIONS_DIRECTORY / f"{kind}.csv"
+        write_designations(files[kind], designations(province, kind, first))
+    return files
+
+
+def _by_version(ledger: Ledger) -> list[dict[str, Any]]:
+    """The awards by the policy version that decided them: how many, how many with a bonus, the
+    amount, and the cohorts (first-entry years) each governs."""
+    versions: dict[str, dict[str, Any]] = {}
+    for a in ledger.awards():
+        v = versions.setdefault(
+            a.policy,
+            {"policy": a.policy, "awards": 0, "with_bonus": 0, "entitled_fen": 0, "bonus_fen": 0},
+        )
+        v["awards"] += 1
+        v["entitled_fen"] += a.amount_fen
+        if a.bonuses:
+            v["with_bonus"] += 1
+            v["bonus_fen"] += a.amount_fen - a.base_fen
+    order = {p.id: p.starts for p in ledger.get_policies().versions}
+    return sorted(versions.values(), key=lambda v: order[v["policy"]])
+
+
 def run_demo(out: str, seed: int, scale: float, as_json: bool) -> int:
     """Generate, import, pay and summarise a synthetic Shanxi in `out`; return the exit status."""
     if not MIN_SCALE <= scale <= MAX_SCALE:
@@ -365,16 +419,30 @@ def run_demo(out: str, seed: int, scale: float, as_json: bool) -> int:
             files[year] = d / REGISTERS_DIRECTORY / f"{year}.csv"
             write_register(files[year], province.registers[year])
         bar.advance()
+        version = load_policy(POLICY_2025)
+        assert version.applies_from is not None
+        certified = _designation_files(province, d, version.applies_from)
         # An explicit URL: the demo never opens the user's ledger or LEDGER_DATABASE_URL.
         with open_ledger(_url(d), create=True) as ledger:
             for year in province.years:
+                if year == version.applies_from:
+                    ledger.adopt_policy(version, actor=ACTOR, reason=ADOPTION_REASON)
                 baseline = year == province.first_year
                 source = CsvRegister(files[year], year)
                 ledger.import_register(year, source, actor=ACTOR, baseline=baseline)
                 bar.advance()
+            # The certifying authorities' lists come after the registers: the bonuses they earn
+            # are re-derived onto the awards already decided.
+            for kind, path in certified.items():
+                read = read_designations(path)
+                ledger.import_designations(
+                    DesignationKind(kind), str(path), read.sha256, read.rows, actor=ACTOR
+                )
             payments = _pay(ledger, seed, province.last_year, today_in_shanghai())
             bar.advance()
             doc = _summary(ledger, province, d, payments)
+            doc["by_version"] = _by_version(ledger)
+            doc["designations"] = {kind: str(path) for kind, path in certified.items()}
             doc["registers"] = {str(year): str(path) for year, path in files.items()}
             doc["treasury_file"] = str(_treasury_export(ledger, d))
             bar.advance()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 from domain.codes import USCC_ALPHABET, Division, divisions, make_uscc
 
@@ -458,3 +459,49 @@ def _rows(g: _Generator, year: int) -> list[Row]:
     # The statistics bureau lists firms by place: sort by region, then USCC.
     present = sorted((f for f in g.firms if f.present), key=lambda f: (f.region.code, f.uscc))
     return [g.row(f, year) for f in present]
+
+
+Designation = tuple[str, date, date | None, str]
+"""uscc, valid_from, valid_to (None: open-ended), document: a row of a designations file."""
+
+STRATEGIC_EMERGING_SHARE = 0.2
+"""Share of each year's first entrants the development and reform commission certifies as
+strategic emerging industry firms (from the 2025 cohort, whose version pays the bonus)."""
+TECH_SME_SHARE = 0.25
+"""Share of first entrants evaluated tech-based SMEs (科技型中小企业), each for a year."""
+
+
+def designations(province: SyntheticProvince, kind: str, from_year: int) -> list[Designation]:
+    """Certifications of the province's first entrants of `from_year` on, reproducibly.
+
+    `strategic_emerging`: open-ended from a day of the entry year or the year before, one in ten
+    ended before the entry year (so no bonus). `tech_sme`: valid from a day of the entry year to
+    the end of the next (an evaluation's year), renewed once for half of them.
+    """
+    rng = random.Random(f"subsidy-ledger-demo-{kind}-{province.seed}")  # noqa: S311 - demo data
+    share = STRATEGIC_EMERGING_SHARE if kind == "strategic_emerging" else TECH_SME_SHARE
+    rows: list[Designation] = []
+    number = 0
+    for year in range(from_year, province.last_year + 1):
+        for uscc in province.first_entrants.get(year, ()):
+            if rng.random() >= share:
+                continue
+            number += 1
+            start = date(year - rng.randint(0, 1), rng.randint(1, 12), rng.randint(1, 28))
+            if kind == "strategic_emerging":
+                end = date(year - 1, 12, 31) if rng.random() < 0.1 and start.year < year else None
+                rows.append((uscc, start, end, f"晋发改高技〔{start.year}〕{number}号"))
+                continue
+            start = date(year, start.month, start.day)
+            rows.append((uscc, start, date(year + 1, 12, 31), f"晋科评〔{year}〕{number}号"))
+            if rng.random() < 0.5:
+                number += 1
+                rows.append(
+                    (
+                        uscc,
+                        date(year + 2, 1, 1),
+                        date(year + 3, 12, 31),
+                        f"晋科评〔{year + 2}〕{number}号",
+                    )
+                )
+    return rows

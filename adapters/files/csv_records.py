@@ -5,10 +5,12 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO, NamedTuple, TypeVar
 
+from domain.errors import RowError
+from domain.progress import stage
 from domain.register import FieldError
 
 ENCODINGS = ("utf-8", "gb18030")
@@ -144,3 +146,35 @@ def csv_records(
             yield Record(line, values)
     if last_line == 0:
         yield BadLine(1, [FieldError("header", f"the file is empty; line 1 must be {header}")])
+
+
+_Row = TypeVar("_Row")
+
+
+def read_rows(
+    path: str | Path,
+    encoding: str,
+    columns: Sequence[str],
+    what: str,
+    parse: Callable[[int, list[str]], _Row | list[FieldError]],
+) -> tuple[str, list[_Row], list[RowError]]:
+    """A CSV file read once, each record parsed on its own (`parse(line, values)`: the row, or
+    what is wrong with it): the file's SHA-256, the rows, and every bad line.
+
+    Raises CsvFileError if the file cannot be read at all.
+    """
+    digest = hashlib.sha256()
+    rows: list[_Row] = []
+    errors: list[RowError] = []
+    with stage(f"read the {what}") as bar:
+        for record in csv_records(path, encoding, columns, digest):
+            bar.advance()
+            if isinstance(record, BadLine):
+                errors.extend(RowError(record.line, e.field, e.reason) for e in record.errors)
+                continue
+            row = parse(record.line, record.values)
+            if isinstance(row, list):
+                errors.extend(RowError(record.line, e.field, e.reason) for e in row)
+            else:
+                rows.append(row)
+    return digest.hexdigest(), rows, errors

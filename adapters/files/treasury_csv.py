@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import hashlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -41,10 +40,9 @@ from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
-from adapters.files.csv_records import BadLine, csv_encoding, csv_records
+from adapters.files.csv_records import csv_encoding, read_rows
 from domain.codes import CodeError, validate_uscc
-from domain.errors import RowError, TreasuryRejectedError
-from domain.progress import stage
+from domain.errors import TreasuryRejectedError
 from domain.register import FieldError
 from domain.text import control_problem, has_control
 
@@ -108,36 +106,29 @@ def read_treasury(path: str | Path, *, through: date, encoding: str = "utf-8") -
     """
     name = str(path)
     encoding = csv_encoding(path, encoding)
-    digest = hashlib.sha256()
-    rows: list[TreasuryRow] = []
-    errors: list[RowError] = []
-    with stage("read the treasury file") as bar:
-        for record in csv_records(path, encoding, TREASURY_COLUMNS, digest):
-            bar.advance()
-            if isinstance(record, BadLine):
-                errors.extend(RowError(record.line, e.field, e.reason) for e in record.errors)
-                continue
-            row = _row(record.line, record.values, through)
-            if isinstance(row, TreasuryRow):
-                rows.append(row)
-            else:
-                errors.extend(RowError(record.line, e.field, e.reason) for e in row)
+    sha256, rows, errors = read_rows(
+        path,
+        encoding,
+        TREASURY_COLUMNS,
+        "treasury file",
+        lambda line, values: _row(line, values, through),
+    )
     if errors:
         raise TreasuryRejectedError(name, errors)
-    return TreasuryFile(name, digest.hexdigest(), encoding, rows)
+    return TreasuryFile(name, sha256, encoding, rows)
 
 
 def entitlement_ids_in(text: str) -> tuple[str, ...]:
     """The entitlement ids (USCC/KIND/YEAR) written in a payment's purpose, in order, once each."""
     found: dict[str, None] = {}
     for match in _ENTITLEMENT_ID.finditer(text):
-        if _uscc_problem(match[1]) is None:  # a code that only looks like a USCC names nothing
+        if uscc_problem(match[1]) is None:  # a code that only looks like a USCC names nothing
             found.setdefault(match[0])
     return tuple(found)
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _uscc_problem(code: str) -> str | None:
+def uscc_problem(code: str) -> str | None:
     """What is wrong with a USCC, or None. Cached: a payee's code recurs in its row's purpose and
     in its other payments, and checking it is most of the time a row takes."""
     try:
@@ -211,7 +202,7 @@ def _voucher_no(value: str) -> str:
 
 
 def _payee_uscc(value: str) -> str:
-    problem = _uscc_problem(_required(value))
+    problem = uscc_problem(_required(value))
     if problem is not None:
         raise ValueError(f"{value!r}: {problem}")
     return value
@@ -237,13 +228,18 @@ def _amount_fen(value: str) -> int:
     return fen
 
 
-def _paid_on(value: str, through: date) -> date:
+def parse_day(value: str) -> date:
+    """A date written YYYY-MM-DD; ValueError saying what is wrong otherwise."""
     if _DATE.fullmatch(_required(value)) is None:
         raise ValueError(f"{value!r} is not a date: write it as YYYY-MM-DD, e.g. 2023-03-15")
     try:
-        day = date.fromisoformat(value)
+        return date.fromisoformat(value)
     except ValueError as e:
         raise ValueError(f"{value} is not a real date: {e}") from None
+
+
+def _paid_on(value: str, through: date) -> date:
+    day = parse_day(value)
     if day > through:
         raise ValueError(
             f"{value} is after the reconciliation date {through}: the file is cumulative up to "

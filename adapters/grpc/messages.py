@@ -3,6 +3,7 @@ client's fields (dates, the rows of an import) as the application's arguments.""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -10,13 +11,17 @@ from datetime import date, datetime
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from adapters.files.designations_csv import designation_row, designations_csv
 from adapters.files.register_csv import RowsRegister
 from adapters.grpc.auth import CallError
 from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2 as pb
+from domain.designations import DesignationRow
+from domain.errors import RowError
 from domain.register import COLUMNS
 from domain.results import (
     AwardRow,
     CorrectionResult,
+    DesignationResult,
     EnergyWindow,
     EnterpriseView,
     FirmWindow,
@@ -77,6 +82,9 @@ def award(a: AwardRow, at: pb.AnsweredAt) -> pb.Award:
         recovered_fen=a.recovered_fen,
         status=a.status,
         answered_at=at,
+        policy_hash=a.policy_hash,
+        base_fen=a.base_fen,
+        bonuses=[pb.Bonus(designation=b.designation, percent=b.percent) for b in a.bonuses],
     )
 
 
@@ -159,6 +167,12 @@ def enterprise(v: EnterpriseView) -> pb.Enterprise:
                 paid_fen=e.paid_fen,
                 recovered_fen=e.recovered_fen,
                 status=e.status,
+                policy_hash=e.policy_hash,
+                base_fen=e.base_fen,
+                bonuses=[
+                    pb.Bonus(designation=b.designation, percent=b.percent, documents=b.documents)
+                    for b in e.bonuses
+                ],
             )
             for e in v.entitlements
         ],
@@ -181,6 +195,17 @@ def enterprise(v: EnterpriseView) -> pb.Enterprise:
             for r in v.recoveries
         ],
         windows=[window(w, None) for w in v.windows],
+        designations=[
+            pb.Designation(
+                kind=d.kind,
+                document=d.document,
+                valid_from=d.valid_from.isoformat(),
+                valid_to=d.valid_to.isoformat() if d.valid_to else "",
+                valid=bool(d.valid),
+                position=d.position,
+            )
+            for d in v.designations
+        ],
     )
 
 
@@ -251,4 +276,39 @@ def policy_version(v: PolicyVersion, *, content: bool) -> pb.PolicyVersion:
         actor=v.actor,
         reason=v.reason or "",
         content_json=json.dumps(v.content, ensure_ascii=False, sort_keys=True) if content else "",
+    )
+
+
+def designation_rows(
+    messages: Iterator[pb.ImportDesignationsRequest], source: str
+) -> tuple[str, list[DesignationRow], list[RowError]]:
+    """The rows a client streamed after the header, checked as a file's rows are (row N is on
+    "line" N + 1, after the file's header), with the hash of the file they would make."""
+    values = [
+        [m.row.uscc, m.row.valid_from, m.row.valid_to, m.row.document]
+        for m in messages
+        if m.WhichOneof("item") == "row"
+    ]
+    rows: list[DesignationRow] = []
+    errors: list[RowError] = []
+    for line, row in enumerate(values, start=2):
+        checked = designation_row(line, row)
+        if isinstance(checked, DesignationRow):
+            rows.append(checked)
+        else:
+            errors.extend(RowError(line, e.field, e.reason) for e in checked)
+    return hashlib.sha256(designations_csv(values)).hexdigest(), rows, errors
+
+
+def designations_imported(r: DesignationResult) -> pb.DesignationsImported:
+    return pb.DesignationsImported(
+        kind=r.kind,
+        sha256=r.sha256 or "",
+        replay=r.replay,
+        granted=r.granted,
+        held=r.held,
+        revoked_earlier=r.revoked_earlier,
+        identified=r.identified,
+        position=r.position or 0,
+        amount_changed_json=json.dumps(jsonable(r.amount_changed), ensure_ascii=False),
     )

@@ -31,6 +31,7 @@ from adapters.persistence import LedgerRecorder
 from adapters.persistence.chain import parse_anchor
 from adapters.persistence.group_commit import CALL_DEADLINE
 from domain.application import Ledger
+from domain.designations import designation_kind
 from domain.errors import (
     ConcurrentWriteError,
     ConflictError,
@@ -44,6 +45,7 @@ from domain.errors import (
 from domain.register import EARLIEST_YEAR
 from domain.results import Point, jsonable
 from domain.rules import AWARD_STATUSES, is_kind
+from domain.text import checked_text
 
 log = logging.getLogger("subsidy_ledger.grpc")
 SERVICE = pb.DESCRIPTOR.services_by_name["LedgerService"].full_name
@@ -390,3 +392,31 @@ class Servicer(pb_grpc.LedgerServiceServicer):
 
         fields = {"reason": "header.reason", "baseline": "header.baseline"}
         return self._call(context, "ImportRegister", "import", load, fields)
+
+    def ImportDesignations(
+        self,
+        request_iterator: Iterator[pb.ImportDesignationsRequest],
+        context: grpc.ServicerContext,
+    ) -> pb.DesignationsImported:
+        def load(user: User) -> pb.DesignationsImported:
+            if user.city is not None:
+                raise CallError(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    f"user {user.user} is scoped to city {user.city}; designations are "
+                    "province-wide",
+                )
+            first = next(request_iterator, None)
+            if first is None or first.WhichOneof("item") != "header":
+                raise CallError(
+                    grpc.StatusCode.INVALID_ARGUMENT, "the first message must be the header"
+                )
+            kind = designation_kind(first.header.kind)
+            source = checked_text(first.header.source or "designations", "source")
+            sha256, rows, errors = messages.designation_rows(request_iterator, source)
+            r = self.ledger.import_designations(
+                kind, source, sha256, rows, actor=user.user, unreadable=errors
+            )
+            return messages.designations_imported(r)
+
+        fields = {"kind": "header.kind", "source": "header.source"}
+        return self._call(context, "ImportDesignations", "designate", load, fields)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from adapters.bootstrap import open_ledger, today_in_shanghai
-from adapters.demo.synthetic import SyntheticProvince, generate
+from adapters.demo.synthetic import SyntheticProvince, designations, generate
 from adapters.main import main
 from domain.codes import cities, divisions
 from domain.policy import Route, load_policy
@@ -27,7 +27,11 @@ pytestmark = pytest.mark.slow  # every test here shares (or makes) a demo run
 
 SEED = 7
 SCALE = 0.03
-FIRST, LAST = 2020, 2025
+FIRST, LAST = 2020, 2026
+FROM_2025 = 2025
+"""The first cohort 晋财规建〔2025〕1号 governs: 30% more on first entry for strategic emerging
+industry firms certified valid on a day of their entry year."""
+BONUS_PERCENT = 30
 HEADER = "uscc,name,region_code,industry_code,size_class,route,first_entry_year"
 
 # The awards as DOMAIN.md states them, written out here rather than read from the policy file:
@@ -43,6 +47,7 @@ PATH_KEYS = (
     "query",
     "treasury_file",
     "registers",
+    "designations",
     "environment",
 )
 
@@ -89,7 +94,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
         mp.chdir(home)
         code, stdout, err = run_cli(demo_args(out))
     doc = json.loads(stdout) if code == 0 else {}
-    return DemoRun(code, doc, err, out, generate(SEED, SCALE), user_db, home)
+    return DemoRun(code, doc, err, out, generate(SEED, SCALE, FIRST, LAST), user_db, home)
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +103,21 @@ def ledger(demo: DemoRun) -> Any:
         yield opened
 
 
+def strategic_emerging_entrants(p: SyntheticProvince) -> set[str]:
+    """First entrants from 2025 whose certification is valid on a day of their entry year."""
+    valid = set()
+    for uscc, start, end, _doc in designations(p, "strategic_emerging", FROM_2025):
+        entry = p.firms[uscc].first_entry_year
+        assert entry is not None
+        if start <= date(entry, 12, 31) and (end is None or end >= date(entry, 1, 1)):
+            valid.add(uscc)
+    return valid
+
+
 def expected_awards(p: SyntheticProvince) -> dict[tuple[int, str], tuple[int, int]]:
     """(due fiscal year, kind) -> (count, fen), from what the generator intended."""
     result: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0])
+    bonus = strategic_emerging_entrants(p)
 
     def on(years: tuple[int, ...], entry: int, y: int) -> bool:
         # A baseline firm that says when it entered is taken to have stayed on since (default 5).
@@ -113,7 +130,9 @@ def expected_awards(p: SyntheticProvince) -> dict[tuple[int, str], tuple[int, in
         # Awards decided in or before the baseline year predate the ledger (default 5).
         if entry > FIRST:
             result[(entry + LAG, "first_entry")][0] += 1
-            result[(entry + LAG, "first_entry")][1] += FIRST_ENTRY_FEN
+            result[(entry + LAG, "first_entry")][1] += (
+                FIRST_ENTRY_FEN * (100 + (BONUS_PERCENT if f.uscc in bonus else 0)) // 100
+            )
         for kind, (n, fen) in RETENTION.items():
             decided = entry + n
             if decided > FIRST and all(on(f.years, entry, y) for y in range(entry, decided + 1)):
@@ -186,6 +205,17 @@ def test_awards_follow_the_rules(demo: DemoRun) -> None:
     )
     n2021 = len(demo.province.first_entrants[2021])
     assert got[(2022, "first_entry")] == (n2021, n2021 * FIRST_ENTRY_FEN)
+    # 38号 decides the cohorts before 2025, the 2025 version (adopted by the demo) the rest;
+    # only the 2025 version's first-entry award carries a bonus.
+    by_version = {v["policy"]: v for v in demo.doc["by_version"]}
+    assert list(by_version) == ["jinbanfa-2020-38", "jincaiguijian-2025-1"]
+    assert by_version["jinbanfa-2020-38"]["with_bonus"] == 0
+    certified = strategic_emerging_entrants(demo.province)
+    assert 0 < len(certified) == by_version["jincaiguijian-2025-1"]["with_bonus"]
+    assert by_version["jincaiguijian-2025-1"]["bonus_fen"] == len(certified) * 9_000_000
+    assert sum(v["entitled_fen"] for v in by_version.values()) == sum(
+        fy["entitled_fen"] for fy in demo.doc["fiscal_years"]
+    )
     for fy in demo.doc["fiscal_years"]:
         assert fy["count"] == sum(v["count"] for v in fy["by_kind"].values())
         assert fy["entitled_fen"] == sum(v["entitled_fen"] for v in fy["by_kind"].values())
@@ -297,7 +327,8 @@ def test_the_text_report(tmp_path: Path) -> None:
     assert re.search(r"\d{1,3}(,\d{3})*\.\d{2}", stdout)  # amounts in yuan, fen exact
     assert "2025 register:" in stdout
     assert f"LEDGER_DATABASE_URL=sqlite:///{tmp_path / 'd' / 'demo-ledger.db'}" in stdout
-    assert "subsidy-ledger awards --fiscal-year 2026 --status due" in stdout
+    assert "subsidy-ledger awards --fiscal-year 2027 --status due" in stdout
+    assert "Awards by the policy version that decided them" in stdout
 
 
 def test_the_demo_s_treasury_export_reconciles_with_its_ledger(demo: DemoRun) -> None:

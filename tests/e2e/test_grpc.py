@@ -117,12 +117,29 @@ METHODS = {
             metadata=m,
         ),
     ),
+    "ImportDesignations": (
+        "designate",
+        lambda s, m: s.ImportDesignations(
+            iter(
+                [
+                    pb.ImportDesignationsRequest(
+                        header=pb.DesignationsHeader(kind="strategic_emerging")
+                    ),
+                    pb.ImportDesignationsRequest(
+                        row=pb.DesignationRow(uscc=TAIYUAN, valid_from="2021-01-01", document="R")
+                    ),
+                ]
+            ),
+            metadata=m,
+        ),
+    ),
 }
 ALLOWED = {
     "finance": {"read", "pay"},
     "statistics": {"read", "import"},
     "auditor": {"read", "audit"},
-    "admin": {"read", "pay", "import", "audit"},
+    "certification": {"read", "designate"},
+    "admin": {"read", "pay", "import", "designate", "audit"},
 }
 
 
@@ -288,6 +305,60 @@ def test_policy_versions_over_grpc(
         code_of(lambda: list(ledger.ListPolicies(bad, metadata=finance)))
         == grpc.StatusCode.INVALID_ARGUMENT
     )
+
+
+def test_designations_and_the_deciding_version_over_grpc(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str]
+) -> None:
+    """The certification role imports designations (all or none, every bad row named); the
+    awards, the enterprise and the explanation carry the deciding version and the bonus."""
+    certify, finance = auth(tokens["certification"]), auth(tokens["finance"])
+
+    def designate(*rows: pb.DesignationRow, kind: str = "strategic_emerging") -> Any:
+        header = pb.ImportDesignationsRequest(header=pb.DesignationsHeader(kind=kind))
+        messages = [header, *(pb.ImportDesignationsRequest(row=r) for r in rows)]
+        return ledger.ImportDesignations(iter(messages), metadata=certify)
+
+    good = pb.DesignationRow(uscc=TAIYUAN, valid_from="2021-01-01", document="晋发改〔2021〕1号")
+    with pytest.raises(grpc.RpcError) as refused:
+        designate(good, pb.DesignationRow(uscc=DATONG, valid_from="2021-02-30", document="D"))
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "designations:3: valid_from: 2021-02-30 is not a real date" in (
+        refused.value.details() or ""
+    )
+    with pytest.raises(grpc.RpcError) as bad_kind:
+        designate(good, kind="gazelle")
+    assert bad_kind.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "header.kind" in (bad_kind.value.details() or "")
+    done = designate(good)
+    assert (done.granted, done.replay, list(done.identified)) == (1, False, [])
+    again = designate(good)
+    assert again.replay and again.sha256 == done.sha256 and again.held == 1
+    # 38号 governs the 2021 entrant: no bonus, and the award says which version decided it.
+    (award,) = [
+        a
+        for a in ledger.ListAwards(pb.ListAwardsRequest(), metadata=finance)
+        if a.entitlement_id == f"{TAIYUAN}/first_entry/2021"
+    ]
+    assert (award.policy, award.policy_hash, award.base_fen) == ("jinbanfa-2020-38", HASH_38, FE)
+    assert list(award.bonuses) == []
+    firm = ledger.GetEnterprise(pb.GetEnterpriseRequest(uscc=TAIYUAN), metadata=finance)
+    (held,) = firm.designations
+    assert (held.kind, held.document, held.valid_from, held.valid_to, held.valid) == (
+        "strategic_emerging",
+        "晋发改〔2021〕1号",
+        "2021-01-01",
+        "",
+        True,
+    )
+    assert firm.entitlements[0].policy_hash == HASH_38
+    explained = json.loads(
+        ledger.ExplainEntitlement(
+            pb.ExplainEntitlementRequest(entitlement_id=f"{TAIYUAN}/first_entry/2021"),
+            metadata=finance,
+        ).json
+    )
+    assert explained["policy"]["content_hash"] == HASH_38 and explained["bonuses"] == []
 
 
 def test_without_tls_only_loopback_is_bound(sqlite_url: str, tmp_path: Path) -> None:

@@ -179,6 +179,19 @@ FUZZED = {
         ),
         metadata=m,
     ),
+    "ImportDesignations": lambda s, m, t: s.ImportDesignations(
+        iter(
+            [
+                pb.ImportDesignationsRequest(
+                    header=pb.DesignationsHeader(kind=t[5] or "tech_sme", source=t[4])
+                ),
+                pb.ImportDesignationsRequest(
+                    row=pb.DesignationRow(uscc=t[0], valid_from=t[1], valid_to=t[2], document=t[3])
+                ),
+            ]
+        ),
+        metadata=m,
+    ),
 }
 
 

@@ -26,7 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from support.helpers import Cli, Firm, ref_uscc, write_register
+from support.helpers import HASH_38, Cli, Firm, ref_uscc, write_register
 
 A, B, C, G, B2, D, E, F, H = (ref_uscc(n) for n in range(101, 110))
 FE, R2, R3 = 30_000_000, 5_000_000, 10_000_000
@@ -100,6 +100,9 @@ AWARD_KEYS = {
     "paid_fen",
     "recovered_fen",
     "status",
+    "policy_hash",
+    "base_fen",
+    "bonuses",
 }
 
 
@@ -423,6 +426,8 @@ def test_awards_lists_every_entitlement_with_its_fields(cli: Cli, tmp_path: Path
     for r in rows:
         assert r["entitlement_id"].split("/") == [r["uscc"], r["kind"], str(r["decided_year"])]
         assert r["policy"] == "jinbanfa-2020-38"
+        assert r["policy_hash"] == HASH_38
+        assert (r["base_fen"], r["bonuses"]) == (r["amount_fen"], [])  # 38号 has no bonus
         assert (r["paid_fen"], r["status"]) == (0, "due")
     names = {r["uscc"]: r["name"] for r in rows}
     assert names[B] == "太原乙机械有限公司"

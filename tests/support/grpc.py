@@ -35,6 +35,7 @@ def tokens(tmp_path: Path) -> dict[str, str]:
         "finance": add_user(path, "财政厅-张", "finance", None),
         "statistics": add_user(path, "统计局", "statistics", None),
         "auditor": add_user(path, "审计厅-李", "auditor", None),
+        "certification": add_user(path, "发改委-高技术处", "certification", None),
         "admin": add_user(path, "admin", "admin", None),
         "datong": add_user(path, "大同财政局", "finance", "140200"),
         "taiyuan": add_user(path, "太原财政局", "finance", "140100"),

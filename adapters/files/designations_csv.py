@@ -1,0 +1,112 @@
+"""A certifying authority's designations file: `uscc,valid_from,valid_to,document`, one
+designation a row (valid_to empty: open-ended)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from adapters.files.csv_records import csv_encoding, read_rows
+from adapters.files.treasury_csv import parse_day, uscc_problem
+from domain.designations import DesignationRow
+from domain.errors import RowError
+from domain.register import FieldError
+from domain.text import control_problem
+
+DESIGNATION_COLUMNS: tuple[str, ...] = ("uscc", "valid_from", "valid_to", "document")
+
+
+@dataclass(frozen=True)
+class DesignationsFile:
+    """A designations file read whole: its rows, and the hash of exactly the bytes they came
+    from."""
+
+    name: str
+    sha256: str
+    rows: list[DesignationRow]
+    errors: list[RowError]
+    """The lines that could not be read: the import lists them with those the ledger refuses."""
+
+
+def read_designations(path: str | Path, *, encoding: str = "utf-8") -> DesignationsFile:
+    """Read and check a designations file, reading it from disk once.
+
+    Raises:
+        CsvFileError: the file cannot be read, or the encoding is not one of those.
+    """
+    name = str(path)
+    sha256, rows, errors = read_rows(
+        path,
+        csv_encoding(path, encoding),
+        DESIGNATION_COLUMNS,
+        "designations file",
+        designation_row,
+    )
+    return DesignationsFile(name, sha256, rows, errors)
+
+
+def designation_row(line: int, values: list[str]) -> DesignationRow | list[FieldError]:
+    """One row (`DESIGNATION_COLUMNS`' values) checked on its own, or what is wrong with it."""
+    errors: list[FieldError] = []
+    clean: dict[str, str] = {}
+    for column, value in zip(DESIGNATION_COLUMNS, values, strict=True):
+        problem = control_problem(value)
+        if problem is not None:
+            errors.append(FieldError(column, problem))
+        else:
+            clean[column] = value.strip()
+    uscc = clean.get("uscc")
+    if uscc is not None:
+        wrong = uscc_problem(uscc) if uscc else "missing: the field is required"
+        if wrong is not None:
+            errors.append(FieldError("uscc", f"{uscc!r}: {wrong}" if uscc else wrong))
+    days: dict[str, date | None] = {}
+    for column in ("valid_from", "valid_to"):
+        text = clean.get(column)
+        if text is None:
+            continue
+        if not text and column == "valid_to":
+            days[column] = None  # open-ended
+            continue
+        try:
+            days[column] = parse_day(text)
+        except ValueError as e:
+            errors.append(FieldError(column, str(e)))
+    start, end = days.get("valid_from"), days.get("valid_to")
+    if start is not None and end is not None and end < start:
+        errors.append(
+            FieldError("valid_to", f"{end} is before valid_from {start}: check the dates")
+        )
+    document = clean.get("document")
+    if document == "":
+        errors.append(
+            FieldError("document", "missing: name the instrument that grants the designation")
+        )
+    if errors:
+        return errors
+    assert uscc and start is not None and document
+    return DesignationRow(line, uscc, start, end, document)
+
+
+def designations_csv(rows: list[list[str]]) -> bytes:
+    """Rows as the CSV file would hold them (header first, UTF-8): what a designations import
+    that came over the wire hashes, so that the same rows give the same hash."""
+    text = io.StringIO()
+    out = csv.writer(text, lineterminator="\n")
+    out.writerow(DESIGNATION_COLUMNS)
+    out.writerows(rows)
+    return text.getvalue().encode("utf-8")
+
+
+def write_designations(path: str | Path, rows: Iterable[tuple[str, date, date | None, str]]) -> int:
+    """Write a designations file in the format above (UTF-8); return the rows written."""
+    values = [
+        [uscc, start.isoformat(), end.isoformat() if end else "", document]
+        for uscc, start, end, document in rows
+    ]
+    Path(path).write_bytes(designations_csv(values))
+    return len(values)
