@@ -133,9 +133,13 @@ class FirmState:
             entry_size_class=self.entry_size_class,
             cities=tuple(sorted(self.cities.items())),
             city=self.city_code,
-            designations=tuple(
-                sorted(self.designations.values(), key=lambda d: (d.kind, d.valid_from, d.document))
-            ),
+            designations=self.held_designations(),
+        )
+
+    def held_designations(self) -> tuple[Designation, ...]:
+        """The designations in force, in one order: by kind, then from when they hold."""
+        return tuple(
+            sorted(self.designations.values(), key=lambda d: (d.kind, d.valid_from, d.document))
         )
 
     def paid_fen(self, entitlement_id: str) -> int:

@@ -77,13 +77,7 @@ class Firm:
             _years_text(s.exit_years),
             _years_text(s.re_entry_years),
             " ".join(f"{y}:{c}" for y, c in sorted(s.cities.items())),
-            json.dumps(
-                [
-                    [d.kind, d.document, d.valid_from.isoformat(), _day_text(d.valid_to)]
-                    for d in s.history().designations
-                ],
-                ensure_ascii=False,
-            ),
+            _designations_text(s),
         )
 
     @classmethod
@@ -124,18 +118,38 @@ class Firm:
             entry_size_class=_SIZE[entry_size] if entry_size else None,
         )
         state.cities = {int(y): c for y, c in (pair.split(":") for pair in cities.split())}
-        for kind, document, start, end in json.loads(designations):
-            state.designations[(kind, document)] = Designation(
-                DesignationKind(kind),
-                date.fromisoformat(start),
-                date.fromisoformat(end) if end else None,
-                document,
-            )
+        if designations != NO_DESIGNATIONS:
+            for kind, document, start, end in json.loads(designations):
+                state.designations[(kind, document)] = Designation(
+                    DesignationKind(kind),
+                    date.fromisoformat(start),
+                    date.fromisoformat(end) if end else None,
+                    document,
+                )
         return cls(oid, version, state)
 
 
-def _day_text(day: date | None) -> str | None:
-    return day.isoformat() if day else None
+NO_DESIGNATIONS = "[]"
+"""lv_firms.designations of a firm that holds none: most firms, written and read without JSON."""
+
+
+def _designations_text(s: FirmState) -> str:
+    """The designations a firm holds, as lv_firms keeps them: a JSON list of
+    [kind, document, valid_from, valid_to or null]."""
+    if not s.designations:
+        return NO_DESIGNATIONS
+    return json.dumps(
+        [
+            [
+                d.kind,
+                d.document,
+                d.valid_from.isoformat(),
+                d.valid_to.isoformat() if d.valid_to else None,
+            ]
+            for d in s.held_designations()
+        ],
+        ensure_ascii=False,
+    )
 
 
 def _years_text(years: set[int]) -> str:

@@ -90,6 +90,28 @@ class PostgresTx:
         cols = ",".join(columns)
         self.cursor.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staging} {conflict}")
 
+    def close_versions(
+        self, table: str, key: Sequence[str], closes: Sequence[tuple[int, Sequence[Any]]]
+    ) -> None:
+        # One statement from a staging table, not one UPDATE a key (a version adopted over a
+        # province closes tens of thousands of awards).
+        if not closes:
+            return
+        staging = f"closing_{table}"
+        if staging not in self._staging:
+            self.cursor.execute(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} AS "
+                f"SELECT {','.join(key)}, known_from AS position FROM {table} WITH NO DATA"
+            )
+            self._staging.add(staging)
+        self.cursor.execute(f"DELETE FROM {staging}")
+        self.copy_rows(staging, [*key, "position"], [(*v, p) for p, v in closes])
+        match = " AND ".join(f"t.{c} = c.{c}" for c in key)
+        self.cursor.execute(
+            f"UPDATE {table} t SET known_to = c.position FROM {staging} c "
+            f"WHERE {match} AND t.known_to IS NULL AND t.known_from < c.position"
+        )
+
 
 def schema_key(schema: str) -> int:
     """The second key of a ledger's advisory locks: its schema's, so that two ledgers in one

@@ -70,14 +70,16 @@ def _write_versions(tx: Tx, table: Table, versions: Versions) -> None:
     """Close the versions the batch replaces, then insert its own (so only older versions match
     the close). The key of a versioned table is its primary key less known_from."""
     key = [c for c in table.primary_key if c != "known_from"]
-    where = " AND ".join(f"{c} = %s" for c in key)
+    # A key closed twice in a batch (removed, then given again, then replaced) is closed at its
+    # first position: the later closes would find no current version before the batch's own.
+    first: dict[Any, int] = {}
     for value, position in versions.closes:
-        values = value if isinstance(value, tuple) else (value,)
-        tx.execute(
-            f"UPDATE {table.name} SET known_to = %s "
-            f"WHERE {where} AND known_to IS NULL AND known_from < %s",
-            (position, *values, position),
-        )
+        first.setdefault(value, position)
+    tx.close_versions(
+        table.name,
+        key,
+        [(p, v if isinstance(v, tuple) else (v,)) for v, p in first.items()],
+    )
     tx.bulk_insert(table.name, table.names, versions.visible())
 
 

@@ -57,6 +57,16 @@ class SQLiteTx:
             [tuple(r) for r in rows],
         )
 
+    def close_versions(
+        self, table: str, key: Sequence[str], closes: Sequence[tuple[int, Sequence[Any]]]
+    ) -> None:
+        where = " AND ".join(f"{c} = ?" for c in key)
+        self.cursor.executemany(
+            f"UPDATE {table} SET known_to = ? WHERE {where} AND known_to IS NULL "
+            "AND known_from < ?",
+            [(position, *values, position) for position, values in closes],
+        )
+
 
 @contextmanager
 def sqlite_write(datastore: SQLiteDatastore) -> Iterator[SQLiteTx]:

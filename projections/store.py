@@ -39,3 +39,10 @@ class Tx(Protocol):
         *,
         conflict: str = "",
     ) -> None: ...
+
+    def close_versions(
+        self, table: str, key: Sequence[str], closes: Sequence[tuple[int, Sequence[Any]]]
+    ) -> None:
+        """End the current version of each key at its position: `known_to = position` where
+        the key matches, `known_to` is null and `known_from < position`. A key once only."""
+        ...
