@@ -17,7 +17,8 @@ from domain.results import ImportResult
 from projections.drift import compare, derive
 from projections.runner import LedgerViews
 
-FIRMS, ENTRANTS, RATE = 20_000, 400, 20.0  # payments per second
+FIRMS, ENTRANTS, RATE = 30_000, 400, 20.0  # payments per second; a year long enough that
+# payments land while it is checked (on SQLite they wait out its write phase)
 
 
 @pytest.mark.slow
