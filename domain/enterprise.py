@@ -1,9 +1,10 @@
-"""Aggregates and their events: enterprises, payment refs and the register book.
+"""Aggregates and their events: enterprises and payment refs (the register book is in
+`domain.register_book`).
 
 Event classes' module paths and names are part of the stored schema: never move or rename one
 without registering its old topic. Each event class has a version (the library's `class_version`,
 1 unless set): a change of shape bumps it and adds a static `upcast_vN_vN+1(state)` that brings a
-stored event of the old shape up to date when it is read (see `RegisterBook.YearImported`).
+stored event of the old shape up to date when it is read (see `domain.register_book.RegisterBook.YearImported`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ from domain.codes import divisions
 from domain.policy import (
     DesignationKind,
     Policies,
-    Policy,
     Route,
     SizeClass,
-    policy_from_json,
 )
 from domain.rules import Designation, Entitlement, History, entitlements
 
@@ -42,9 +41,6 @@ def recovery_ref_id(ref: str) -> uuid.UUID:
     """A recovery's voucher: a PaymentRef of its own namespace, whose `paid_on` is the day the
     money came back."""
     return uuid.uuid5(NAMESPACE, f"recovery-ref:{ref}")
-
-
-REGISTER_BOOK_ID = uuid.uuid5(NAMESPACE, "register-book")
 
 
 @dataclass(slots=True)
@@ -485,143 +481,3 @@ class PaymentRef(Aggregate):
         self.entitlement_id = entitlement_id
         self.amount_fen = amount_fen
         self.paid_on = paid_on
-
-
-@dataclass(frozen=True, slots=True)
-class AdoptedPolicy:
-    policy_id: str
-    content_hash: str
-    content: str
-    actor: str
-    reason: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ImportedYear:
-    year: int
-    baseline: bool
-    sha256: str
-    rows: int
-    counts: dict[str, int]
-    encoding: str | None
-
-
-class RegisterBook(Aggregate):
-    """The ledger's book of register years imported and the policy in force.
-
-    Every import appends to it, so concurrent imports conflict here and exactly one wins.
-    """
-
-    class Opened(Aggregate.Created):
-        actor: str
-
-    class PolicyAdopted(Aggregate.Event):
-        """A policy version adopted: from its `applies_from` it governs the firms that first
-        enter then (the first version governs from the beginning)."""
-
-        # Version 2 records why a version was adopted; a version 1 event (the baseline's 38号)
-        # was adopted with the baseline and is read with reason None.
-        class_version = 2
-
-        policy_id: str
-        content_hash: str
-        content: str
-        """The policy as canonical JSON, so every past answer can be reproduced."""
-        actor: str
-        reason: str | None
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["reason"] = None
-
-        def apply(self, aggregate: Any) -> None:
-            aggregate.policy_versions[self.policy_id] = AdoptedPolicy(
-                self.policy_id, self.content_hash, self.content, self.actor, self.reason
-            )
-            aggregate._policies = None
-
-    class YearImported(Aggregate.Event):
-        # Version 2 records the file's encoding with its hash; a version 1 event did not, and is
-        # read with encoding None (unknown), never a guess.
-        class_version = 2
-
-        year: int
-        baseline: bool
-        sha256: str
-        rows: int
-        counts: dict[str, int]
-        actor: str
-        encoding: str | None
-        """The encoding the file was read in (utf-8 or gb18030)."""
-
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            state["encoding"] = None
-
-        def apply(self, aggregate: Any) -> None:
-            aggregate.years[self.year] = ImportedYear(
-                self.year, self.baseline, self.sha256, self.rows, dict(self.counts), self.encoding
-            )
-
-    class YearCorrected(Aggregate.Event):
-        """The bureau re-issued an imported year; the corrected file is now the year's record."""
-
-        year: int
-        sha256: str
-        rows: int
-        reason: str
-        counts: dict[str, int]
-        actor: str
-        encoding: str
-
-        def apply(self, aggregate: Any) -> None:
-            before = aggregate.years[self.year]
-            aggregate.years[self.year] = ImportedYear(
-                self.year, before.baseline, self.sha256, self.rows, dict(self.counts), self.encoding
-            )
-
-    class DesignationsImported(Aggregate.Event):
-        """A certifying authority's file of designations of `kind` was imported (`counts`: rows
-        granted, already held, and firms identified by it)."""
-
-        kind: str
-        sha256: str
-        rows: int
-        counts: dict[str, int]
-        actor: str
-
-        def apply(self, aggregate: Any) -> None:
-            pass
-
-    def __init__(self, actor: str) -> None:
-        self.years: dict[int, ImportedYear] = {}
-        self.policy_versions: dict[str, AdoptedPolicy] = {}
-        """Policy id -> the version adopted under it, in the order adopted."""
-        self._policies: Policies | None = None
-
-    @property
-    def baseline_year(self) -> int | None:
-        return next((y.year for y in self.years.values() if y.baseline), None)
-
-    @property
-    def last_year(self) -> int | None:
-        return max(self.years) if self.years else None
-
-    @property
-    def policies(self) -> Policies | None:
-        """The versions adopted (None before the first)."""
-        if self._policies is None and self.policy_versions:
-            self._policies = Policies.of(
-                policy_from_json(v.content) for v in self.policy_versions.values()
-            )
-        return self._policies
-
-    def adopt_policy(self, policy: Policy, actor: str, reason: str | None = None) -> None:
-        self.trigger_event(
-            self.PolicyAdopted,
-            policy_id=policy.id,
-            content_hash=policy.content_hash,
-            content=policy.canonical_json(),
-            actor=actor,
-            reason=reason,
-        )

@@ -12,7 +12,7 @@ from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from domain.bulk import paused_gc
 from domain.correction import changed_firms, restate, same_fact, validate_correction
-from domain.enterprise import REGISTER_BOOK_ID, Enterprise, RegisterBook, enterprise_id
+from domain.enterprise import Enterprise, enterprise_id
 from domain.errors import ConcurrentWriteError, InvalidInputError, NotFoundError, RefusedError
 from domain.ledger_base import LedgerBase, award_change
 from domain.policy import Policy, load_policy
@@ -25,6 +25,7 @@ from domain.register import (
     check_year_order,
     validate_year,
 )
+from domain.register_book import REGISTER_BOOK_ID, RegisterBook
 from domain.results import AwardChange, CorrectionResult, ImportResult
 from domain.rules import entitlements as rule_entitlements
 from domain.text import checked_text

@@ -29,10 +29,10 @@ from domain.enterprise import (
     Enterprise,
     FirmState,
     PaymentRef,
-    RegisterBook,
 )
 from domain.policy import Bonus, DesignationKind, Policies, Route, SizeClass, policy_from_json
 from domain.reconciliation import ReconciliationBook
+from domain.register_book import RegisterBook
 from domain.rules import Designation, History, entitlements, windows
 
 _HISTORY_TYPES = frozenset(HISTORY_EVENTS)

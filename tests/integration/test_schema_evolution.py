@@ -10,7 +10,7 @@ from support.helpers import Firm, ref_uscc, write_register
 from support.ledgers import import_file
 
 from adapters.bootstrap import open_ledger
-from domain.enterprise import REGISTER_BOOK_ID, RegisterBook
+from domain.register_book import REGISTER_BOOK_ID, RegisterBook
 from projections.runner import LedgerViews
 from projections.tables import SCHEMA_VERSION
 
