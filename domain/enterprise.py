@@ -109,7 +109,7 @@ class FirmState:
         return self.city_code == city or city in self.cities.values()
 
     @classmethod
-    def registered(cls, event: Any) -> FirmState:
+    def created(cls, event: Any) -> FirmState:
         """A firm as its first event records it: `Registered` (from a register's row) or
         `Identified` (by its USCC alone, from a designation)."""
         if isinstance(event, Enterprise.Identified):
@@ -457,6 +457,12 @@ WINDOW_EVENTS = (
 """Events that can change a firm's windows: its first entry and its exits."""
 DESIGNATION_EVENTS = (Enterprise.DesignationGranted, Enterprise.DesignationRevoked)
 """Events that change the designations a firm holds (and so its awards' bonuses)."""
+REVOKING_EVENTS = (Enterprise.RegisterYearCorrected, Enterprise.PolicyApplied)
+"""Events that re-derive a firm's awards and may give or take some away (their `earned` and
+`revoked`)."""
+REDERIVING_EVENTS = (*REVOKING_EVENTS, *DESIGNATION_EVENTS)
+"""Events that re-derive the awards and windows a firm already has (a designation changes
+amounts only)."""
 CREATED_EVENTS = (Enterprise.Registered, Enterprise.Identified)
 """A firm's first event: from a register's row, or from a designation."""
 

@@ -159,14 +159,16 @@ class PointInTimeQueries(LedgerBase):
         for s in self.views.first_entrants(on.year - longest + 1, on.year, city):
             found = rule_priority(s.history(), policies, which, on)
             if found is not None:
+                first_entry = s.first_entry_year
+                assert first_entry is not None  # the rules list first entrants only
                 rows.append(
                     PriorityRow(
                         uscc=s.uscc,
                         name=s.name,
                         region_code=s.region_code,
                         city_code=s.city_code,
-                        first_entry_year=found.first_entry_year,
-                        window_from=found.window_from,
+                        first_entry_year=first_entry,
+                        window_from=first_entry,
                         window_to=found.window_to,
                         clause=found.clause,
                         policy_id=found.policy_id,

@@ -296,14 +296,10 @@ def windows(history: History, policies: Policies) -> list[Window]:
 class Priority:
     """A first entrant's place on a priority list of (六) or (七) on a day."""
 
-    uscc: str
     clause: str
     policy_id: str
-    first_entry_year: int
-    window_from: int
-    """The first register year of its priority window (its entry year)."""
     window_to: int
-    """The last register year of its window."""
+    """The last register year of its window (which opens on its first-entry year)."""
     documents: tuple[str, ...]
     """(六): the tech_sme designations valid on the day."""
 
@@ -333,4 +329,4 @@ def priority(history: History, policies: Policies, which: str, day: date) -> Pri
         if not documents:
             return None
     clause = rule.science_clause if which == "science" else rule.upgrade_clause
-    return Priority(history.uscc, clause, policy.id, entry, entry, last, documents)
+    return Priority(clause, policy.id, last, documents)

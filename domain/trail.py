@@ -17,6 +17,7 @@ from domain.enterprise import (
     IDENTITY_EVENTS,
     REGISTER_CHANGES,
     REGISTER_EVENTS,
+    REVOKING_EVENTS,
     Enterprise,
     FirmState,
 )
@@ -42,9 +43,6 @@ from domain.results import (
 from domain.rules import Entitlement, award_status
 from domain.rules import entitlements as rule_entitlements
 from domain.rules import windows as rule_windows
-
-REDERIVING = (Enterprise.RegisterYearCorrected, Enterprise.PolicyApplied)
-"""Events that re-derive a firm's awards and may take some away."""
 
 _UNSHOWN = frozenset(("originator_id", "originator_version", "timestamp", "actor"))
 
@@ -118,12 +116,12 @@ def story(
     ]
     if not kept:
         raise NotFoundError(f"no enterprise with USCC {uscc} in the ledger", field="uscc")
-    s = FirmState.registered(kept[0][1])
+    s = FirmState.created(kept[0][1])
     told = FirmStory(s, policies, [k[0] for k in kept], [k[1] for k in kept], s)
     # What the rules gave along the way matters only where something was taken away: by a
     # correction, or by a policy version (under the versions adopted before it). Without
     # re-derivations entitlements only accrue: the current ones are all there were.
-    rederived = any(isinstance(e, REDERIVING) for _, e in kept)
+    rederived = any(isinstance(e, REVOKING_EVENTS) for _, e in kept)
     for entry, event in kept:
         if rederived and isinstance(event, Enterprise.PolicyApplied):
             before = policies.without(event.content_hash)
@@ -133,7 +131,7 @@ def story(
         if rederived and isinstance(event, (*REGISTER_CHANGES, Enterprise.PolicyApplied)):
             for e in rule_entitlements(s.history(), policies):
                 told.ever[e.entitlement_id] = e
-            if isinstance(event, REDERIVING):
+            if isinstance(event, REVOKING_EVENTS):
                 for eid in event.revoked:
                     told.revoked_by[eid] = entry
                 for eid in event.earned:
@@ -147,7 +145,7 @@ def story(
 
 def folded(events: list[Any]) -> FirmState:
     """A firm's state after all these events of its (the first its `Registered`)."""
-    state = FirmState.registered(events[0])
+    state = FirmState.created(events[0])
     for event in events:
         state.apply(event)
     return state
@@ -164,7 +162,7 @@ def enterprise_view(told: FirmStory, commit: Commit, day: date) -> EnterpriseVie
         first_year = min(history.years) if history.years else told.events[0].year
         if first_year > day.year:
             return None
-    s = FirmState.registered(told.events[0])
+    s = FirmState.created(told.events[0])
     for event in told.events:
         if isinstance(event, IDENTITY_EVENTS) and valid_from(event) <= day:
             s.apply(event)
@@ -267,7 +265,7 @@ def designation_views(told: FirmStory, day: date | None) -> list[DesignationView
         if isinstance(e, Enterprise.DesignationGranted)
     }
     views = []
-    for d in told.state.history().designations:
+    for d in told.state.held_designations():
         entry, event = granted[(d.kind, d.document)]
         views.append(
             DesignationView(
@@ -294,7 +292,7 @@ def applied_bonuses(e: Entitlement, state: FirmState) -> list[AppliedBonus]:
             percent=b.percent,
             documents=[
                 d.document
-                for d in state.history().designations
+                for d in state.held_designations()
                 if d.kind == b.designation
                 and d.valid_in(entry if b.valid_in == "entry_year" else e.decided_year)
             ],

@@ -23,8 +23,9 @@ from eventsourcing.utils import get_topic
 
 from domain.enterprise import (
     CREATED_EVENTS,
-    DESIGNATION_EVENTS,
     HISTORY_EVENTS,
+    REDERIVING_EVENTS,
+    REVOKING_EVENTS,
     WINDOW_EVENTS,
     Enterprise,
     FirmState,
@@ -39,8 +40,6 @@ _HISTORY_TYPES = frozenset(HISTORY_EVENTS)
 _UNVIEWED_TOPICS = (get_topic(PaymentRef) + ".", get_topic(ReconciliationBook) + ".")
 """Topic prefixes of events nothing in the views comes from: skipped without decoding."""
 _WINDOW_TYPES = frozenset(WINDOW_EVENTS)
-_REDERIVING = (Enterprise.RegisterYearCorrected, Enterprise.PolicyApplied, *DESIGNATION_EVENTS)
-"""Events that re-derive the awards and windows a firm already has."""
 _KIND = {
     Enterprise.OnBaselineRegister: "baseline",
     Enterprise.EnteredRegister: "entered",
@@ -400,7 +399,7 @@ def fold(
                 ]
                 continue
             batch.new_firms.add(oid)
-            firm = Firm(oid, 0, FirmState.registered(first))
+            firm = Firm(oid, 0, FirmState.created(first))
         for event, position in events:
             fold_event(batch, firm, event, position)
         batch.firms[oid] = firm
@@ -412,7 +411,7 @@ def fold_event(batch: Batch, firm: Firm, event: Any, position: int) -> None:
     """One event of a firm: its state, and the view versions it starts at `position`."""
     policies = batch.policies_at(position)
     s = firm.state
-    if isinstance(event, _REDERIVING):
+    if isinstance(event, REDERIVING_EVENTS):
         history = s.history()
         # A policy version's awards are re-derived against the versions before it.
         was = (
@@ -428,7 +427,7 @@ def fold_event(batch: Batch, firm: Firm, event: Any, position: int) -> None:
             fold_correction(batch, firm, event, position, kinds_before)
         # A designation changes amounts only: it neither gives nor takes an award away.
         earned, revoked = (
-            ((), ()) if isinstance(event, DESIGNATION_EVENTS) else (event.earned, event.revoked)
+            (event.earned, event.revoked) if isinstance(event, REVOKING_EVENTS) else ((), ())
         )
         rederive(batch, firm, earned, revoked, position, policies, *old)
         return

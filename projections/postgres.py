@@ -78,17 +78,26 @@ class PostgresTx:
         if not conflict:
             self.copy_rows(table, columns, rows)
             return
-        staging = f"staging_{table}"
+        staging = self._staged(
+            f"staging_{table}",
+            f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
+            columns,
+            rows,
+        )
+        cols = ",".join(columns)
+        self.cursor.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staging} {conflict}")
+
+    def _staged(
+        self, staging: str, shape: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> str:
+        """`rows` COPYed into the temporary table `staging` (made once a session, of `shape`,
+        emptied first); its name."""
         if staging not in self._staging:
-            self.cursor.execute(
-                f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} "
-                f"(LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-            )
+            self.cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} {shape}")
             self._staging.add(staging)
         self.cursor.execute(f"DELETE FROM {staging}")
         self.copy_rows(staging, columns, rows)
-        cols = ",".join(columns)
-        self.cursor.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staging} {conflict}")
+        return staging
 
     def close_versions(
         self, table: str, key: Sequence[str], closes: Sequence[tuple[int, Sequence[Any]]]
@@ -97,15 +106,13 @@ class PostgresTx:
         # province closes tens of thousands of awards).
         if not closes:
             return
-        staging = f"closing_{table}"
-        if staging not in self._staging:
-            self.cursor.execute(
-                f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} AS "
-                f"SELECT {','.join(key)}, known_from AS position FROM {table} WITH NO DATA"
-            )
-            self._staging.add(staging)
-        self.cursor.execute(f"DELETE FROM {staging}")
-        self.copy_rows(staging, [*key, "position"], [(*v, p) for p, v in closes])
+        staging = self._staged(
+            f"closing_{table}",
+            f"ON COMMIT DELETE ROWS AS SELECT {','.join(key)}, known_from AS position FROM {table} "
+            "WITH NO DATA",
+            [*key, "position"],
+            [(*v, p) for p, v in closes],
+        )
         match = " AND ".join(f"t.{c} = c.{c}" for c in key)
         self.cursor.execute(
             f"UPDATE {table} t SET known_to = c.position FROM {staging} c "

@@ -1,5 +1,6 @@
 """The `subsidy-ledger` commands that work on a ledger: each asks the application and prints its
-answer, as a table for people or (`--json`) one JSON document.
+answer, as a table for people or (`--json`) one JSON document. The commands of the rules
+(policy versions, designations, priority lists) are in `adapters.cli.rule_commands`.
 
 Exit status: 0 success (a replay that changed nothing included), 1 findings, 2 bad input or a
 refused command (nothing written), 3 operational failure (database unreachable and the like).
@@ -9,15 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.bootstrap import default_actor, log_of, open_store
-from adapters.cli.output import EXIT_FINDINGS, EXIT_OK, emit_json, print_table, write_csv
-from adapters.files.designations_csv import read_designations
+from adapters.bootstrap import log_of, open_store
+from adapters.cli.common import Command, actor_of, as_rows, warn_views
+from adapters.cli.output import EXIT_FINDINGS, EXIT_OK, emit_json, print_table
+from adapters.cli.rule_commands import RULE_COMMANDS
 from adapters.files.register_csv import CsvRegister
 from adapters.persistence.chain import Verification
 from adapters.persistence.settings import NoLedgerError, database_settings, require_ledger
@@ -25,22 +25,9 @@ from domain.application import Ledger
 from domain.errors import RefusedError
 from domain.imports import check_import_options
 from domain.money import yuan
-from domain.policy import DesignationKind, load_policy
+from domain.policy import load_policy
 from domain.register import validate_year
-from domain.results import (
-    AdoptionResult,
-    CorrectionResult,
-    DesignationResult,
-    Point,
-    jsonable,
-)
-
-Command = Callable[[Ledger, argparse.Namespace], int]
-
-
-def actor_of(a: argparse.Namespace) -> str:
-    """Who acts: `--actor`, else the OS user."""
-    return a.actor or default_actor()
+from domain.results import CorrectionResult, Point, jsonable
 
 
 def _import(ledger: Ledger, a: argparse.Namespace) -> int:
@@ -53,7 +40,7 @@ def _import(ledger: Ledger, a: argparse.Namespace) -> int:
         correction=a.correction,
         reason=a.reason,
     )
-    _warn_views(r)
+    warn_views(r)
     if isinstance(r, CorrectionResult):
         return _corrected(r, a)
     if a.json:
@@ -79,17 +66,6 @@ def _import(ledger: Ledger, a: argparse.Namespace) -> int:
         )
         print(", ".join(f"{k} {v}" for k, v in r.counts.items()))
     return EXIT_OK
-
-
-def _warn_views(r: Any) -> None:
-    """A command committed but its views were not caught up after it: say so on stderr."""
-    if r.views_error is not None:
-        print(
-            f"subsidy-ledger: warning: committed at position {r.position}, but the views could "
-            f"not be caught up after it ({r.views_error}); the next command that reads them "
-            "catches them up",
-            file=sys.stderr,
-        )
 
 
 def _corrected(r: CorrectionResult, a: argparse.Namespace) -> int:
@@ -143,11 +119,6 @@ def _answer(at: Point, name: str, rows: list[Any]) -> None:
     emit_json({**at.header(), name: rows})
 
 
-def _rows(rows: list[Any]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = jsonable(rows)
-    return found
-
-
 def _awards(ledger: Ledger, a: argparse.Namespace) -> int:
     at = ledger.point(a.known_at, a.as_of)
     rows = ledger.awards(
@@ -158,7 +129,7 @@ def _awards(ledger: Ledger, a: argparse.Namespace) -> int:
     else:
         print(_header(at))
         print_table(
-            _rows(rows),
+            as_rows(rows),
             [
                 "entitlement_id",
                 "name",
@@ -251,7 +222,7 @@ def _windows(ledger: Ledger, a: argparse.Namespace) -> int:
         _answer(at, "windows", rows)
     else:
         print(_header(at))
-        table = [{"closed_on": None, "fee_cap_bp": None, **r} for r in _rows(rows)]
+        table = [{"closed_on": None, "fee_cap_bp": None, **r} for r in as_rows(rows)]
         print_table(table, ["uscc", *WINDOW_COLUMNS, "size_class"])
     return EXIT_OK
 
@@ -383,7 +354,7 @@ def _bonus_text(bonuses: list[dict[str, Any]]) -> str:
 
 
 def _audit_trail(ledger: Ledger, a: argparse.Namespace) -> int:
-    trail = _rows(ledger.audit_trail(a.uscc))
+    trail = as_rows(ledger.audit_trail(a.uscc))
     if a.json:
         emit_json(trail)
     else:
@@ -394,7 +365,7 @@ def _audit_trail(ledger: Ledger, a: argparse.Namespace) -> int:
 
 
 def _reconciliations(ledger: Ledger, a: argparse.Namespace) -> int:
-    runs = _rows(ledger.reconciliations())
+    runs = as_rows(ledger.reconciliations())
     if a.json:
         emit_json(runs)
     else:
@@ -428,7 +399,7 @@ def _register(ledger: Ledger, a: argparse.Namespace) -> int:
         _answer(at, "register", rows)
     else:
         print(_header(at))
-        print_table(_rows(rows), columns)
+        print_table(as_rows(rows), columns)
     return EXIT_OK
 
 
@@ -510,184 +481,6 @@ def _anchor(ledger: Ledger, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _policy(ledger: Ledger, a: argparse.Namespace) -> int:
-    """`policy adopt`, `policy list`, `policy show`."""
-    if a.action == "adopt":
-        return _adopted(ledger.adopt_policy(a.policy_loaded, actor=actor_of(a), reason=a.reason), a)
-    if a.action == "list":
-        rows = ledger.policy_versions(a.known_at)
-        if a.json:
-            emit_json({"policies": [_version_row(v) for v in rows]})
-        else:
-            print_table(
-                [_version_row(v) for v in rows],
-                ["id", "applies_from", "content_hash", "position", "recorded_at", "actor"],
-            )
-        return EXIT_OK
-    version = ledger.policy_version(a.id, a.known_at)
-    doc = {**_version_row(version), "content": version.content}
-    if a.json:
-        emit_json(doc)
-    else:
-        for key in ("id", "title", "issued_on", "applies_from", "content_hash"):
-            print(f"{key}: {doc[key]}")
-        print(
-            f"adopted at position {doc['position']} ({doc['recorded_at']}) by {doc['actor']}"
-            + (f": {doc['reason']}" if doc["reason"] else " with the baseline")
-        )
-        print(json.dumps(version.content, ensure_ascii=False, indent=2))
-    return EXIT_OK
-
-
-def _version_row(v: Any) -> dict[str, Any]:
-    row = jsonable(v)
-    row.pop("content")
-    return dict(row)
-
-
-def _adopted(r: AdoptionResult, a: argparse.Namespace) -> int:
-    doc: dict[str, Any] = {
-        "policy_id": r.policy_id,
-        "content_hash": r.content_hash,
-        "replay": r.replay,
-        "firms": r.firms,
-        "arrears": [asdict(c) for c in r.arrears],
-        "revoked": [asdict(c) for c in r.revoked],
-        "recovery_due": [asdict(c) for c in r.recovery_due],
-        "amount_changed": [asdict(c) for c in r.amount_changed],
-        "version_changed": [asdict(c) for c in r.version_changed],
-        "position": r.position,
-        **({"views_error": r.views_error} if r.views_error else {}),
-    }
-    _warn_views(r)
-    if a.json:
-        emit_json(doc)
-        return EXIT_OK
-    if r.replay:
-        print(
-            f"policy {r.policy_id} was already adopted with this content ({r.content_hash}); nothing changed"
-        )
-        return EXIT_OK
-    print(
-        f"adopted policy {r.policy_id} ({r.content_hash}) at position {r.position}: "
-        f"{len(r.firms)} firms re-derived"
-    )
-    for title, changes, columns, money in (
-        ("arrears (newly owed)", doc["arrears"], ["amount_fen"], ["amount_fen"]),
-        ("revoked (unpaid, no longer owed)", doc["revoked"], ["amount_fen"], ["amount_fen"]),
-        (
-            "recovery due (paid, no longer owed: 追回)",
-            doc["recovery_due"],
-            ["amount_fen", "recover_fen"],
-            ["amount_fen", "recover_fen"],
-        ),
-        (
-            "amount changed",
-            doc["amount_changed"],
-            ["old_amount_fen", "new_amount_fen", "recover_fen"],
-            ["old_amount_fen", "new_amount_fen", "recover_fen"],
-        ),
-        ("version changed (same amount)", doc["version_changed"], ["old_policy"], []),
-    ):
-        print(f"{title}:")
-        print_table(changes, ["entitlement_id", "due_fiscal_year", *columns], money=money)
-    return EXIT_OK
-
-
-def _import_designations(ledger: Ledger, a: argparse.Namespace) -> int:
-    source = read_designations(a.file, encoding=a.encoding)
-    r = ledger.import_designations(
-        DesignationKind(a.kind),
-        source.name,
-        source.sha256,
-        source.rows,
-        actor=actor_of(a),
-        unreadable=source.errors,
-    )
-    return _designated(r, a, f"{a.file} (sha256 {source.sha256})")
-
-
-def _designation(ledger: Ledger, a: argparse.Namespace) -> int:
-    """`designation revoke`."""
-    r = ledger.revoke_designation(
-        a.uscc,
-        DesignationKind(a.kind),
-        a.document,
-        a.reason,
-        of_document=a.of,
-        actor=actor_of(a),
-    )
-    return _designated(r, a, f"the revocation of {a.uscc}'s {a.kind} designation by {a.document}")
-
-
-def _designated(r: DesignationResult, a: argparse.Namespace, what: str) -> int:
-    doc = jsonable(r)
-    _warn_views(r)
-    if a.json:
-        emit_json(doc)
-        return EXIT_OK
-    if r.replay:
-        print(f"{what} was already recorded; nothing changed")
-        return EXIT_OK
-    if r.sha256 is not None:
-        print(
-            f"imported {r.kind} designations from {what} at position {r.position}: granted "
-            f"{r.granted}, held already {r.held}, revoked earlier {r.revoked_earlier}, firms "
-            f"identified {len(r.identified)}"
-        )
-    else:
-        print(f"recorded {what} at position {r.position}")
-    print("amount changed (a bonus earned late is arrears; paid above the new amount: 追回):")
-    print_table(
-        doc["amount_changed"],
-        ["entitlement_id", "due_fiscal_year", "old_amount_fen", "new_amount_fen", "recover_fen"],
-        money=["old_amount_fen", "new_amount_fen", "recover_fen"],
-    )
-    return EXIT_OK
-
-
-PRIORITY_COLUMNS = [
-    "uscc",
-    "name",
-    "region_code",
-    "city_code",
-    "first_entry_year",
-    "window_from",
-    "window_to",
-    "clause",
-    "policy_id",
-    "tech_sme_documents",
-]
-
-
-def _priority(ledger: Ledger, a: argparse.Namespace) -> int:
-    rows = ledger.priority(a.action, a.on, city=a.city)
-    at = ledger.point()
-    found = _rows(rows)
-    if a.json:
-        emit_json(
-            {
-                "list": a.action,
-                "on": a.on.isoformat(),
-                "known_at": at.header()["known_at"],
-                "city": a.city,
-                "firms": found,
-            }
-        )
-        return EXIT_OK
-    for row in found:
-        row["tech_sme_documents"] = " ".join(row["tech_sme_documents"])
-    if a.csv:
-        write_csv(found, PRIORITY_COLUMNS, a.encoding)
-        return EXIT_OK
-    print(
-        f"{a.action} priority on {a.on.isoformat()} as the ledger knows it at position "
-        f"{at.position}: {len(found)} first entrants"
-    )
-    print_table(found, PRIORITY_COLUMNS)
-    return EXIT_OK
-
-
 COMMANDS: dict[str, Command] = {
     "import-register": _import,
     "awards": _awards,
@@ -703,10 +496,7 @@ COMMANDS: dict[str, Command] = {
     "rebuild-projections": _rebuild,
     "verify": _verify,
     "anchor": _anchor,
-    "policy": _policy,
-    "import-designations": _import_designations,
-    "designation": _designation,
-    "priority": _priority,
+    **RULE_COMMANDS,
 }
 
 

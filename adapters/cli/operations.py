@@ -12,7 +12,7 @@ from pathlib import Path
 from eventsourcing.persistence import PersistenceError
 
 from adapters.bootstrap import open_store, today_in_shanghai
-from adapters.cli.commands import actor_of
+from adapters.cli.common import actor_of
 from adapters.cli.output import EXIT_OK, emit_json, print_table
 from adapters.files.tokens import TokenFileError, add_user, load_users, revoke_user, tokens_path
 from adapters.files.treasury_csv import read_treasury

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import hashlib
+import re
 from collections.abc import Callable, Iterator, Sequence
+from datetime import date
 from pathlib import Path
 from typing import BinaryIO, NamedTuple, TypeVar
 
+from domain.codes import CodeError, validate_uscc
 from domain.errors import RowError
 from domain.progress import stage
 from domain.register import FieldError
@@ -178,3 +182,35 @@ def read_rows(
             else:
                 rows.append(row)
     return digest.hexdigest(), rows, errors
+
+
+# Fields every file format checks the same way --------------------------------------------------
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def required(value: str) -> str:
+    if not value:
+        raise ValueError("missing: the field is required")
+    return value
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def uscc_problem(code: str) -> str | None:
+    """What is wrong with a USCC, or None. Cached: a payee's code recurs in its row's purpose and
+    in its other payments, and checking it is most of the time a row takes."""
+    try:
+        validate_uscc(code)
+    except CodeError as e:
+        return str(e)
+    return None
+
+
+def parse_day(value: str) -> date:
+    """A date written YYYY-MM-DD; ValueError saying what is wrong otherwise."""
+    if _DATE.fullmatch(required(value)) is None:
+        raise ValueError(f"{value!r} is not a date: write it as YYYY-MM-DD, e.g. 2023-03-15")
+    try:
+        return date.fromisoformat(value)
+    except ValueError as e:
+        raise ValueError(f"{value} is not a real date: {e}") from None

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from adapters.files.csv_records import csv_encoding, read_rows
-from adapters.files.treasury_csv import parse_day, uscc_problem
+from adapters.files.csv_records import csv_encoding, parse_day, read_rows, uscc_problem
 from domain.designations import DesignationRow
 from domain.errors import RowError
 from domain.register import FieldError

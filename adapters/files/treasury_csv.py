@@ -32,7 +32,6 @@ A file with any bad line is refused whole, with every bad line listed as FILE:LI
 from __future__ import annotations
 
 import csv
-import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -40,8 +39,13 @@ from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
-from adapters.files.csv_records import csv_encoding, read_rows
-from domain.codes import CodeError, validate_uscc
+from adapters.files.csv_records import (
+    csv_encoding,
+    parse_day,
+    read_rows,
+    required,
+    uscc_problem,
+)
 from domain.errors import TreasuryRejectedError
 from domain.register import FieldError
 from domain.text import control_problem, has_control
@@ -56,7 +60,6 @@ TREASURY_COLUMNS: tuple[str, ...] = (
 )
 
 _AMOUNT = re.compile(r"(0|[1-9][0-9]*)\.([0-9]{2})")
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # An id standing on its own: not the tail or the head of a longer run of letters and digits.
 _ENTITLEMENT_ID = re.compile(r"(?<![0-9A-Za-z])([0-9A-Z]{18})/[a-z0-9_]+/[0-9]{4}(?![0-9A-Za-z_])")
 _MAX_FEN = 2**63 - 1  # BIGINT in SQL, int64 on the wire
@@ -127,17 +130,6 @@ def entitlement_ids_in(text: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def uscc_problem(code: str) -> str | None:
-    """What is wrong with a USCC, or None. Cached: a payee's code recurs in its row's purpose and
-    in its other payments, and checking it is most of the time a row takes."""
-    try:
-        validate_uscc(code)
-    except CodeError as e:
-        return str(e)
-    return None
-
-
 def _row(line: int, values: list[str], through: date) -> TreasuryRow | list[FieldError]:
     errors: list[FieldError] = []
     control: dict[str, str] = {}
@@ -186,14 +178,8 @@ def _row(line: int, values: list[str], through: date) -> TreasuryRow | list[Fiel
     )
 
 
-def _required(value: str) -> str:
-    if not value:
-        raise ValueError("missing: the field is required")
-    return value
-
-
 def _voucher_no(value: str) -> str:
-    if _required(value.strip()) != value:
+    if required(value.strip()) != value:
         raise ValueError(
             f"{value!r} has spaces around it: write the voucher number exactly as the treasury "
             "issued it"
@@ -202,18 +188,18 @@ def _voucher_no(value: str) -> str:
 
 
 def _payee_uscc(value: str) -> str:
-    problem = uscc_problem(_required(value))
+    problem = uscc_problem(required(value))
     if problem is not None:
         raise ValueError(f"{value!r}: {problem}")
     return value
 
 
 def _payee_name(value: str) -> str:
-    return _required(value)
+    return required(value)
 
 
 def _amount_fen(value: str) -> int:
-    m = _AMOUNT.fullmatch(_required(value))
+    m = _AMOUNT.fullmatch(required(value))
     if m is None:
         raise ValueError(
             f"{value!r} is not an amount in yuan: write it with exactly two decimals, no sign, "
@@ -226,16 +212,6 @@ def _amount_fen(value: str) -> int:
     if fen == 0:
         raise ValueError(f"{value} is not positive: a payment moves money")
     return fen
-
-
-def parse_day(value: str) -> date:
-    """A date written YYYY-MM-DD; ValueError saying what is wrong otherwise."""
-    if _DATE.fullmatch(_required(value)) is None:
-        raise ValueError(f"{value!r} is not a date: write it as YYYY-MM-DD, e.g. 2023-03-15")
-    try:
-        return date.fromisoformat(value)
-    except ValueError as e:
-        raise ValueError(f"{value} is not a real date: {e}") from None
 
 
 def _paid_on(value: str, through: date) -> date:

@@ -121,6 +121,16 @@ WITH_2025 = {
 """The 2024 cohort keeps 38号 (no bonus for SE24)."""
 
 
+def first_entry_totals(cli: Cli, fiscal_year: int) -> dict[str, Any]:
+    """The `totals` row of the first-entry awards due in a fiscal year."""
+    (row,) = [
+        t
+        for t in cli.listing("totals", "--fiscal-year", str(fiscal_year), "--as-of", "2027-12-31")
+        if t["kind"] == "first_entry"
+    ]
+    return row
+
+
 def audit_findings(cli: Cli, tmp_path: Path) -> list[dict[str, Any]]:
     """The `paid_above_entitlement` findings of a reconciliation on 2026-11-30, against a treasury
     file that holds exactly the ledger's payments."""
@@ -213,11 +223,7 @@ def test_a_designation_added_late_is_arrears_and_revoked_after_payment_is_recove
         for c in late["amount_changed"]
     ] == [(eid, 300_000 * YUAN, 390_000 * YUAN, 0)]
     assert amounts(cli)[eid] == (390_000, V25, "partially_paid")
-    (fy2026,) = [
-        t
-        for t in cli.listing("totals", "--fiscal-year", "2026", "--as-of", "2027-12-31")
-        if t["kind"] == "first_entry"
-    ]
+    fy2026 = first_entry_totals(cli, 2026)
     # NO25's 300,000 (unpaid) and SE25's bonus, both due in fiscal 2026.
     assert fy2026["outstanding_fen"] == (300_000 + 90_000) * YUAN
     assert amounts(cli, "--known-at", f"@{before}")[eid] == (300_000, V25, "paid")
@@ -241,11 +247,7 @@ def test_a_designation_added_late_is_arrears_and_revoked_after_payment_is_recove
         for c in revoked["amount_changed"]
     ] == [(eid, 300_000 * YUAN, 390_000 * YUAN, 90_000 * YUAN)]
     assert amounts(cli)[eid] == (300_000, V25, "recovery_due")
-    (fy2026,) = [
-        t
-        for t in cli.listing("totals", "--fiscal-year", "2026", "--as-of", "2027-12-31")
-        if t["kind"] == "first_entry"
-    ]
+    fy2026 = first_entry_totals(cli, 2026)
     # NO25's 300,000 still owed; SE25's excess to recover, not netted against it.
     assert fy2026["outstanding_fen"] == 300_000 * YUAN
     assert fy2026["recovery_due_fen"] == 90_000 * YUAN
