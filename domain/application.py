@@ -11,6 +11,10 @@ argument of every command. Its methods are grouped by subject in the classes it 
 - `domain.money_moves.MoneyCommands`: `record_payment`, `record_recovery`;
 - `domain.policy_commands.PolicyCommands`: `adopt_policy`, `policy_versions`, `policy_version`;
 - `domain.designations.DesignationCommands`: `import_designations`, `revoke_designation`;
+- `domain.holds.HoldCommands`: `place_hold`, `lift_hold`, `import_holds`;
+- `domain.batches.BatchCommands`: appropriations (`set_appropriation`, `adjust_appropriation`,
+  `budget`), `require_release`, payment batches (`propose_batch`, `approve_batch`,
+  `publish_batch`, `object_to_batch`, `release_batch`, `batch`, `batches`, `batch_orders`);
 - `domain.queries.PointInTimeQueries`: `point`, `awards`, `totals`, `windows`, `register`,
   `register_sizes`, `imported_years`, `payments`, `revocations`, `enterprise`, `explain`,
   `audit_trail`, `reconciliations`.
@@ -18,7 +22,9 @@ argument of every command. Its methods are grouped by subject in the classes it 
 
 from __future__ import annotations
 
+from domain.batches import BatchCommands
 from domain.designations import DesignationCommands
+from domain.holds import HoldCommands
 from domain.imports import RegisterCommands
 from domain.money_moves import MoneyCommands
 from domain.policy_commands import PolicyCommands
@@ -26,7 +32,13 @@ from domain.queries import PointInTimeQueries
 
 
 class Ledger(
-    RegisterCommands, MoneyCommands, PolicyCommands, DesignationCommands, PointInTimeQueries
+    RegisterCommands,
+    MoneyCommands,
+    PolicyCommands,
+    DesignationCommands,
+    HoldCommands,
+    BatchCommands,
+    PointInTimeQueries,
 ):
     """The scale-up award ledger. Commands append events; queries answer at a point in time."""
 

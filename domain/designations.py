@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from domain.enterprise import Enterprise, enterprise_id
+from domain.enterprise import Enterprise
 from domain.errors import (
     DesignationsRejectedError,
     InvalidInputError,
@@ -75,7 +75,8 @@ class DesignationCommands(LedgerBase):
         those the file's reader could not read (`unreadable`) with them.
         """
         checked_text(actor, "actor")
-        policies = self._policies_or_refuse()
+        policies = self.ledger_book().policies
+        assert policies is not None
         errors: list[RowError] = list(unreadable)
         seen: dict[str, int] = {}
         by_firm: dict[str, list[DesignationRow]] = defaultdict(list)
@@ -131,20 +132,13 @@ class DesignationCommands(LedgerBase):
             raise DesignationsRejectedError(name, sorted(errors, key=lambda e: e.line))
         if not pending:
             return DesignationResult(kind, sha256, True, 0, held, revoked_earlier, [], [], [], None)
-        book = self.get_book()
-        assert book is not None
+        book = self.ledger_book()
         report = _Report()
         firms: list[Enterprise] = []
         identified = []
         for firm, uscc, grant in pending:
             if firm is None:
-                firm = Enterprise._create(
-                    Enterprise.Identified,
-                    id=enterprise_id(uscc),
-                    uscc=uscc,
-                    actor=actor,
-                    source_sha256=sha256,
-                )
+                firm = Enterprise.identified(uscc, actor, sha256)
                 identified.append(uscc)
             old = _owed(firm, policies)
             for row in grant:
@@ -189,7 +183,7 @@ class DesignationCommands(LedgerBase):
             report.changes,
             max(r.notification.id for r in recordings),
         )
-        return self._caught_up(result)
+        return self.caught_up(result)
 
     def revoke_designation(
         self,
@@ -209,7 +203,8 @@ class DesignationCommands(LedgerBase):
         checked_text(reason, "reason")
         if of_document is not None:
             checked_text(of_document, "of")
-        policies = self._policies_or_refuse()
+        policies = self.ledger_book().policies
+        assert policies is not None
         firm = self.get_enterprise(checked_uscc(uscc))
         s = firm.state
         held = sorted(doc for k, doc in s.designations if k == kind)
@@ -266,23 +261,7 @@ class DesignationCommands(LedgerBase):
             report.changes,
             max(r.notification.id for r in recordings),
         )
-        return self._caught_up(result)
-
-    def _policies_or_refuse(self) -> Policies:
-        book = self.get_book()
-        if book is None or book.policies is None:
-            raise RefusedError(
-                "no ledger here yet: import the baseline register first (it adopts the first "
-                "policy version)"
-            )
-        return book.policies
-
-    def _caught_up(self, result: DesignationResult) -> DesignationResult:
-        try:
-            self.catch_up()
-        except Exception as e:
-            return dataclasses.replace(result, views_error=f"{type(e).__name__}: {e}")
-        return result
+        return self.caught_up(result)
 
 
 def _replayed(kind: DesignationKind) -> DesignationResult:

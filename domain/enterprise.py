@@ -10,7 +10,7 @@ stored event of the old shape up to date when it is read (see `domain.register_b
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -59,6 +59,29 @@ class Recovery:
     received_on: date
 
 
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A compliance hold (a serious-default list, an investigation, a deregistration, an
+    objection heard in a public notice): no payment to the firm while it is in force. In force
+    from `valid_from` to `valid_to` (None: until lifted), both days included, and no longer from
+    the day it is lifted (`lifted_on`, the first day free)."""
+
+    reason: str
+    authority: str
+    document: str
+    valid_from: date
+    valid_to: date | None
+    lifted_on: date | None = None
+    lift_reason: str | None = None
+
+    def in_force(self, day: date) -> bool:
+        return (
+            self.valid_from <= day
+            and (self.valid_to is None or day <= self.valid_to)
+            and (self.lifted_on is None or day < self.lifted_on)
+        )
+
+
 @dataclass(slots=True)
 class FirmState:
     """A firm's facts folded from its events; the aggregate and the projections share this fold."""
@@ -90,6 +113,10 @@ class FirmState:
         default_factory=dict
     )
     """Designations revoked, by (kind, document): the grant voided and the revoking document."""
+    holds: dict[str, Hold] = field(default_factory=dict)
+    """Compliance holds placed on the firm, by document, lifted ones included."""
+    released: dict[str, tuple[str, date]] = field(default_factory=dict)
+    """Awards released in a payment batch: entitlement id -> (batch id, release day)."""
 
     @property
     def city_code(self) -> str:
@@ -136,6 +163,13 @@ class FirmState:
         """The designations in force, in one order: by kind, then from when they hold."""
         return tuple(
             sorted(self.designations.values(), key=lambda d: (d.kind, d.valid_from, d.document))
+        )
+
+    def holds_in_force(self, day: date) -> list[Hold]:
+        """The holds in force on `day`, the longest-standing first."""
+        return sorted(
+            (h for h in self.holds.values() if h.in_force(day)),
+            key=lambda h: (h.valid_from, h.document),
         )
 
     def paid_fen(self, entitlement_id: str) -> int:
@@ -230,6 +264,17 @@ class FirmState:
             case Enterprise.DesignationRevoked():
                 key = (event.kind, event.of_document)
                 self.revoked_designations[key] = (self.designations.pop(key), event.document)
+            case Enterprise.HoldPlaced():
+                self.holds[event.document] = Hold(
+                    event.reason, event.authority, event.document, event.valid_from, event.valid_to
+                )
+            case Enterprise.HoldLifted():
+                self.holds[event.document] = replace(
+                    self.holds[event.document], lifted_on=event.lifted_on, lift_reason=event.reason
+                )
+            case Enterprise.AwardsReleased():
+                for entitlement_id in event.amounts:
+                    self.released[entitlement_id] = (event.batch_id, event.released_on)
             case Enterprise.Registered() | Enterprise.Identified():
                 pass
             case _:
@@ -376,6 +421,34 @@ class Enterprise(Aggregate):
         valid_from: date
         changed: list[str]
 
+    class HoldPlaced(Event):
+        """A compliance hold on the firm under `document` of `authority`, for `reason` (one of
+        `domain.holds.HOLD_REASONS`), in force from `valid_from` to `valid_to` (None: until
+        lifted). It never changes what is owed; no payment is made while it is in force."""
+
+        reason: str
+        authority: str
+        document: str
+        valid_from: date
+        valid_to: date | None
+
+    class HoldLifted(Event):
+        """The hold placed under `document` is lifted: the firm is free of it from `lifted_on`
+        (the first day free); `reason` says why (and under which instrument)."""
+
+        document: str
+        lifted_on: date
+        reason: str
+
+    class AwardsReleased(Event):
+        """The public notice of payment batch `batch_id` ended and it was released: these awards
+        of the firm are payable from `released_on`, each up to its amount (what was outstanding
+        that day)."""
+
+        batch_id: str
+        released_on: date
+        amounts: dict[str, int]
+
     class RecoveryRecorded(Event):
         """Money paid against a revoked entitlement came back to the treasury (追回)."""
 
@@ -395,6 +468,18 @@ class Enterprise(Aggregate):
         # `Identified` gives the USCC alone: the library passes the created event's attributes
         # that are parameters here.
         self.state = FirmState(uscc, name, region_code, industry_code, _size(size_class))
+
+    @classmethod
+    def identified(cls, uscc: str, actor: str, source_sha256: str | None) -> Enterprise:
+        """A firm on no register yet, known by its USCC alone (a designation, a hold)."""
+        firm: Enterprise = cls._create(
+            cls.Identified,
+            id=enterprise_id(uscc),
+            uscc=uscc,
+            actor=actor,
+            source_sha256=source_sha256,
+        )
+        return firm
 
     @property
     def uscc(self) -> str:
@@ -463,6 +548,8 @@ REVOKING_EVENTS = (Enterprise.RegisterYearCorrected, Enterprise.PolicyApplied)
 REDERIVING_EVENTS = (*REVOKING_EVENTS, *DESIGNATION_EVENTS)
 """Events that re-derive the awards and windows a firm already has (a designation changes
 amounts only)."""
+HOLD_EVENTS = (Enterprise.HoldPlaced, Enterprise.HoldLifted)
+"""Events that place or lift a compliance hold (they never change what is owed)."""
 CREATED_EVENTS = (Enterprise.Registered, Enterprise.Identified)
 """A firm's first event: from a register's row, or from a designation."""
 

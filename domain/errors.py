@@ -44,6 +44,10 @@ class PreconditionError(RefusedError):
     revoked award, a register year out of order."""
 
 
+class NotPermittedError(RefusedError):
+    """The user may not do this (another must: the approval of a batch its proposer made)."""
+
+
 class OutOfScopeError(RefusedError):
     """A user scoped to one city asked about (or for) a firm of another city."""
 
@@ -106,6 +110,12 @@ class TreasuryRejectedError(RejectedFileError):
 
 class DesignationsRejectedError(RejectedFileError):
     """A designations file with bad lines: every bad line is listed, nothing was recorded."""
+
+    outcome = "nothing was recorded"
+
+
+class HoldsRejectedError(RejectedFileError):
+    """A holds file with bad lines: every bad line is listed, nothing was recorded."""
 
     outcome = "nothing was recorded"
 

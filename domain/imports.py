@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, cast
@@ -103,14 +102,7 @@ class RegisterCommands(LedgerBase):
             result = self._correct(year, source, reason=cast(str, reason), actor=actor)
         # Once what the import held (every prior firm, the diff) is let go: the catch-up's batch
         # then takes its place in memory instead of adding to it.
-        if not result.replay:
-            try:
-                self.catch_up()
-            except Exception as e:
-                # The year is in the log whatever happened to its views: the answer says so,
-                # and the next command that reads the views catches them up.
-                return dataclasses.replace(result, views_error=f"{type(e).__name__}: {e}")
-        return result
+        return result if result.replay else self.caught_up(result)
 
     def _import(
         self,

@@ -5,10 +5,11 @@ puts the commands and queries on top of it.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import date
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import (
@@ -41,6 +42,8 @@ from domain.register_book import REGISTER_BOOK_ID, RegisterBook
 from domain.results import AmountChange, AwardChange
 from domain.rules import Entitlement, parse_entitlement_id, to_recover
 from domain.text import control_problem
+
+R = TypeVar("R")
 
 
 class DateAsISO(Transcoding):
@@ -139,6 +142,27 @@ class LedgerBase(Application[uuid.UUID]):
                 f"command again ({e})"
             ) from e
 
+    def caught_up(self, result: R) -> R:
+        """A command's result once the views are caught up to it, or with `views_error` saying
+        why they are not: what it wrote is in the log whatever happened to the views, and the
+        next command that reads them catches them up."""
+        try:
+            self.catch_up()
+        except Exception as e:
+            return dataclasses.replace(result, views_error=f"{type(e).__name__}: {e}")  # type: ignore[type-var]
+        return result
+
+    def ledger_book(self) -> RegisterBook:
+        """The register book of a ledger begun (a baseline imported, a policy adopted); refused
+        before."""
+        book = self.get_book()
+        if book is None or book.policies is None:
+            raise RefusedError(
+                "no ledger here yet: import the baseline register first (it adopts the first "
+                "policy version)"
+            )
+        return book
+
     def get_book(self) -> RegisterBook | None:
         try:
             book: RegisterBook = self._get(REGISTER_BOOK_ID)
@@ -157,6 +181,14 @@ class LedgerBase(Application[uuid.UUID]):
         if policies is None:
             raise RefusedError("no policy adopted yet: import the baseline register first")
         return policies
+
+    def release_required_from(self, *, fresh: bool = True) -> int | None:
+        """The first fiscal year whose awards are paid only once released in a batch (None: the
+        ledger never switched), from the book `get_policies` keeps; `fresh=False` when this
+        command called `get_policies` already (a payment: no second read of the book)."""
+        if fresh or self._book is None:
+            self.get_policies()
+        return self._book.release_from if self._book else None
 
     def policies_at(self, commit: Commit | None) -> Policies:
         """The policy versions the ledger had adopted by a commit (None: none at all)."""

@@ -6,8 +6,10 @@ from datetime import date
 
 from eventsourcing.persistence import IntegrityError
 
+from domain.batches import refuse_unreleased
 from domain.enterprise import Enterprise, PaymentRef, payment_ref_id, recovery_ref_id
 from domain.errors import ConcurrentWriteError, ConflictError, InvalidInputError, PreconditionError
+from domain.holds import period
 from domain.ledger_base import LedgerBase
 from domain.results import MoneyResult
 from domain.text import checked_text
@@ -103,6 +105,13 @@ class MoneyCommands(LedgerBase):
                 total, limit = self._moved_against(again, entitlement_id, recovery)
                 return MoneyResult(entitlement_id, ref, amount_fen, day, True, total, limit)
             total, limit = self._moved_against(firm, entitlement_id, recovery)
+            if not recovery:
+                refuse_if_held(firm, day)
+                # `_moved_against` read the register book just now (the policies).
+                release_from = self.release_required_from(fresh=False)
+                if release_from is not None:
+                    _firm, owed = self._entitlement_of(firm, entitlement_id)
+                    refuse_unreleased(firm, entitlement_id, owed.due_fiscal_year, day, release_from)
             if total + amount_fen > limit:
                 raise PreconditionError(
                     _too_much(recovery, entitlement_id, total, limit, amount_fen),
@@ -159,6 +168,20 @@ class MoneyCommands(LedgerBase):
             )
         # The excess over the award's amount comes back.
         return back, paid - entitlement.amount_fen
+
+
+def refuse_if_held(firm: Enterprise, day: date) -> None:
+    """No payment to a firm on a day a hold is in force (a recovery is never held back)."""
+    holds = firm.state.holds_in_force(day)
+    if holds:
+        h = holds[0]
+        more = f" (and {len(holds) - 1} more)" if len(holds) > 1 else ""
+        raise PreconditionError(
+            f"{firm.uscc} is on hold on {day}: {h.reason} by {h.authority} under document "
+            f"{h.document!r}, in force {period(h)}{more}; nothing is paid to it while a hold is "
+            "in force (`hold lift` once the authority lifts it)",
+            field="paid_on",
+        )
 
 
 def _too_much(recovery: bool, entitlement_id: str, total: int, limit: int, amount: int) -> str:

@@ -4,8 +4,6 @@ them, as a correction does, and says what changed."""
 
 from __future__ import annotations
 
-import dataclasses
-
 from domain.enterprise import Enterprise
 from domain.errors import RefusedError
 from domain.ledger_base import LedgerBase, amount_change, award_change
@@ -100,12 +98,7 @@ class PolicyCommands(LedgerBase):
             result.add(firm, old, new, changed)
         recordings = self.save_or_conflict(f"while policy {policy.id} was adopted", book, *firms)
         position = max(r.notification.id for r in recordings)
-        outcome = result.outcome(position)
-        try:
-            self.catch_up()
-        except Exception as e:
-            return dataclasses.replace(outcome, views_error=f"{type(e).__name__}: {e}")
-        return outcome
+        return self.caught_up(result.outcome(position))
 
 
 class _Report:

@@ -30,7 +30,7 @@ from domain.results import (
 if TYPE_CHECKING:
     from eventsourcing.application import Application
 
-    from domain.enterprise import FirmState
+    from domain.enterprise import FirmState, Hold
     from domain.reconciliation import LedgerPayment
 
 
@@ -128,6 +128,7 @@ class ReadModel(KnownRegister, Protocol):
         fiscal_year: int | None = None,
         city: str | None = None,
         status: str | None = None,
+        held: bool | None = None,
     ) -> list[AwardRow]: ...
 
     def totals(
@@ -149,6 +150,11 @@ class ReadModel(KnownRegister, Protocol):
         active_on: date | None = None,
         city: str | None = None,
     ) -> list[WindowRow]: ...
+
+    def holds(self, point: Point | None) -> dict[str, list[Hold]]:
+        """Every firm's compliance holds as known at the point's position (lifts known by then
+        applied), by USCC, the longest-standing first."""
+        ...
 
     def register_sizes(self, point: Point | None) -> list[RegisterSize]: ...
 

@@ -81,14 +81,20 @@ class PointInTimeQueries(LedgerBase):
         fiscal_year: int | None = None,
         city: str | None = None,
         status: str | None = None,
+        held: bool | None = None,
     ) -> list[AwardRow]:
-        """One row per entitlement known at the point, filtered by due fiscal year, city, status."""
+        """One row per entitlement known at the point, filtered by due fiscal year, city, status
+        and whether a hold on the firm is in force on the point's day (`held`)."""
         if status is not None and status not in AWARD_STATUSES:
             raise InvalidInputError(
                 f"{status!r} is not one of {', '.join(AWARD_STATUSES)}", field="status"
             )
         return self.views.awards(
-            point or self.point(), fiscal_year=fiscal_year, city=checked_city(city), status=status
+            point or self.point(),
+            fiscal_year=fiscal_year,
+            city=checked_city(city),
+            status=status,
+            held=held,
         )
 
     def totals(
@@ -218,7 +224,7 @@ class PointInTimeQueries(LedgerBase):
             raise OutOfScopeError(
                 f"{entitlement_id} is not an award of city {city}", field="entitlement_id"
             )
-        return explanation(told, entitlement_id)
+        return explanation(told, entitlement_id, self.today())
 
     def audit_trail(self, uscc: str, *, city: str | None = None) -> list[TrailEvent]:
         """Every event of a firm in log order: position, commit time, actor, type, valid time and

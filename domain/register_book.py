@@ -126,7 +126,32 @@ class RegisterBook(Aggregate):
         def apply(self, aggregate: Any) -> None:
             pass
 
+    class HoldsImported(Aggregate.Event):
+        """A list of compliance holds was imported (`counts`: holds placed, already held, and
+        firms identified by it)."""
+
+        sha256: str
+        rows: int
+        counts: dict[str, int]
+        actor: str
+
+        def apply(self, aggregate: Any) -> None:
+            pass
+
+    class ReleaseRequired(Aggregate.Event):
+        """From fiscal year `from_fiscal_year` on, an award is paid only once released in a
+        payment batch (reviewed, approved, published, released)."""
+
+        from_fiscal_year: int
+        actor: str
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.release_from = self.from_fiscal_year
+
     def __init__(self, actor: str) -> None:
+        self.release_from: int | None = None
+        """The first fiscal year whose awards are paid only once released (None: never)."""
         self.years: dict[int, ImportedYear] = {}
         self.policy_versions: dict[str, AdoptedPolicy] = {}
         """Policy id -> the version adopted under it, in the order adopted."""

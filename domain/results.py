@@ -55,6 +55,19 @@ class AwardRow:
     base_fen: int = 0
     """The amount before bonuses."""
     bonuses: list[AwardBonus] = dataclasses.field(default_factory=list)
+    hold: AwardHold | None = None
+    """The firm's longest-standing hold in force on the answer's day (None: not held)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AwardHold:
+    """A hold in force on the firm of an award: no payment while it stands."""
+
+    reason: str
+    authority: str
+    document: str
+    since: date
+    """Its first day in force."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -275,6 +288,8 @@ class EnterpriseView:
     recoveries: list[RecoveryView]
     windows: list[FirmWindow]
     designations: list[DesignationView] = dataclasses.field(default_factory=list)
+    holds: list[HoldView] = dataclasses.field(default_factory=list)
+    """Its compliance holds as known then, lifted ones included, each in force on `as_of` or not."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -362,6 +377,9 @@ class Explanation:
     bonuses: list[AppliedBonus] = dataclasses.field(default_factory=list)
     designations: list[DesignationView] = dataclasses.field(default_factory=list)
     """The designations the bonuses rest on."""
+    holds: list[HoldView] = dataclasses.field(default_factory=list)
+    """The firm's compliance holds, each in force today or not: a payment is refused while one
+    is."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -569,3 +587,146 @@ class PriorityRow:
     policy_id: str
     tech_sme_documents: list[str]
     """(六): the tech_sme designations valid on the day."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HoldResult:
+    """Holds placed (by hand or from a list file) or one lifted."""
+
+    sha256: str | None
+    """The imported file's hash (None: placed or lifted by hand)."""
+    replay: bool
+    """Nothing was recorded: every hold was there already (or the lift was recorded)."""
+    placed: int
+    lifted: int
+    held: int
+    """Rows the firm was held under already with the same details (a replay of them)."""
+    identified: list[str]
+    """Firms on no register yet, identified by these holds."""
+    firms: list[str]
+    position: int | None
+    views_error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HoldView:
+    """A compliance hold as the ledger knows it at a point, and whether it is in force on the
+    answer's day."""
+
+    reason: str
+    authority: str
+    document: str
+    valid_from: date
+    """Its first day in force."""
+    valid_to: date | None
+    """Its last day in force (None: until lifted)."""
+    lifted_on: date | None
+    """The first day free (None: not lifted)."""
+    lift_reason: str | None
+    in_force: bool | None
+    """In force on the answer's day (None: the answer has no day)."""
+    position: int
+    """Where the hold was placed in the log."""
+    actor: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BudgetRow:
+    """A fund's appropriation of one fiscal year and what the batches drew on it."""
+
+    fiscal_year: int
+    fund: str
+    subject: str
+    appropriated_fen: int
+    committed_fen: int
+    """Approved batches (published and released ones included), less what objections took out."""
+    released_fen: int
+    paid_fen: int
+    """Paid (net of recoveries) against the awards released in the fund's batches."""
+    remaining_fen: int
+    """Appropriated less committed."""
+    documents: list[str]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BatchAward:
+    """An award in a payment batch."""
+
+    entitlement_id: str
+    uscc: str
+    name: str
+    city_code: str
+    kind: str
+    clause: str
+    policy_id: str
+    amount_fen: int
+    """Outstanding when proposed (released: outstanding on the release day)."""
+    status: str
+    """in_batch, objected (an objection took it out), released, or withheld (at release)."""
+    note: str | None = None
+    """Why it was withheld, or the objection's reason."""
+    paid_fen: int = 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BatchObjection:
+    uscc: str
+    reason: str
+    received_on: date
+    hold_document: str
+    removed: list[str]
+    removed_fen: int
+    actor: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BatchView:
+    """A payment batch: where it stands, who did each step, its awards."""
+
+    batch_id: str
+    fiscal_year: int
+    city: str | None
+    fund: str
+    status: str
+    awards_count: int
+    total_fen: int
+    """The awards left in it (released: the amount released)."""
+    proposed_on: date
+    proposed_by: str
+    approved_on: date | None
+    approved_by: str | None
+    notice_from: date | None
+    notice_to: date | None
+    working_days: int | None
+    objections_to: str | None
+    released_on: date | None
+    released_by: str | None
+    objections: list[BatchObjection]
+    awards: list[BatchAward]
+    replay: bool = False
+    position: int | None = None
+    views_error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PaymentOrder:
+    """A line of a batch's payment orders for the budget-management system (预算管理一体化)."""
+
+    order_no: str
+    payee_uscc: str
+    payee_name: str
+    amount_fen: int
+    subject: str
+    fund: str
+    purpose: str
+    entitlement_id: str
+    batch_id: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BookResult:
+    """A budget or workflow command recorded (or a replay: nothing recorded)."""
+
+    replay: bool
+    position: int | None
+    message: str

@@ -7,11 +7,15 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "statistics": frozenset({"read", "import"}),
     "auditor": frozenset({"read", "audit"}),
     "certification": frozenset({"read", "designate"}),
-    "admin": frozenset({"read", "pay", "import", "designate", "audit"}),
+    "review": frozenset({"read", "hold", "batch"}),
+    "admin": frozenset({"read", "pay", "import", "designate", "audit", "hold", "batch"}),
 }
 """Role -> what it may do: `read` the ledger's answers, `pay` (record payments and recoveries),
 `import` registers, `designate` (import the designations a certifying authority grants: the
 development and reform commission's strategic emerging industries, the science department's
-tech-based SMEs; not the statistics bureau's), `audit` (the audit trail, verify, anchors)."""
+tech-based SMEs; not the statistics bureau's), `audit` (the audit trail, verify, anchors), `hold`
+(place, lift and import compliance holds) and `batch` (propose, publish, object to and release
+payment batches; approve one another user proposed): the `review` role is the province's SME
+authority."""
 
 ROLES = tuple(PERMISSIONS)

@@ -20,6 +20,7 @@ from domain.enterprise import (
     REVOKING_EVENTS,
     Enterprise,
     FirmState,
+    Hold,
 )
 from domain.errors import NotFoundError
 from domain.policy import Policies
@@ -32,6 +33,7 @@ from domain.results import (
     Explanation,
     FactRef,
     FirmWindow,
+    HoldView,
     KnownAt,
     MoneyMoved,
     PaymentView,
@@ -60,6 +62,15 @@ def valid_from(event: Any) -> date:
         # A revocation voids the grant from its start, as if it had never been granted.
         start: date = event.valid_from
         return start
+    if isinstance(event, Enterprise.HoldPlaced):
+        placed: date = event.valid_from
+        return placed
+    if isinstance(event, Enterprise.HoldLifted):
+        lifted: date = event.lifted_on
+        return lifted
+    if isinstance(event, Enterprise.AwardsReleased):
+        released: date = event.released_on
+        return released
     if isinstance(event, Enterprise.Identified):
         return event.timestamp.date()
     return date(event.year, 1, 1)
@@ -253,6 +264,7 @@ def enterprise_view(told: FirmStory, commit: Commit, day: date) -> EnterpriseVie
             if w.starts_on <= day
         ],
         designations=designation_views(told, day),
+        holds=hold_views(told, day),
     )
 
 
@@ -282,6 +294,36 @@ def designation_views(told: FirmStory, day: date | None) -> list[DesignationView
     return views
 
 
+def hold_view(h: Hold, day: date | None, position: int, actor: str | None) -> HoldView:
+    """A hold as the answers show it: in force on `day` (None: the answer has no day)."""
+    return HoldView(
+        reason=h.reason,
+        authority=h.authority,
+        document=h.document,
+        valid_from=h.valid_from,
+        valid_to=h.valid_to,
+        lifted_on=h.lifted_on,
+        lift_reason=h.lift_reason,
+        in_force=h.in_force(day) if day is not None else None,
+        position=position,
+        actor=actor,
+    )
+
+
+def hold_views(told: FirmStory, day: date | None) -> list[HoldView]:
+    """The firm's holds at the story's commit, lifted ones included, the longest-standing first,
+    each with where it was placed in the log."""
+    placed = {
+        e.document: (entry, e)
+        for entry, e in zip(told.entries, told.events, strict=True)
+        if isinstance(e, Enterprise.HoldPlaced)
+    }
+    return [
+        hold_view(h, day, placed[h.document][0].position, placed[h.document][1].actor)
+        for h in sorted(told.state.holds.values(), key=lambda h: (h.valid_from, h.document))
+    ]
+
+
 def applied_bonuses(e: Entitlement, state: FirmState) -> list[AppliedBonus]:
     """The bonuses an award carries, each with the documents of the designations that earned
     it (valid in the register year the bonus asks)."""
@@ -301,7 +343,7 @@ def applied_bonuses(e: Entitlement, state: FirmState) -> list[AppliedBonus]:
     ]
 
 
-def explanation(told: FirmStory, entitlement_id: str) -> Explanation:
+def explanation(told: FirmStory, entitlement_id: str, today: date) -> Explanation:
     """Why an entitlement is (or was) owed: the policy and clause, the register facts it derives
     from (with their log positions), the payments and recoveries against it, and for a revoked one
     the correction that took it away."""
@@ -393,4 +435,5 @@ def explanation(told: FirmStory, entitlement_id: str) -> Explanation:
         base_fen=entitlement.base_fen,
         bonuses=bonuses,
         designations=[d for d in designation_views(told, None) if d.document in documents],
+        holds=hold_views(told, today),
     )

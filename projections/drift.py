@@ -102,6 +102,12 @@ class Derived:
         elif name == "lv_recoveries":
             rows = keyed(b.recovery_rows)
             b.recovery_rows.clear()
+        elif name == "lv_holds":
+            rows = keyed(b.hold_rows)
+            b.hold_rows.clear()
+        elif name == "lv_hold_lifts":
+            rows = keyed(b.hold_lift_rows)
+            b.hold_lift_rows.clear()
         elif name == "lv_years":
             years = {r[0]: list(r) for r in b.year_rows}
             for c in b.correction_rows:

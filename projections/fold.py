@@ -29,15 +29,21 @@ from domain.enterprise import (
     WINDOW_EVENTS,
     Enterprise,
     FirmState,
+    Hold,
     PaymentRef,
 )
+from domain.payment_book import PaymentBook
 from domain.policy import Bonus, DesignationKind, Policies, Route, SizeClass, policy_from_json
 from domain.reconciliation import ReconciliationBook
 from domain.register_book import RegisterBook
 from domain.rules import Designation, History, entitlements, windows
 
 _HISTORY_TYPES = frozenset(HISTORY_EVENTS)
-_UNVIEWED_TOPICS = (get_topic(PaymentRef) + ".", get_topic(ReconciliationBook) + ".")
+_UNVIEWED_TOPICS = (
+    get_topic(PaymentRef) + ".",
+    get_topic(ReconciliationBook) + ".",
+    get_topic(PaymentBook) + ".",
+)
 """Topic prefixes of events nothing in the views comes from: skipped without decoding."""
 _WINDOW_TYPES = frozenset(WINDOW_EVENTS)
 _KIND = {
@@ -77,6 +83,7 @@ class Firm:
             _years_text(s.re_entry_years),
             " ".join(f"{y}:{c}" for y, c in sorted(s.cities.items())),
             _designations_text(s),
+            _holds_text(s),
         )
 
     @classmethod
@@ -101,6 +108,7 @@ class Firm:
             re_entries,
             cities,
             designations,
+            holds,
         ) = r
         state = FirmState(
             uscc=uscc,
@@ -125,11 +133,49 @@ class Firm:
                     date.fromisoformat(end) if end else None,
                     document,
                 )
+        if holds != NO_DESIGNATIONS:
+            for reason, authority, document, start, end, lifted, why in json.loads(holds):
+                state.holds[document] = Hold(
+                    reason,
+                    authority,
+                    document,
+                    date.fromisoformat(start),
+                    _day(end),
+                    _day(lifted),
+                    why,
+                )
         return cls(oid, version, state)
 
 
+def _day(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
+
+
+def _holds_text(s: FirmState) -> str:
+    """The holds placed on a firm, as lv_firms keeps them: a JSON list of [reason, authority,
+    document, valid_from, valid_to, lifted_on, lift_reason] (dates ISO or null); "[]" for none."""
+    if not s.holds:
+        return NO_DESIGNATIONS
+    return json.dumps(
+        [
+            [
+                h.reason,
+                h.authority,
+                h.document,
+                h.valid_from.isoformat(),
+                h.valid_to.isoformat() if h.valid_to else None,
+                h.lifted_on.isoformat() if h.lifted_on else None,
+                h.lift_reason,
+            ]
+            for h in sorted(s.holds.values(), key=lambda h: h.document)
+        ],
+        ensure_ascii=False,
+    )
+
+
 NO_DESIGNATIONS = "[]"
-"""lv_firms.designations of a firm that holds none: most firms, written and read without JSON."""
+"""lv_firms.designations (and .holds) of a firm that has none: most firms, written and read
+without JSON."""
 
 
 def _designations_text(s: FirmState) -> str:
@@ -279,6 +325,8 @@ class Batch:
     windows: Versions = field(default_factory=Versions)
     payment_rows: list[tuple[Any, ...]] = field(default_factory=list)
     recovery_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    hold_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    hold_lift_rows: list[tuple[Any, ...]] = field(default_factory=list)
     policy_rows: list[tuple[Any, ...]] = field(default_factory=list)
     year_rows: list[tuple[Any, ...]] = field(default_factory=list)
     correction_rows: list[tuple[Any, ...]] = field(default_factory=list)
@@ -464,6 +512,32 @@ def fold_event(batch: Batch, firm: Firm, event: Any, position: int) -> None:
                 event.amount_fen,
                 event.received_on.isoformat(),
                 event.received_on.year,
+                event.actor,
+                position,
+            )
+        )
+        return
+    if kind_of_event is Enterprise.HoldPlaced:
+        batch.hold_rows.append(
+            (
+                s.uscc,
+                event.document,
+                event.reason,
+                event.authority,
+                event.valid_from.isoformat(),
+                event.valid_to.isoformat() if event.valid_to else None,
+                event.actor,
+                position,
+            )
+        )
+        return
+    if kind_of_event is Enterprise.HoldLifted:
+        batch.hold_lift_rows.append(
+            (
+                s.uscc,
+                event.document,
+                event.lifted_on.isoformat(),
+                event.reason,
                 event.actor,
                 position,
             )

@@ -12,11 +12,12 @@ from datetime import date
 from typing import Any
 
 from domain.correction import YearFact
-from domain.enterprise import FirmState
+from domain.enterprise import FirmState, Hold
 from domain.reconciliation import LedgerPayment
 from domain.register import PriorFirm
 from domain.results import (
     AwardBonus,
+    AwardHold,
     AwardRow,
     EnergyWindow,
     GuaranteeWindow,
@@ -99,15 +100,44 @@ def _awards_at(at: At) -> tuple[str, list[Any]]:
     return sql, paid_params + back_params + register_params + known_params + valid_params
 
 
+def placed_holds(tx: Tx, at: At = At()) -> dict[str, list[tuple[Hold, int, str]]]:
+    """Every firm's holds as known at the position (lifts known by then applied), each with the
+    position and actor of its placing, the longest-standing first."""
+    known, params = ("h.position <= %s", [at.position]) if at.position is not None else ("TRUE", [])
+    lifts = "AND l.position <= %s" if at.position is not None else ""
+    rows = tx.rows(
+        "SELECT h.uscc, h.reason, h.authority, h.document, h.valid_from, h.valid_to, "
+        "l.lifted_on, l.reason, h.position, h.actor FROM lv_holds h "
+        f"LEFT JOIN lv_hold_lifts l ON l.uscc = h.uscc AND l.document = h.document {lifts} "
+        f"WHERE {known} ORDER BY h.uscc, h.valid_from, h.document",
+        params + params,
+    )
+    found: dict[str, list[tuple[Hold, int, str]]] = defaultdict(list)
+    for firm, reason, authority, document, start, end, lifted, why, position, actor in rows:
+        held = Hold(
+            reason,
+            authority,
+            document,
+            date.fromisoformat(start),
+            date.fromisoformat(end) if end else None,
+            date.fromisoformat(lifted) if lifted else None,
+            why,
+        )
+        found[firm].append((held, int(position), actor))
+    return found
+
+
 def awards(
     tx: Tx,
     *,
     fiscal_year: int | None = None,
     city: str | None = None,
     status: str | None = None,
+    held: bool | None = None,
     at: At = At(),
 ) -> list[AwardRow]:
-    """One row per entitlement, filtered by due fiscal year, city or status."""
+    """One row per entitlement, filtered by due fiscal year, city, status, or whether a hold on
+    the firm is in force on the day (`held`)."""
     base, params = _awards_at(at)
     where = []
     for column, value in (("due_fiscal_year", fiscal_year), ("city_code", city)):
@@ -121,15 +151,24 @@ def awards(
         params,
     )
     result = []
+    in_force = {
+        firm: AwardHold(first.reason, first.authority, first.document, first.valid_from)
+        for firm, placed in placed_holds(tx, at).items()
+        if at.day is not None
+        and (first := next((h for h, _, _ in placed if h.in_force(at.day)), None)) is not None
+    }
     for r in rows:
         eid, uscc, name, city_code, kind, clause, policy, _, decided, due, earned = r[:11]
+        hold = in_force.get(uscc)
+        if held is not None and held != (hold is not None):
+            continue
         amount, paid, back = int(r[7]), int(r[11]), int(r[12])
         found = award_status(paid, amount, earned=bool(earned), recovered_fen=back)
         if status is None or found == status:
             row = (eid, uscc, name, city_code, kind, clause, policy, amount, decided, due)
             bonuses = [AwardBonus(d, int(pct)) for d, pct in (b.split(":") for b in r[15].split())]
             result.append(
-                AwardRow(*row, paid, back, found, bool(earned), r[13], int(r[14]), bonuses)
+                AwardRow(*row, paid, back, found, bool(earned), r[13], int(r[14]), bonuses, hold)
             )
     return result
 

@@ -22,7 +22,7 @@ from eventsourcing.persistence import DataError, Notification
 
 from domain.bulk import paused_gc
 from domain.correction import YearFact
-from domain.enterprise import FirmState
+from domain.enterprise import FirmState, Hold
 from domain.policy import Policies, policy_from_json
 from domain.progress import SILENT, Bar, shown, stage
 from domain.reconciliation import LedgerPayment
@@ -44,6 +44,8 @@ from projections.tables import (
     AWARDS,
     CORRECTIONS,
     FIRMS,
+    HOLD_LIFTS,
+    HOLDS,
     PAYMENTS,
     POLICY,
     RECOVERIES,
@@ -318,6 +320,8 @@ class LedgerViews:
         _write_versions(tx, WINDOWS, b.windows)
         tx.bulk_insert(PAYMENTS.name, PAYMENTS.names, b.payment_rows)
         tx.bulk_insert(RECOVERIES.name, RECOVERIES.names, b.recovery_rows)
+        tx.bulk_insert(HOLDS.name, HOLDS.names, b.hold_rows)
+        tx.bulk_insert(HOLD_LIFTS.name, HOLD_LIFTS.names, b.hold_lift_rows)
 
     @staticmethod
     def _change_register_row(
@@ -361,11 +365,19 @@ class LedgerViews:
         fiscal_year: int | None = None,
         city: str | None = None,
         status: str | None = None,
+        held: bool | None = None,
     ) -> list[AwardRow]:
         with self.read() as tx:
             return queries.awards(
-                tx, fiscal_year=fiscal_year, city=city, status=status, at=At.of(point)
+                tx, fiscal_year=fiscal_year, city=city, status=status, held=held, at=At.of(point)
             )
+
+    def holds(self, point: Point | None) -> dict[str, list[Hold]]:
+        with self.read() as tx:
+            return {
+                uscc: [h for h, _, _ in placed]
+                for uscc, placed in queries.placed_holds(tx, At.of(point)).items()
+            }
 
     def totals(
         self,

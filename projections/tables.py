@@ -68,7 +68,7 @@ FIRMS = Table(
         "industry_code TEXT NOT NULL, size_class TEXT, first_entry_year INTEGER, route TEXT, "
         "entry_size_class TEXT, baseline_year INTEGER, last_year INTEGER, years TEXT NOT NULL, "
         "exit_years TEXT NOT NULL, re_entry_years TEXT NOT NULL, cities TEXT NOT NULL, "
-        "designations TEXT NOT NULL"
+        "designations TEXT NOT NULL, holds TEXT NOT NULL"
     ),
     ("originator_id",),
     "firm",
@@ -132,6 +132,27 @@ WINDOWS = Table(
     ("uscc", "window_kind", "known_from"),
     "versioned",
 )
+HOLDS = Table(
+    "lv_holds",
+    _columns(
+        "uscc TEXT NOT NULL, document TEXT NOT NULL, reason TEXT NOT NULL, "
+        "authority TEXT NOT NULL, valid_from TEXT NOT NULL, valid_to TEXT, actor TEXT NOT NULL, "
+        "position BIGINT NOT NULL"
+    ),
+    ("uscc", "document"),
+    "positioned",
+)
+"""Holds placed, each known from its position."""
+HOLD_LIFTS = Table(
+    "lv_hold_lifts",
+    _columns(
+        "uscc TEXT NOT NULL, document TEXT NOT NULL, lifted_on TEXT NOT NULL, "
+        "reason TEXT NOT NULL, actor TEXT NOT NULL, position BIGINT NOT NULL"
+    ),
+    ("uscc", "document"),
+    "positioned",
+)
+"""Holds lifted (`lifted_on`: the first day free), each known from its position."""
 YEARS = Table(
     "lv_years",
     _columns(
@@ -162,11 +183,23 @@ POLICY = Table(
     "positioned",
 )
 
-TABLES = (FIRMS, REGISTER, AWARDS, WINDOWS, PAYMENTS, RECOVERIES, YEARS, CORRECTIONS, POLICY)
+TABLES = (
+    FIRMS,
+    REGISTER,
+    AWARDS,
+    WINDOWS,
+    PAYMENTS,
+    RECOVERIES,
+    HOLDS,
+    HOLD_LIFTS,
+    YEARS,
+    CORRECTIONS,
+    POLICY,
+)
 """Every view table, in the order the drift check compares them."""
 
 SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS lv_schema (version INTEGER NOT NULL)"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """Bumped when the views' tables change shape or what the fold puts in them (4: a firm keeps the
-city of a register year a correction took away; 5: a firm's designations, an award's base and bonuses): the views are then
+city of a register year a correction took away; 5: a firm's designations, an award's base and bonuses; 6: compliance holds): the views are then
 dropped and rebuilt from the log."""

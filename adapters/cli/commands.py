@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapters.bootstrap import log_of, open_store
+from adapters.cli.batch_commands import BATCH_COMMANDS
 from adapters.cli.common import Command, actor_of, as_rows, warn_views
+from adapters.cli.hold_commands import HOLD_COMMANDS
 from adapters.cli.output import EXIT_FINDINGS, EXIT_OK, emit_json, print_table
 from adapters.cli.rule_commands import RULE_COMMANDS
 from adapters.files.register_csv import CsvRegister
@@ -107,6 +109,18 @@ def _corrected(r: CorrectionResult, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+HOLD_TABLE = [
+    "reason",
+    "authority",
+    "document",
+    "valid_from",
+    "valid_to",
+    "lifted_on",
+    "in_force",
+    "position",
+]
+
+
 def _header(at: Point) -> str:
     recorded = at.header()["known_at"]["recorded_at"]
     return (
@@ -122,14 +136,22 @@ def _answer(at: Point, name: str, rows: list[Any]) -> None:
 def _awards(ledger: Ledger, a: argparse.Namespace) -> int:
     at = ledger.point(a.known_at, a.as_of)
     rows = ledger.awards(
-        at, fiscal_year=a.fiscal_year, city=a.city, status=None if a.status == "all" else a.status
+        at,
+        fiscal_year=a.fiscal_year,
+        city=a.city,
+        status=None if a.status == "all" else a.status,
+        held=a.held,
     )
     if a.json:
         _answer(at, "awards", rows)
     else:
         print(_header(at))
+        shown = as_rows(rows)
+        for row in shown:
+            h = row["hold"]
+            row["hold"] = f"{h['reason']} {h['document']} since {h['since']}" if h else ""
         print_table(
-            as_rows(rows),
+            shown,
             [
                 "entitlement_id",
                 "name",
@@ -139,6 +161,7 @@ def _awards(ledger: Ledger, a: argparse.Namespace) -> int:
                 "amount_fen",
                 "paid_fen",
                 "status",
+                "hold",
             ],
             money=["amount_fen", "paid_fen"],
         )
@@ -252,6 +275,8 @@ def _enterprise(ledger: Ledger, a: argparse.Namespace) -> int:
         doc["designations"],
         ["kind", "document", "valid_from", "valid_to", "valid", "position"],
     )
+    print("holds (no payment while one is in force):")
+    print_table(doc["holds"], HOLD_TABLE)
     print("entitlements:")
     for e in doc["entitlements"]:
         e["bonuses"] = _bonus_text(e["bonuses"])
@@ -320,6 +345,9 @@ def _explain(ledger: Ledger, a: argparse.Namespace) -> int:
             doc["designations"],
             ["position", "recorded_at", "kind", "document", "valid_from", "valid_to", "actor"],
         )
+    if doc["holds"]:
+        print("the firm's holds (no payment while one is in force):")
+        print_table(doc["holds"], HOLD_TABLE)
     print(f"payments ({doc['status']}, paid {yuan(doc['paid_fen'])}):")
     print_table(
         doc["payments"],
@@ -497,6 +525,8 @@ COMMANDS: dict[str, Command] = {
     "verify": _verify,
     "anchor": _anchor,
     **RULE_COMMANDS,
+    **HOLD_COMMANDS,
+    **BATCH_COMMANDS,
 }
 
 

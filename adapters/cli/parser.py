@@ -3,72 +3,22 @@
 from __future__ import annotations
 
 import argparse
-from datetime import date
 
-from adapters.persistence.chain import Anchor, parse_anchor
-from domain.codes import CodeError, cities, validate_uscc
+from adapters.cli.arguments import (
+    anchor_arg,
+    city_arg,
+    day_arg,
+    encoding_option,
+    fen_arg,
+    uscc_arg,
+    whole_arg,
+    year_arg,
+)
+from adapters.cli.batch_commands import add_batch_commands
+from adapters.cli.hold_commands import add_hold_commands
 from domain.policy import DesignationKind
 from domain.roles import ROLES
 from domain.rules import AWARD_STATUSES
-
-
-def _year(value: str) -> int:
-    if not (value.isdigit() and len(value) == 4):
-        raise argparse.ArgumentTypeError(f"{value!r} is not a 4-digit year")
-    return int(value)
-
-
-def _day(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a date YYYY-MM-DD") from None
-
-
-def _whole(value: str) -> int:
-    if not (value.isascii() and value.isdigit()):
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number (0 or more)")
-    return int(value)
-
-
-def _fen(value: str) -> int:
-    if not value.lstrip("-").isdigit():
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not a whole number of fen (1 yuan = 100 fen)"
-        )
-    return int(value)
-
-
-def _city(value: str) -> str:
-    if value not in cities():
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not a Shanxi city code ({', '.join(sorted(cities()))})"
-        )
-    return value
-
-
-def _uscc(value: str) -> str:
-    try:
-        return validate_uscc(value)
-    except CodeError as e:
-        raise argparse.ArgumentTypeError(f"USCC {value!r}: {e}") from None
-
-
-def _anchor_arg(value: str) -> Anchor:
-    try:
-        return parse_anchor(value)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _encoding_option(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument(
-        "--encoding",
-        default="utf-8",
-        choices=["utf-8", "gb18030", "gbk"],
-        help=f"{what} (default utf-8, BOM allowed)",
-    )
-
 
 TOKENS_HELP = "the users' token hashes (default: $LEDGER_TOKENS_FILE)"
 
@@ -88,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     pointing = argparse.ArgumentParser(add_help=False)
     pointing.add_argument(
         "--as-of",
-        type=_day,
+        type=day_arg,
         metavar="DATE",
         help="facts valid on DATE (default today, Asia/Shanghai)",
     )
@@ -110,14 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common, listing],
         help="import a year's above-scale register (CSV)",
     )
-    p.add_argument("--year", type=_year, required=True, help="the register year of the file")
+    p.add_argument("--year", type=year_arg, required=True, help="the register year of the file")
     p.add_argument("file", metavar="FILE", help="the register (CSV, format in the README)")
     p.add_argument(
         "--baseline",
         action="store_true",
         help="the first year imported: its firms were already above scale",
     )
-    _encoding_option(p, "file encoding")
+    encoding_option(p, "file encoding")
     p.add_argument(
         "--policy",
         metavar="FILE",
@@ -140,11 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="entitlements with amounts, payments and status",
     )
     p.add_argument(
-        "--fiscal-year", type=_year, help="only awards due in this fiscal year (default: every one)"
+        "--fiscal-year",
+        type=year_arg,
+        help="only awards due in this fiscal year (default: every one)",
     )
     p.add_argument(
         "--city",
-        type=_city,
+        type=city_arg,
         help="only awards counting for this city, e.g. 140100 (default: every city)",
     )
     p.add_argument(
@@ -152,6 +104,21 @@ def build_parser() -> argparse.ArgumentParser:
         default="all",
         choices=[*AWARD_STATUSES, "all"],
         help="only awards in this status (default: all)",
+    )
+    held = p.add_mutually_exclusive_group()
+    held.add_argument(
+        "--held",
+        dest="held",
+        action="store_const",
+        const=True,
+        help="only awards of firms with a hold in force on the --as-of day (default: held or not)",
+    )
+    held.add_argument(
+        "--not-held",
+        dest="held",
+        action="store_const",
+        const=False,
+        help="only awards of firms with no hold in force on the --as-of day (default: held or not)",
     )
 
     p = sub.add_parser(
@@ -162,9 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("entitlement_id", metavar="ENTITLEMENT_ID", help="USCC/KIND/DECIDED_YEAR")
     p.add_argument("--ref", required=True, help="the treasury's voucher number, unique ledger-wide")
     p.add_argument(
-        "--amount-fen", type=_fen, required=True, help="amount in fen (1 yuan = 100 fen)"
+        "--amount-fen", type=fen_arg, required=True, help="amount in fen (1 yuan = 100 fen)"
     )
-    p.add_argument("--paid-on", type=_day, required=True, help="payment date YYYY-MM-DD")
+    p.add_argument("--paid-on", type=day_arg, required=True, help="payment date YYYY-MM-DD")
 
     p = sub.add_parser(
         "record-recovery",
@@ -174,16 +141,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("entitlement_id", metavar="ENTITLEMENT_ID", help="USCC/KIND/DECIDED_YEAR")
     p.add_argument("--ref", required=True, help="the treasury's voucher number, unique ledger-wide")
     p.add_argument(
-        "--amount-fen", type=_fen, required=True, help="amount in fen (1 yuan = 100 fen)"
+        "--amount-fen", type=fen_arg, required=True, help="amount in fen (1 yuan = 100 fen)"
     )
     p.add_argument(
-        "--received-on", type=_day, required=True, help="date the money came back YYYY-MM-DD"
+        "--received-on", type=day_arg, required=True, help="date the money came back YYYY-MM-DD"
     )
 
     p = sub.add_parser(
         "totals", parents=[common, listing, pointing], help="fiscal totals by kind or city"
     )
-    p.add_argument("--fiscal-year", type=_year, help="only this fiscal year (default: every one)")
+    p.add_argument(
+        "--fiscal-year", type=year_arg, help="only this fiscal year (default: every one)"
+    )
     p.add_argument(
         "--by", default="kind", choices=["kind", "city"], help="rows per (default: kind)"
     )
@@ -200,10 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common, listing, pointing],
         help="guarantee (八) and energy (十一) windows of first entrants",
     )
-    p.add_argument("--uscc", type=_uscc, help="only this firm's windows (default: every firm)")
+    p.add_argument("--uscc", type=uscc_arg, help="only this firm's windows (default: every firm)")
     p.add_argument(
         "--active-on",
-        type=_day,
+        type=day_arg,
         metavar="DATE",
         help="only windows open on DATE (default: every window begun by --as-of)",
     )
@@ -213,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common, listing, pointing],
         help="one enterprise: identity, register years, awards, payments, windows",
     )
-    p.add_argument("uscc", metavar="USCC", type=_uscc)
+    p.add_argument("uscc", metavar="USCC", type=uscc_arg)
 
     p = sub.add_parser(
         "explain",
@@ -227,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common, listing],
         help="every event of an enterprise in log order, with position and commit time",
     )
-    p.add_argument("uscc", metavar="USCC", type=_uscc)
+    p.add_argument("uscc", metavar="USCC", type=uscc_arg)
 
     p = sub.add_parser(
         "register",
@@ -236,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--year",
-        type=_year,
+        type=year_arg,
         help="list the firms on the register of this year (default: the sizes of every year)",
     )
 
@@ -247,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--anchor",
-        type=_anchor_arg,
+        type=anchor_arg,
         metavar="POSITION:HASH",
         help="a head kept earlier (`anchor`): the recomputed link at POSITION must be HASH "
         "(default: none, the chain alone)",
@@ -278,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--date",
-        type=_day,
+        type=day_arg,
         metavar="YYYY-MM-DD",
         help="the reconciliation date (default: yesterday, Asia/Shanghai)",
     )
@@ -288,10 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="where reports go, as DIR/DATE/report.{json,html}, with DIR/anchors.txt "
         "(default: $LEDGER_REPORTS_DIR, else ./reports)",
     )
-    _encoding_option(p, "the treasury file's encoding")
+    encoding_option(p, "the treasury file's encoding")
     p.add_argument(
         "--recovery-grace-days",
-        type=_whole,
+        type=whole_arg,
         default=90,
         metavar="N",
         help="days after a revoking correction before money still to recover is a finding "
@@ -299,14 +268,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--overdue-grace-days",
-        type=_whole,
+        type=whole_arg,
         default=90,
         metavar="N",
         help="days after the end of an award's due fiscal year before it is overdue (default 90)",
     )
     p.add_argument(
         "--wait",
-        type=_whole,
+        type=whole_arg,
         default=120,
         metavar="SECONDS",
         help="how long to wait for the database to answer before giving up (exit 3; default 120)",
@@ -368,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--kind", required=True, choices=kinds, help="what the file designates")
     p.add_argument("file", metavar="FILE", help="the designations (CSV, format in the README)")
-    _encoding_option(p, "file encoding")
+    encoding_option(p, "file encoding")
 
     p = sub.add_parser("designation", help="designations: revoke one")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -377,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common, listing],
         help="void a firm's designation as if never granted; its awards are re-derived",
     )
-    v.add_argument("uscc", metavar="USCC", type=_uscc)
+    v.add_argument("uscc", metavar="USCC", type=uscc_arg)
     v.add_argument("--kind", required=True, choices=kinds, help="the designation's kind")
     v.add_argument("--document", required=True, help="the revoking instrument (recorded)")
     v.add_argument("--reason", required=True, help="why it is revoked (recorded)")
@@ -387,6 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="the granting document of the designation revoked (default: the firm's one "
         "designation of the kind; needed when it holds several)",
     )
+
+    add_hold_commands(sub, common, listing)
+    add_batch_commands(sub, common, listing)
 
     p = sub.add_parser(
         "priority",
@@ -398,8 +370,10 @@ def build_parser() -> argparse.ArgumentParser:
         ("upgrade", "first entrants in their priority window (technical-transformation funds)"),
     ):
         v = lists.add_parser(name, parents=[common, listing], help=what)
-        v.add_argument("--on", type=_day, required=True, metavar="DATE", help="the day listed")
-        v.add_argument("--city", type=_city, help="only firms of this city (default: every city)")
+        v.add_argument("--on", type=day_arg, required=True, metavar="DATE", help="the day listed")
+        v.add_argument(
+            "--city", type=city_arg, help="only firms of this city (default: every city)"
+        )
         v.add_argument(
             "--csv", action="store_true", help="print CSV on stdout (for the departments' systems)"
         )
@@ -418,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--role", required=True, choices=list(ROLES), help="what the user may do")
     t.add_argument(
-        "--city", type=_city, help="scope the user to one city's firms (default: province-wide)"
+        "--city", type=city_arg, help="scope the user to one city's firms (default: province-wide)"
     )
     t.add_argument("--tokens", metavar="FILE", help=TOKENS_HELP)
     t = tokens.add_parser("list", help="the users and roles (never the tokens)")

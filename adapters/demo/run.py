@@ -15,8 +15,10 @@ from typing import Any
 
 from adapters.bootstrap import open_ledger, today_in_shanghai
 from adapters.cli.output import EXIT_OK, EXIT_REFUSED, emit_json, fail, pad, width
-from adapters.demo.synthetic import SyntheticProvince, designations, generate
+from adapters.demo.synthetic import SyntheticProvince, designations, generate, holds
 from adapters.files.designations_csv import read_designations, write_designations
+from adapters.files.holds_csv import read_holds, write_holds
+from adapters.files.notice import write_notice, write_orders
 from adapters.files.register_csv import CsvRegister, write_register
 from adapters.files.treasury_csv import write_treasury
 from domain.application import Ledger
@@ -42,6 +44,18 @@ POLICY_2025 = Path(str(resources.files("domain").joinpath("policies", "jincaigui
 """The 2025 version, adopted by the demo before the first register it governs is imported."""
 ADOPTION_REASON = "晋财规建〔2025〕1号 施行 (2025-06-01): governs the 2025 cohort on"
 DESIGNATIONS_DIRECTORY = "designations"
+HOLDS_FILE = "holds.csv"
+NOTICES_DIRECTORY = "notices"
+ORDERS_FILE = "payment-orders.csv"
+REVIEWER = "demo-reviewer"
+DEMO_FUND = "140000-XSG"
+"""The demo's fund code: the province's scale-up award fund (小升规奖励资金)."""
+APPROPRIATION_STEP = 1_000_000_000
+"""The demo appropriates what its batch needs, rounded up to 10 million yuan."""
+OBJECTIONS_TO = "山西省中小企业发展促进局 (the provincial SME authority), 0351-0000000"
+WORKFLOW_REASON = (
+    "晋财规建〔2025〕1号: 审核、公示、审批后拨付 (paid after review, notice and approval)"
+)
 MIN_SCALE, MAX_SCALE = 0.005, 10.0
 
 # How the treasury settles awards due in a past fiscal year: most in one payment, some in two
@@ -92,21 +106,73 @@ def _random_day(rng: random.Random, first: date, last: date) -> date:
     return first + timedelta(days=rng.randrange((last - first).days + 1))
 
 
-def _pay(ledger: Ledger, seed: int, last_year: int, today: date) -> dict[str, int]:
-    """Record treasury payments through the ledger's own command, as the finance bureau would."""
+def _workflow(ledger: Ledger, d: Path, year: int) -> dict[str, Any]:
+    """The fiscal year after the data through the payment workflow: appropriated, proposed by
+    one user and approved by another, published for 5 working days ending before today, one
+    objection heard, released, and its payment orders written."""
+    today = today_in_shanghai()
+    due = sum(a.amount_fen for a in ledger.awards(fiscal_year=year) if a.earned and a.hold is None)
+    appropriated = -(-due // APPROPRIATION_STEP) * APPROPRIATION_STEP  # rounded up
+    ledger.set_appropriation(
+        year, DEMO_FUND, appropriated, f"晋财建〔{year - 1}〕150号", actor=ACTOR
+    )
+    batch = ledger.propose_batch(year, actor=ACTOR)
+    ledger.approve_batch(batch.batch_id, actor=REVIEWER)
+    notice = ledger.publish_batch(
+        batch.batch_id, today - timedelta(days=21), objections_to=OBJECTIONS_TO, actor=ACTOR
+    )
+    page, lines = write_notice(notice, d / NOTICES_DIRECTORY)
+    assert notice.notice_from is not None and notice.notice_to is not None
+    objected = notice.awards[0]
+    ledger.object_to_batch(
+        batch.batch_id,
+        objected.uscc,
+        "群众来信反映该企业上年度产值数据存疑 (a letter questions last year's output)",
+        notice.notice_from + timedelta(days=1),
+        actor=REVIEWER,
+    )
+    released = ledger.release_batch(batch.batch_id, actor=ACTOR)
+    orders = d / ORDERS_FILE
+    write_orders(ledger.batch_orders(batch.batch_id), orders)
+    return {
+        "fiscal_year": year,
+        "fund": DEMO_FUND,
+        "appropriated_fen": appropriated,
+        "batch_id": batch.batch_id,
+        "proposed": batch.awards_count,
+        "released": released.awards_count,
+        "released_fen": released.total_fen,
+        "objected": objected.uscc,
+        "notice_from": notice.notice_from.isoformat(),
+        "notice_to": notice.notice_to.isoformat(),
+        "files": {"notice_html": str(page), "notice_csv": str(lines), "orders_file": str(orders)},
+    }
+
+
+def _pay(
+    ledger: Ledger, seed: int, last_year: int, today: date, workflow_year: int
+) -> dict[str, int]:
+    """Record treasury payments through the ledger's own command, as the finance bureau would;
+    the awards of `workflow_year` on go through a payment batch instead (`_workflow`)."""
     # Its own stream, so the payments do not shift when the generator's draws change.
     rng = random.Random(f"subsidy-ledger-demo-payments-{seed}")  # noqa: S311 - demo data, not secrets
     awards = ledger.awards()
+    on_hold = ledger.views.holds(None)
     vouchers: dict[int, int] = defaultdict(int)
-    recorded = amount_paid = after_today = 0
+    recorded = amount_paid = after_today = held_back = 0
     with stage("record payments", total=len(awards), unit="awards") as bar:
         for award in awards:
             bar.advance()
+            if award.due_fiscal_year >= workflow_year:
+                continue
             plan = _plan(rng, award.due_fiscal_year, award.amount_fen, last_year, today)
             for part, paid_on in plan:
                 if paid_on > today:
                     # Only when the demo runs before the end of its own data: not yet paid.
                     after_today += 1
+                    continue
+                if any(h.in_force(paid_on) for h in on_hold.get(award.uscc, ())):
+                    held_back += 1  # the ledger would refuse it: the treasury holds it back
                     continue
                 vouchers[paid_on.year] += 1
                 ref = f"GK{paid_on.year}{vouchers[paid_on.year]:06d}"
@@ -118,6 +184,7 @@ def _pay(ledger: Ledger, seed: int, last_year: int, today: date) -> dict[str, in
         "amount_fen": amount_paid,
         "awards": len(awards),
         "planned_after_today": after_today,
+        "held_back": held_back,
     }
 
 
@@ -223,7 +290,8 @@ def _print(doc: dict[str, Any]) -> None:
     first, last = doc["years"]
     print(
         f"Synthetic Shanxi (seed {doc['seed']}, scale {doc['scale']:g}): registers {first}-{last} "
-        f"imported, {doc['payments']['recorded']:,} payments recorded."
+        f"imported, {doc['payments']['recorded']:,} payments recorded, "
+        f"{doc['payments']['held_back']:,} held back by the holds of {doc['holds_file']}."
     )
     print()
     print("Register size, with first entries (+N), by city and year")
@@ -306,6 +374,18 @@ def _print(doc: dict[str, Any]) -> None:
             f"{GOAL_YEAR} register: {size:,} of {target:,} ({goal['percent']:.1f}%)  "
             f"[{'#' * filled}{'.' * (bar - filled)}]  {verdict}"
         )
+    print()
+    w = doc["workflow"]
+    print(
+        f"Fiscal {w['fiscal_year']} through the payment workflow: fund {w['fund']} appropriated "
+        f"{yuan(w['appropriated_fen'])} yuan; batch {w['batch_id']} of {w['proposed']:,} awards "
+        f"proposed, approved by another user, published from {w['notice_from']} to "
+        f"{w['notice_to']} (5 working days), one objection heard ({w['objected']}), released: "
+        f"{w['released']:,} awards, {yuan(w['released_fen'])} yuan."
+    )
+    files = doc["workflow_files"]
+    print(f"  the public notice: {files['notice_html']} (and {files['notice_csv']})")
+    print(f"  the payment orders: {files['orders_file']}")
     print()
     d = doc["directory"]
     print(
@@ -438,11 +518,22 @@ def run_demo(out: str, seed: int, scale: float, as_json: bool) -> int:
                 ledger.import_designations(
                     DesignationKind(kind), str(path), read.sha256, read.rows, actor=ACTOR
                 )
-            payments = _pay(ledger, seed, province.last_year, today_in_shanghai())
+            # The lists of firms not to be paid come before the payments, which they hold back.
+            held = d / HOLDS_FILE
+            write_holds(held, holds(province))
+            listed = read_holds(held)
+            ledger.import_holds(str(held), listed.sha256, listed.rows, actor=ACTOR)
+            workflow_year = province.last_year + 1
+            ledger.require_release(workflow_year, WORKFLOW_REASON, actor=ACTOR)
+            payments = _pay(ledger, seed, province.last_year, today_in_shanghai(), workflow_year)
+            doc_workflow = _workflow(ledger, d, workflow_year)
             bar.advance()
             doc = _summary(ledger, province, d, payments)
             doc["by_version"] = _by_version(ledger)
             doc["designations"] = {kind: str(path) for kind, path in certified.items()}
+            doc["holds_file"] = str(held)
+            doc["workflow_files"] = doc_workflow.pop("files")
+            doc["workflow"] = doc_workflow
             doc["registers"] = {str(year): str(path) for year, path in files.items()}
             doc["treasury_file"] = str(_treasury_export(ledger, d))
             bar.advance()

@@ -505,3 +505,34 @@ def designations(province: SyntheticProvince, kind: str, from_year: int) -> list
                     )
                 )
     return rows
+
+
+HoldListRow = tuple[str, str, str, str, date, date | None]
+"""uscc, reason, authority, document, from, to (None: until lifted): a row of a holds file."""
+
+HOLD_SHARE = 0.01
+"""Share of the last cohort but one (whose entry awards fall due in the ledger's last year) on
+a serious-default list or under investigation during that year."""
+_HOLD_AUTHORITIES = (
+    ("credit_default", "信用中国（山西）", "晋信用〔{y}〕{n}号"),
+    ("work_safety", "山西省应急管理厅", "晋应急〔{y}〕{n}号"),
+    ("environment", "山西省生态环境厅", "晋环罚〔{y}〕{n}号"),
+    ("statistical_fraud", "山西省统计局", "晋统执〔{y}〕{n}号"),
+)
+
+
+def holds(province: SyntheticProvince) -> list[HoldListRow]:
+    """The holds the credit platform and the authorities publish on the province's firms,
+    reproducibly: among the last cohort but one, from a day of the ledger's last year, one in
+    three with a last day (a list's term), the rest until lifted."""
+    rng = random.Random(f"subsidy-ledger-demo-holds-{province.seed}")  # noqa: S311 - demo data
+    year = province.last_year
+    rows: list[HoldListRow] = []
+    for n, uscc in enumerate(province.first_entrants.get(year - 1, ()), start=1):
+        if rng.random() >= HOLD_SHARE:
+            continue
+        reason, authority, document = _HOLD_AUTHORITIES[rng.randrange(len(_HOLD_AUTHORITIES))]
+        start = date(year, rng.randint(1, 6), rng.randint(1, 28))
+        end = date(year, 12, 31) if rng.random() < 1 / 3 else None
+        rows.append((uscc, reason, authority, document.format(y=year, n=n), start, end))
+    return rows

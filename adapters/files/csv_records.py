@@ -16,6 +16,7 @@ from domain.codes import CodeError, validate_uscc
 from domain.errors import RowError
 from domain.progress import stage
 from domain.register import FieldError
+from domain.text import control_problem
 
 ENCODINGS = ("utf-8", "gb18030")
 
@@ -214,3 +215,53 @@ def parse_day(value: str) -> date:
         return date.fromisoformat(value)
     except ValueError as e:
         raise ValueError(f"{value} is not a real date: {e}") from None
+
+
+def clean_fields(
+    columns: Sequence[str], values: list[str], errors: list[FieldError]
+) -> dict[str, str]:
+    """A record's fields stripped of surrounding spaces, by column; a field with a control
+    character is left out and reported."""
+    clean: dict[str, str] = {}
+    for column, value in zip(columns, values, strict=True):
+        problem = control_problem(value)
+        if problem is not None:
+            errors.append(FieldError(column, problem))
+        else:
+            clean[column] = value.strip()
+    return clean
+
+
+def uscc_field(clean: dict[str, str], errors: list[FieldError], column: str = "uscc") -> str | None:
+    """The record's USCC if it is one (None, reported, otherwise)."""
+    uscc = clean.get(column)
+    if uscc is None:
+        return None
+    wrong = uscc_problem(uscc) if uscc else "missing: the field is required"
+    if wrong is not None:
+        errors.append(FieldError(column, f"{uscc!r}: {wrong}" if uscc else wrong))
+        return None
+    return uscc
+
+
+def period_fields(
+    clean: dict[str, str], errors: list[FieldError], start: str, end: str
+) -> tuple[date | None, date | None]:
+    """A period's first day (required) and last (empty: open-ended), both included, the last
+    not before the first; None where a field is missing or wrong (reported)."""
+    days: dict[str, date | None] = {}
+    for column in (start, end):
+        text = clean.get(column)
+        if text is None:
+            continue
+        if not text and column == end:
+            days[column] = None  # open-ended
+            continue
+        try:
+            days[column] = parse_day(text)
+        except ValueError as e:
+            errors.append(FieldError(column, str(e)))
+    first, last = days.get(start), days.get(end)
+    if first is not None and last is not None and last < first:
+        errors.append(FieldError(end, f"{last} is before {start} {first}: check the dates"))
+    return first, last

@@ -10,11 +10,16 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from adapters.files.csv_records import csv_encoding, parse_day, read_rows, uscc_problem
+from adapters.files.csv_records import (
+    clean_fields,
+    csv_encoding,
+    period_fields,
+    read_rows,
+    uscc_field,
+)
 from domain.designations import DesignationRow
 from domain.errors import RowError
 from domain.register import FieldError
-from domain.text import control_problem
 
 DESIGNATION_COLUMNS: tuple[str, ...] = ("uscc", "valid_from", "valid_to", "document")
 
@@ -51,35 +56,9 @@ def read_designations(path: str | Path, *, encoding: str = "utf-8") -> Designati
 def designation_row(line: int, values: list[str]) -> DesignationRow | list[FieldError]:
     """One row (`DESIGNATION_COLUMNS`' values) checked on its own, or what is wrong with it."""
     errors: list[FieldError] = []
-    clean: dict[str, str] = {}
-    for column, value in zip(DESIGNATION_COLUMNS, values, strict=True):
-        problem = control_problem(value)
-        if problem is not None:
-            errors.append(FieldError(column, problem))
-        else:
-            clean[column] = value.strip()
-    uscc = clean.get("uscc")
-    if uscc is not None:
-        wrong = uscc_problem(uscc) if uscc else "missing: the field is required"
-        if wrong is not None:
-            errors.append(FieldError("uscc", f"{uscc!r}: {wrong}" if uscc else wrong))
-    days: dict[str, date | None] = {}
-    for column in ("valid_from", "valid_to"):
-        text = clean.get(column)
-        if text is None:
-            continue
-        if not text and column == "valid_to":
-            days[column] = None  # open-ended
-            continue
-        try:
-            days[column] = parse_day(text)
-        except ValueError as e:
-            errors.append(FieldError(column, str(e)))
-    start, end = days.get("valid_from"), days.get("valid_to")
-    if start is not None and end is not None and end < start:
-        errors.append(
-            FieldError("valid_to", f"{end} is before valid_from {start}: check the dates")
-        )
+    clean = clean_fields(DESIGNATION_COLUMNS, values, errors)
+    uscc = uscc_field(clean, errors)
+    start, end = period_fields(clean, errors, "valid_from", "valid_to")
     document = clean.get("document")
     if document == "":
         errors.append(

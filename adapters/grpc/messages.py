@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
+from typing import TypeVar
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from adapters.files.designations_csv import designation_row, designations_csv
+from adapters.files.holds_csv import hold_row, holds_csv
 from adapters.files.register_csv import RowsRegister
 from adapters.grpc.auth import CallError
 from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2 as pb
 from domain.designations import DesignationRow
 from domain.errors import RowError
-from domain.register import COLUMNS
+from domain.holds import HoldRow
+from domain.register import COLUMNS, FieldError
 from domain.results import (
     AwardRow,
     CorrectionResult,
@@ -25,6 +28,8 @@ from domain.results import (
     EnergyWindow,
     EnterpriseView,
     FirmWindow,
+    HoldResult,
+    HoldView,
     ImportResult,
     MoneyResult,
     Point,
@@ -85,6 +90,17 @@ def award(a: AwardRow, at: pb.AnsweredAt) -> pb.Award:
         policy_hash=a.policy_hash,
         base_fen=a.base_fen,
         bonuses=[pb.Bonus(designation=b.designation, percent=b.percent) for b in a.bonuses],
+        hold=(
+            pb.Hold(
+                reason=a.hold.reason,
+                authority=a.hold.authority,
+                document=a.hold.document,
+                valid_from=a.hold.since.isoformat(),
+                in_force=True,
+            )
+            if a.hold
+            else None
+        ),
     )
 
 
@@ -206,6 +222,21 @@ def enterprise(v: EnterpriseView) -> pb.Enterprise:
             )
             for d in v.designations
         ],
+        holds=[hold(h) for h in v.holds],
+    )
+
+
+def hold(h: HoldView) -> pb.Hold:
+    return pb.Hold(
+        reason=h.reason,
+        authority=h.authority,
+        document=h.document,
+        valid_from=h.valid_from.isoformat(),
+        valid_to=h.valid_to.isoformat() if h.valid_to else "",
+        lifted_on=h.lifted_on.isoformat() if h.lifted_on else "",
+        lift_reason=h.lift_reason or "",
+        in_force=bool(h.in_force),
+        position=h.position,
     )
 
 
@@ -289,15 +320,28 @@ def designation_rows(
         for m in messages
         if m.WhichOneof("item") == "row"
     ]
-    rows: list[DesignationRow] = []
+    return _checked_rows(values, designation_row, designations_csv)
+
+
+_Row = TypeVar("_Row")
+
+
+def _checked_rows(
+    values: list[list[str]],
+    parse: Callable[[int, list[str]], _Row | list[FieldError]],
+    as_csv: Callable[[list[list[str]]], bytes],
+) -> tuple[str, list[_Row], list[RowError]]:
+    """Streamed rows checked one by one as a file's (row N on "line" N + 1, after the file's
+    header), with the hash of the file they would make."""
+    rows: list[_Row] = []
     errors: list[RowError] = []
     for line, row in enumerate(values, start=2):
-        checked = designation_row(line, row)
-        if isinstance(checked, DesignationRow):
-            rows.append(checked)
-        else:
+        checked = parse(line, row)
+        if isinstance(checked, list):
             errors.extend(RowError(line, e.field, e.reason) for e in checked)
-    return hashlib.sha256(designations_csv(values)).hexdigest(), rows, errors
+        else:
+            rows.append(checked)
+    return hashlib.sha256(as_csv(values)).hexdigest(), rows, errors
 
 
 def designations_imported(r: DesignationResult) -> pb.DesignationsImported:
@@ -311,4 +355,36 @@ def designations_imported(r: DesignationResult) -> pb.DesignationsImported:
         identified=r.identified,
         position=r.position or 0,
         amount_changed_json=json.dumps(jsonable(r.amount_changed), ensure_ascii=False),
+    )
+
+
+def hold_rows(
+    messages: Iterator[pb.ImportHoldsRequest],
+) -> tuple[str, list[HoldRow], list[RowError]]:
+    """The holds a client streamed after the header, checked as a file's rows are (row N is on
+    "line" N + 1), with the hash of the file they would make."""
+    values = [
+        [
+            m.row.uscc,
+            m.row.reason,
+            m.row.authority,
+            m.row.document,
+            m.row.valid_from,
+            m.row.valid_to,
+        ]
+        for m in messages
+        if m.WhichOneof("item") == "row"
+    ]
+    return _checked_rows(values, hold_row, holds_csv)
+
+
+def holds_recorded(r: HoldResult) -> pb.HoldsRecorded:
+    return pb.HoldsRecorded(
+        sha256=r.sha256 or "",
+        replay=r.replay,
+        placed=r.placed,
+        lifted=r.lifted,
+        held=r.held,
+        identified=r.identified,
+        position=r.position or 0,
     )

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 import psycopg
@@ -39,9 +39,12 @@ from domain.errors import (
     InvalidInputError,
     LedgerError,
     NotFoundError,
+    NotPermittedError,
     OutOfScopeError,
     RejectedFileError,
 )
+from domain.holds import HoldRow, hold_reason
+from domain.ledger_base import checked_uscc
 from domain.register import EARLIEST_YEAR
 from domain.results import Point, jsonable
 from domain.rules import AWARD_STATUSES, is_kind
@@ -70,7 +73,7 @@ def status_of(error: Exception, fields: dict[str, str]) -> tuple[grpc.StatusCode
             return grpc.StatusCode.INVALID_ARGUMENT, message
         case NotFoundError():
             return grpc.StatusCode.NOT_FOUND, message
-        case OutOfScopeError():
+        case OutOfScopeError() | NotPermittedError():
             return grpc.StatusCode.PERMISSION_DENIED, message
         case ConflictError():
             return grpc.StatusCode.ALREADY_EXISTS, message
@@ -189,6 +192,7 @@ class Servicer(pb_grpc.LedgerServiceServicer):
                     fiscal_year=request.fiscal_year or None,
                     city=city_filter(user, request.city_code),
                     status=request.status or None,
+                    held=HELD.get(request.held),
                 )
                 if not request.kind or a.kind == request.kind
             ]
@@ -365,16 +369,7 @@ class Servicer(pb_grpc.LedgerServiceServicer):
         self, request_iterator: Iterator[pb.ImportRegisterRequest], context: grpc.ServicerContext
     ) -> pb.ImportResult:
         def load(user: User) -> pb.ImportResult:
-            if user.city is not None:
-                raise CallError(
-                    grpc.StatusCode.PERMISSION_DENIED,
-                    f"user {user.user} is scoped to city {user.city}; a register is province-wide",
-                )
-            first = next(request_iterator, None)
-            if first is None or first.WhichOneof("item") != "header":
-                raise CallError(
-                    grpc.StatusCode.INVALID_ARGUMENT, "the first message must be the header"
-                )
+            first = _header(user, request_iterator, "a register is province-wide")
             header = first.header
             if not EARLIEST_YEAR <= header.year <= 9999:
                 raise CallError(
@@ -399,17 +394,7 @@ class Servicer(pb_grpc.LedgerServiceServicer):
         context: grpc.ServicerContext,
     ) -> pb.DesignationsImported:
         def load(user: User) -> pb.DesignationsImported:
-            if user.city is not None:
-                raise CallError(
-                    grpc.StatusCode.PERMISSION_DENIED,
-                    f"user {user.user} is scoped to city {user.city}; designations are "
-                    "province-wide",
-                )
-            first = next(request_iterator, None)
-            if first is None or first.WhichOneof("item") != "header":
-                raise CallError(
-                    grpc.StatusCode.INVALID_ARGUMENT, "the first message must be the header"
-                )
+            first = _header(user, request_iterator, "designations are province-wide")
             kind = designation_kind(first.header.kind)
             source = checked_text(first.header.source or "designations", "source")
             sha256, rows, errors = messages.designation_rows(request_iterator, source)
@@ -420,3 +405,72 @@ class Servicer(pb_grpc.LedgerServiceServicer):
 
         fields = {"kind": "header.kind", "source": "header.source"}
         return self._call(context, "ImportDesignations", "designate", load, fields)
+
+    # Compliance holds ---------------------------------------------------------------------------
+
+    def PlaceHold(
+        self, request: pb.PlaceHoldRequest, context: grpc.ServicerContext
+    ) -> pb.HoldsRecorded:
+        def place(user: User) -> pb.HoldsRecorded:
+            if user.city is not None:
+                self.ledger.get_enterprise(request.uscc, city=user.city)
+            row = HoldRow(
+                0,
+                checked_uscc(request.uscc),
+                hold_reason(request.reason),
+                request.authority,
+                request.document,
+                messages.required_day(request.valid_from, "valid_from"),
+                messages.optional_day(request.valid_to, "valid_to"),
+            )
+            return messages.holds_recorded(self.ledger.place_hold(row, actor=user.user))
+
+        fields = {"from": "valid_from", "to": "valid_to"}
+        return self._call(context, "PlaceHold", "hold", place, fields)
+
+    def LiftHold(
+        self, request: pb.LiftHoldRequest, context: grpc.ServicerContext
+    ) -> pb.HoldsRecorded:
+        def lift(user: User) -> pb.HoldsRecorded:
+            if user.city is not None:
+                self.ledger.get_enterprise(request.uscc, city=user.city)
+            r = self.ledger.lift_hold(
+                request.uscc,
+                request.document,
+                messages.required_day(request.lifted_on, "lifted_on"),
+                request.reason,
+                actor=user.user,
+            )
+            return messages.holds_recorded(r)
+
+        return self._call(context, "LiftHold", "hold", lift, {"on": "lifted_on"})
+
+    def ImportHolds(
+        self, request_iterator: Iterator[pb.ImportHoldsRequest], context: grpc.ServicerContext
+    ) -> pb.HoldsRecorded:
+        def load(user: User) -> pb.HoldsRecorded:
+            first = _header(user, request_iterator, "a list of holds is province-wide")
+            source = checked_text(first.header.source or "holds", "source")
+            sha256, rows, errors = messages.hold_rows(request_iterator)
+            r = self.ledger.import_holds(source, sha256, rows, actor=user.user, unreadable=errors)
+            return messages.holds_recorded(r)
+
+        return self._call(context, "ImportHolds", "hold", load, {"source": "header.source"})
+
+
+def _header(user: User, messages: Iterator[Any], what: str) -> Any:
+    """The first message of a province-wide import, which must be its header; a city-scoped user
+    is refused (`what`: why the import is province-wide)."""
+    if user.city is not None:
+        raise CallError(
+            grpc.StatusCode.PERMISSION_DENIED,
+            f"user {user.user} is scoped to city {user.city}; {what}",
+        )
+    first = next(messages, None)
+    if first is None or first.WhichOneof("item") != "header":
+        raise CallError(grpc.StatusCode.INVALID_ARGUMENT, "the first message must be the header")
+    return first
+
+
+HELD = {pb.ListAwardsRequest.HELD_ONLY: True, pb.ListAwardsRequest.HELD_NOT: False}
+"""ListAwardsRequest.held -> the `held` filter (unspecified: every award)."""

@@ -58,6 +58,7 @@ from domain.reconciliation import (
     ReconciliationBook,
     audit,
     match_payments,
+    workflow_audit,
 )
 from domain.results import Point, TotalRow
 from projections.drift import TableDrift, compare, derive
@@ -249,6 +250,14 @@ def reconcile(
         day=options.day,
         recovery_grace_days=options.recovery_grace_days,
         overdue_grace_days=options.overdue_grace_days,
+        holds=ledger.views.holds(at),
+    )
+    findings += workflow_audit(
+        facts,
+        [p for p in payments if p.paid_on <= options.day],
+        ledger.get_payment_book(),
+        ledger.release_required_from() if position else None,
+        ledger.budget(),
     )
     findings += _chain_findings(verification, since)
 

@@ -133,13 +133,40 @@ METHODS = {
             metadata=m,
         ),
     ),
+    "PlaceHold": (
+        "hold",
+        lambda s, m: s.PlaceHold(
+            pb.PlaceHoldRequest(
+                uscc=TAIYUAN,
+                reason="other",
+                authority="A",
+                document="ROLE",
+                valid_from="2030-01-01",
+            ),
+            metadata=m,
+        ),
+    ),
+    "LiftHold": (
+        "hold",
+        lambda s, m: s.LiftHold(
+            pb.LiftHoldRequest(uscc=TAIYUAN, document="NONE", lifted_on="2030-01-01", reason="r"),
+            metadata=m,
+        ),
+    ),
+    "ImportHolds": (
+        "hold",
+        lambda s, m: s.ImportHolds(
+            iter([pb.ImportHoldsRequest(header=pb.HoldsHeader(source="list"))]), metadata=m
+        ),
+    ),
 }
 ALLOWED = {
     "finance": {"read", "pay"},
     "statistics": {"read", "import"},
     "auditor": {"read", "audit"},
     "certification": {"read", "designate"},
-    "admin": {"read", "pay", "import", "designate", "audit"},
+    "review": {"read", "hold", "batch"},
+    "admin": {"read", "pay", "import", "designate", "audit", "hold", "batch"},
 }
 
 
@@ -359,6 +386,111 @@ def test_designations_and_the_deciding_version_over_grpc(
         ).json
     )
     assert explained["policy"]["content_hash"] == HASH_38 and explained["bonuses"] == []
+
+
+def test_holds_over_grpc_stop_payments_while_in_force(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str]
+) -> None:
+    """The review role places a hold from a list and by hand; finance's payment on a day it is in
+    force is FAILED_PRECONDITION naming the document; lifted, the payment goes through. A city
+    user lists its city's held awards only; a bad list names every bad row and writes nothing."""
+    review, finance = auth(tokens["review"]), auth(tokens["finance"])
+    award = f"{TAIYUAN}/first_entry/2021"
+
+    def listed(*rows: pb.HoldRow) -> pb.HoldsRecorded:
+        header = pb.ImportHoldsRequest(header=pb.HoldsHeader(source="信用中国.csv"))
+        items = [header, *(pb.ImportHoldsRequest(row=r) for r in rows)]
+        result: pb.HoldsRecorded = ledger.ImportHolds(iter(items), metadata=review)
+        return result
+
+    bad = pb.HoldRow(uscc=DATONG, reason="nope", authority="", document="D", valid_from="x")
+    with pytest.raises(grpc.RpcError) as refused:
+        listed(
+            pb.HoldRow(
+                uscc=TAIYUAN,
+                reason="credit_default",
+                authority="信用中国",
+                document="L-1",
+                valid_from="2022-01-01",
+            ),
+            bad,
+        )
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    for field in ("3: reason", "3: authority", "3: from"):
+        assert f"信用中国.csv:{field}" in (refused.value.details() or ""), field
+    placed = listed(
+        pb.HoldRow(
+            uscc=TAIYUAN,
+            reason="credit_default",
+            authority="信用中国",
+            document="L-1",
+            valid_from="2022-01-01",
+            valid_to="2022-06-30",
+        )
+    )
+    assert placed.placed == 1 and placed.position > 0
+    assert listed(
+        pb.HoldRow(
+            uscc=TAIYUAN,
+            reason="credit_default",
+            authority="信用中国",
+            document="L-1",
+            valid_from="2022-01-01",
+            valid_to="2022-06-30",
+        )
+    ).replay
+
+    def pay(ref: str, day: str) -> grpc.StatusCode:
+        request = pb.RecordPaymentRequest(
+            entitlement_id=award, payment_ref=ref, amount_fen=FE // 2, paid_on=day
+        )
+        return code_of(lambda: ledger.RecordPayment(request, metadata=finance))
+
+    with pytest.raises(grpc.RpcError) as held:
+        ledger.RecordPayment(
+            pb.RecordPaymentRequest(
+                entitlement_id=award, payment_ref="GK-H1", amount_fen=1, paid_on="2022-03-01"
+            ),
+            metadata=finance,
+        )
+    assert held.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "L-1" in (held.value.details() or "")
+    assert pay("GK-H2", "2022-07-01") == grpc.StatusCode.OK
+
+    by_hand = pb.PlaceHoldRequest(
+        uscc=DATONG,
+        reason="deregistered",
+        authority="大同市市场监管局",
+        document="注销-7",
+        valid_from="2022-02-01",
+    )
+    assert ledger.PlaceHold(by_hand, metadata=review).placed == 1
+    point = pb.Point(as_of="2022-03-01")
+    only = pb.ListAwardsRequest(point=point, held=pb.ListAwardsRequest.HELD_ONLY)
+    awards = {a.entitlement_id: a for a in ledger.ListAwards(only, metadata=finance)}
+    assert set(awards) == {award, f"{DATONG}/first_entry/2021"}
+    assert awards[award].hold.document == "L-1" and awards[award].hold.valid_from == "2022-01-01"
+    datong = auth(tokens["datong"])
+    assert [a.entitlement_id for a in ledger.ListAwards(only, metadata=datong)] == [
+        f"{DATONG}/first_entry/2021"
+    ]
+    free = pb.ListAwardsRequest(point=point, held=pb.ListAwardsRequest.HELD_NOT)
+    assert list(ledger.ListAwards(free, metadata=finance)) == []
+    lift = pb.LiftHoldRequest(
+        uscc=DATONG, document="注销-7", lifted_on="2022-04-01", reason="撤销注销"
+    )
+    assert ledger.LiftHold(lift, metadata=review).lifted == 1
+    firm = ledger.GetEnterprise(
+        pb.GetEnterpriseRequest(uscc=DATONG, point=pb.Point(as_of="2022-03-01")), metadata=finance
+    )
+    (hold,) = firm.holds
+    assert (hold.document, hold.in_force, hold.lifted_on) == ("注销-7", True, "2022-04-01")
+    bad_day = pb.PlaceHoldRequest(
+        uscc=DATONG, reason="other", authority="a", document="d", valid_from="2022-13-01"
+    )
+    assert code_of(lambda: ledger.PlaceHold(bad_day, metadata=review)) == (
+        grpc.StatusCode.INVALID_ARGUMENT
+    )
 
 
 def test_without_tls_only_loopback_is_bound(sqlite_url: str, tmp_path: Path) -> None:

@@ -192,6 +192,33 @@ FUZZED = {
         ),
         metadata=m,
     ),
+    "PlaceHold": lambda s, m, t: s.PlaceHold(
+        pb.PlaceHoldRequest(
+            uscc=t[0],
+            reason=t[1] or "other",
+            authority=t[2],
+            document=t[3],
+            valid_from=t[4],
+            valid_to=t[5],
+        ),
+        metadata=m,
+    ),
+    "LiftHold": lambda s, m, t: s.LiftHold(
+        pb.LiftHoldRequest(uscc=t[0], document=t[1], lifted_on=t[2], reason=t[3]), metadata=m
+    ),
+    "ImportHolds": lambda s, m, t: s.ImportHolds(
+        iter(
+            [
+                pb.ImportHoldsRequest(header=pb.HoldsHeader(source=t[5])),
+                pb.ImportHoldsRequest(
+                    row=pb.HoldRow(
+                        uscc=t[0], reason=t[1], authority=t[2], document=t[3], valid_from=t[4]
+                    )
+                ),
+            ]
+        ),
+        metadata=m,
+    ),
 }
 
 

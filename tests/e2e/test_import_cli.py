@@ -103,6 +103,7 @@ AWARD_KEYS = {
     "policy_hash",
     "base_fen",
     "bonuses",
+    "hold",
 }
 
 

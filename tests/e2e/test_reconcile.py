@@ -650,3 +650,96 @@ def test_drift_in_many_rows_quotes_the_same_examples_on_a_re_run(
     before = report.read_bytes()
     assert ledger.run(treasury).code == 1
     assert report.read_bytes() == before
+
+
+def test_a_payment_on_a_day_a_hold_learnt_later_was_in_force_is_found(
+    db_url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    cli = Cli(db_url, capsys)
+    build(cli, tmp_path, PAYMENTS)
+    reconciler = Reconciler(cli, tmp_path)
+    treasury = write_treasury(tmp_path / "treasury.csv", PAYMENTS)
+    # The work-safety list published late: D on it from 2025-05-01, so its payment of
+    # 2025-05-10 (GK2025-0003) was made while the hold stood; lifted from 2025-05-10 it was not.
+    place = ["hold", "place", D, "--reason", "work_safety", "--authority", "山西省应急管理厅"]
+    assert cli.run(*place, "--document", "晋应急〔2025〕9号", "--from", "2025-05-01").code == 0
+    finding = reconciler.run(treasury).only("paid_while_on_hold")
+    assert finding["subject"] == "GK2025-0003" and finding["amount_fen"] == R2
+    assert finding["evidence"]["holds"][0]["document"] == "晋应急〔2025〕9号"
+    lift = ["--on", "2025-05-10", "--reason", "列入名单有误，撤销"]
+    assert cli.run("hold", "lift", D, "--document", "晋应急〔2025〕9号", *lift).code == 0
+    assert reconciler.run(treasury).code == 0
+
+
+def test_the_money_path_findings_each_planted_once(
+    db_url: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Fiscal 2024 has K's first-entry award unpaid, fiscal 2025 J's paid directly and B's, D's
+    and E's unpaid. Planted: K paid while the notice of its batch ran (paid_before_notice_ended);
+    the release workflow switched on from 2025 after J was paid (paid_without_release); fiscal
+    2025's fund cut below what its approved batch commits (appropriation_exceeded)."""
+    k_paid = Paid("GK2026-0001", f"{K}/first_entry/2023", K, FE, "2026-10-09")
+    unpaid = {"GK2024-0003", "GK2025-0001", "GK2025-0002", "GK2025-0003"}
+    payments = [p for p in PAYMENTS if p.ref not in unpaid]
+    cli = Cli(db_url, capsys)
+    build(cli, tmp_path, payments)
+    reconciler = Reconciler(cli, tmp_path)
+    quiet = ("--overdue-grace-days", "100000")  # B's, D's and E's 2025 awards are not yet paid
+
+    def ok(*args: str) -> Any:
+        return cli.ok_json(*args)
+
+    for fy, fund, fen in ((2024, "F24", FE), (2025, "F25", 2 * R3 + R2)):
+        ok(
+            "budget",
+            "set",
+            "--fiscal-year",
+            str(fy),
+            "--fund",
+            fund,
+            "--amount-fen",
+            str(fen),
+            "--document",
+            f"晋财预〔{fy}〕1号",
+        )
+    k_batch = ok("batch", "propose", "--fiscal-year", "2024", "--actor", "maker")["batch_id"]
+    ok("batch", "approve", k_batch, "--actor", "checker")
+    notices = str(tmp_path / "notices")
+    ok("batch", "publish", k_batch, "--from", "2026-09-30", "--out", notices)
+    batch25 = ok("batch", "propose", "--fiscal-year", "2025", "--actor", "maker")
+    assert batch25["total_fen"] == 2 * R3 + R2  # J's award is paid: not in it
+    ok("batch", "approve", batch25["batch_id"], "--actor", "checker")
+    clean = reconciler.run(write_treasury(tmp_path / "before.csv", payments), *quiet)
+    assert clean.code == 0, clean.findings()
+
+    pay(cli, k_paid)  # fiscal 2024 is not under the workflow: accepted, while the notice ran
+    treasury = write_treasury(tmp_path / "treasury.csv", [*payments, k_paid])
+
+    ok("workflow", "require-release", "--from-fiscal-year", "2025")
+    cut = ok(
+        "budget",
+        "adjust",
+        "--fiscal-year",
+        "2025",
+        "--fund",
+        "F25",
+        "--amount-fen",
+        str(-R2),
+        "--document",
+        "晋财预〔2025〕30号",
+    )
+    assert "appropriation_exceeded" in cut["message"]
+    run = reconciler.run(treasury, *quiet)
+    found = {f["code"]: f for f in run.findings()}
+    assert sorted(found) == [
+        "appropriation_exceeded",
+        "paid_before_notice_ended",
+        "paid_without_release",
+    ], run.findings()
+    assert len(run.findings()) == 3
+    assert found["paid_before_notice_ended"]["subject"] == "GK2026-0001"
+    assert found["paid_before_notice_ended"]["evidence"]["notice_to"] == "2026-10-12"
+    assert found["paid_without_release"]["subject"] == "GK2025-0004"
+    assert found["paid_without_release"]["evidence"]["release"] is None
+    exceeded = found["appropriation_exceeded"]
+    assert (exceeded["subject"], exceeded["amount_fen"]) == ("2025/F25", R2)

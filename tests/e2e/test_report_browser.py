@@ -41,3 +41,56 @@ def test_the_page_renders_its_charts_and_findings_in_chromium(tmp_path: Path) ->
     # And painted the bars: each measure's colour covers at least the bars' solid interior, which
     # is more than its legend keys alone could.
     assert_bars_painted(SCREENSHOT, html, [measure for _, measure, _ in MEASURES])
+
+
+@pytest.mark.slow
+def test_a_batch_s_public_notice_renders_in_chromium(tmp_path: Path) -> None:
+    """The notice page of a published batch, as `batch publish` writes it: Chromium builds the
+    table of every award with the period and where to object."""
+    from datetime import date
+
+    from adapters.files.notice import render_notice
+    from domain.results import BatchAward, BatchView
+
+    binary = chromium_binary()
+    awards = [
+        BatchAward(
+            f"{u}/first_entry/2025",
+            u,
+            f"山西{n}号制造有限公司",
+            "140100",
+            "first_entry",
+            "(四)",
+            "jinbanfa-2020-38",
+            30_000_000,
+            "in_batch",
+        )
+        for n, u in enumerate(("91140100MA0000001X", "91140100MA0000002X"), start=1)
+    ]
+    batch = BatchView(
+        "B2026-140100-01",
+        2026,
+        "140100",
+        "F",
+        "published",
+        2,
+        60_000_000,
+        date(2026, 9, 1),
+        "maker",
+        date(2026, 9, 2),
+        "checker",
+        date(2026, 9, 30),
+        date(2026, 10, 12),
+        5,
+        "太原市工信局 <0351>",
+        None,
+        None,
+        [],
+        awards,
+    )
+    page = tmp_path / "notice.html"
+    page.write_text(render_notice(batch), encoding="utf-8")
+    dom = run_chromium(binary, tmp_path / "profile-notice", "--dump-dom", page.as_uri())
+    assert dom.count("<tr>") == 1 + len(awards) + 1  # the head, an award a row, the total
+    assert "2026-09-30 至 2026-10-12" in dom and "600,000.00" in dom
+    assert "太原市工信局 &lt;0351&gt;" in dom  # escaped, never markup

@@ -36,6 +36,8 @@ def tokens(tmp_path: Path) -> dict[str, str]:
         "statistics": add_user(path, "统计局", "statistics", None),
         "auditor": add_user(path, "审计厅-李", "auditor", None),
         "certification": add_user(path, "发改委-高技术处", "certification", None),
+        "review": add_user(path, "省中小企业局-王", "review", None),
+        "review2": add_user(path, "省中小企业局-赵", "review", None),
         "admin": add_user(path, "admin", "admin", None),
         "datong": add_user(path, "大同财政局", "finance", "140200"),
         "taiyuan": add_user(path, "太原财政局", "finance", "140100"),
