@@ -7,7 +7,8 @@ in no batch), `batch approve` (another user), `batch publish` (the period by the
 calendar, the notice page and CSV written), `batch release` (every firm's release recorded on
 its stream) and `batch orders` (the orders file written); then records payments against the
 released awards through `record_payment` (the workflow's check on the firm's stream) and prints
-their rate and percentiles.
+their rate and percentiles; then times `forecast` of the three fiscal years after, from the
+log now and from the log as it was at the 2022 import (replayed in memory).
 
 `--direct` records the same payments against the same awards with no workflow and no batch (what
 `record-payment` did before the workflow existed; it runs on earlier commits too), for the
@@ -105,6 +106,15 @@ def main() -> None:
         awards = [a for a in released.awards if a.status == "released"]  # type: ignore[attr-defined]
         chosen = sorted((a.entitlement_id, a.amount_fen) for a in awards)[: args.payments]
         record(ledger, chosen, "payments against released awards")
+        for label, known_at in (("now", None), ("from the 2022 import", "@2022")):
+            if known_at is not None:
+                known_at = f"@{next(y.position for y in ledger.imported_years() if y.year == 2022)}"
+            t0 = time.perf_counter()
+            r = ledger.forecast(FISCAL_YEAR + 1, FISCAL_YEAR + 3, known_at=known_at)
+            print(
+                f"  forecast {FISCAL_YEAR + 1}-{FISCAL_YEAR + 3} {label} (position {r.known_at}): "
+                f"{time.perf_counter() - t0:.2f} s"
+            )
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"peak memory {peak:.0f} MB")
 

@@ -15,6 +15,7 @@ argument of every command. Its methods are grouped by subject in the classes it 
 - `domain.batches.BatchCommands`: appropriations (`set_appropriation`, `adjust_appropriation`,
   `budget`), `require_release`, payment batches (`propose_batch`, `approve_batch`,
   `publish_batch`, `object_to_batch`, `release_batch`, `batch`, `batches`, `batch_orders`);
+- `domain.forecast.ForecastQueries`: `forecast`;
 - `domain.queries.PointInTimeQueries`: `point`, `awards`, `totals`, `windows`, `register`,
   `register_sizes`, `imported_years`, `payments`, `revocations`, `enterprise`, `explain`,
   `audit_trail`, `reconciliations`.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 from domain.batches import BatchCommands
 from domain.designations import DesignationCommands
+from domain.forecast import ForecastQueries
 from domain.holds import HoldCommands
 from domain.imports import RegisterCommands
 from domain.money_moves import MoneyCommands
@@ -38,6 +40,7 @@ class Ledger(
     DesignationCommands,
     HoldCommands,
     BatchCommands,
+    ForecastQueries,
     PointInTimeQueries,
 ):
     """The scale-up award ledger. Commands append events; queries answer at a point in time."""

@@ -119,6 +119,10 @@ class ReadModel(KnownRegister, Protocol):
         firm is now, if given)."""
         ...
 
+    def firms_known_at(self, app: Application[uuid.UUID], position: int) -> list[FirmState]:
+        """Every firm as the log had it at `position` (its register history and designations)."""
+        ...
+
     def rebuild(self, app: Application[uuid.UUID]) -> int: ...
 
     def awards(

@@ -730,3 +730,47 @@ class BookResult:
     replay: bool
     position: int | None
     message: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LifeTableRow:
+    """Of the first entrants on the register `age` years after entry (without a break),
+    `stayed` of `at_risk` were on it the year after; `low` and `high` are the lowest and highest
+    rate of a single cohort (of `cohorts` with enough firms)."""
+
+    age: int
+    at_risk: int
+    stayed: int
+    rate: float
+    low: float
+    high: float
+    cohorts: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ForecastYear:
+    """A fiscal year's forecast: decided and unpaid, staying (expected), new entries
+    (expected), each with bounds, and the total."""
+
+    fiscal_year: int
+    decided_fen: int
+    staying_fen: int
+    staying_low_fen: int
+    staying_high_fen: int
+    new_entries: float
+    new_entries_fen: int
+    new_entries_low_fen: int
+    new_entries_high_fen: int
+    total_fen: int
+    low_fen: int
+    high_fen: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ForecastResult:
+    known_at: int
+    """The log position the forecast was made from."""
+    last_register_year: int
+    city: str | None
+    life_table: list[LifeTableRow]
+    years: list[ForecastYear]

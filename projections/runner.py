@@ -417,6 +417,19 @@ class LedgerViews:
         with self.read() as tx:
             return queries.first_entrants(tx, entered_from, entered_to, city)
 
+    def firms_known_at(self, app: Application[uuid.UUID], position: int) -> list[FirmState]:
+        """Every firm as the log had it at `position`: the views' rows when they stand there,
+        else the log replayed to it in memory (the drift check's fold)."""
+        if position >= self.position():
+            with self.read() as tx:
+                return [
+                    Firm.from_row(r).state
+                    for r in tx.rows(f"SELECT {','.join(FIRMS.names)} FROM lv_firms")
+                ]
+        from projections.drift import derive
+
+        return [f.state for f in derive(app, position).batch.firms.values()]
+
     def register_sizes(self, point: Point | None) -> list[RegisterSize]:
         with self.read() as tx:
             return queries.register_sizes(tx, At.of(point))

@@ -11,6 +11,7 @@ from typing import Any
 from adapters.cli.arguments import city_arg, day_arg, fen_arg, uscc_arg, year_arg
 from adapters.cli.common import Command, actor_of, as_rows, warn_views
 from adapters.cli.output import EXIT_OK, emit_json, print_table
+from adapters.files.forecast_html import render_forecast
 from adapters.files.notice import write_notice, write_orders
 from domain.application import Ledger
 from domain.batches import DEFAULT_SUBJECT, MIN_WORKING_DAYS
@@ -19,6 +20,7 @@ from domain.money import yuan
 from domain.payment_book import BATCH_STATUSES
 from domain.results import BatchView, BookResult, jsonable
 
+WORKFLOW_REASON = "拨付须经审核、公示、审批 (review, public notice, approval)"
 OBJECTIONS_TO = "山西省中小企业主管部门 (the provincial SME authority)"
 BATCH_COLUMNS = [
     "batch_id",
@@ -177,7 +179,59 @@ def _batches(ledger: Ledger, a: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _forecast(ledger: Ledger, a: argparse.Namespace) -> int:
+    first, last = a.fiscal_years
+    r = ledger.forecast(first, last, city=a.city, known_at=a.known_at)
+    if a.html:
+        try:
+            Path(a.html).write_text(render_forecast(r), encoding="utf-8")
+        except OSError as e:
+            raise RefusedError(f"cannot write {a.html} ({e.strerror})", field="out") from None
+    if a.json:
+        emit_json(r)
+        return EXIT_OK
+    print(
+        f"forecast from the log at position {r.known_at} (registers to {r.last_register_year}), "
+        f"{'city ' + r.city if r.city else 'the province'}; amounts in yuan"
+    )
+    print_table(
+        as_rows(r.years),
+        [
+            "fiscal_year",
+            "decided_fen",
+            "staying_fen",
+            "new_entries",
+            "new_entries_fen",
+            "total_fen",
+            "low_fen",
+            "high_fen",
+        ],
+        money=["decided_fen", "staying_fen", "new_entries_fen", "total_fen", "low_fen", "high_fen"],
+    )
+    print("life table (years since first entry: on the register, and still on it the year after):")
+    print_table(
+        as_rows(r.life_table), ["age", "at_risk", "stayed", "rate", "low", "high", "cohorts"]
+    )
+    if a.html:
+        print(f"the page with the chart: {a.html}")
+    return EXIT_OK
+
+
+def _fiscal_years(value: str) -> tuple[int, int]:
+    first, _, last = value.partition("-")
+    try:
+        years = (year_arg(first), year_arg(last or first))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a range of fiscal years, e.g. 2027-2029"
+        ) from None
+    if years[1] < years[0]:
+        raise argparse.ArgumentTypeError(f"{value!r}: the range ends before it begins")
+    return years
+
+
 BATCH_COMMANDS: dict[str, Command] = {
+    "forecast": _forecast,
     "workflow": _workflow,
     "budget": _budget,
     "batch": _batch,
@@ -198,11 +252,15 @@ def add_batch_commands(
         parents=[common, listing],
         help="from a fiscal year on, pay an award only once released in a payment batch",
     )
-    v.add_argument("--from-fiscal-year", type=year_arg, required=True, metavar="Y")
     v.add_argument(
-        "--reason",
-        default="拨付须经审核、公示、审批 (review, public notice, approval)",
-        help="why, recorded (default: review, public notice and approval before payment)",
+        "--from-fiscal-year",
+        type=year_arg,
+        required=True,
+        metavar="Y",
+        help="the first fiscal year whose awards are paid only once released",
+    )
+    v.add_argument(
+        "--reason", default=WORKFLOW_REASON, help=f"why, recorded (default: {WORKFLOW_REASON})"
     )
 
     p = sub.add_parser(
@@ -219,7 +277,9 @@ def add_batch_commands(
         ("adjust", "a signed change of a fund's appropriation"),
     ):
         v = actions.add_parser(name, parents=[common, listing], help=what)
-        v.add_argument("--fiscal-year", type=year_arg, required=True, metavar="Y")
+        v.add_argument(
+            "--fiscal-year", type=year_arg, required=True, metavar="Y", help="the fiscal year"
+        )
         v.add_argument("--fund", required=True, metavar="CODE", help="the fund's code")
         v.add_argument(
             "--amount-fen",
@@ -243,7 +303,9 @@ def add_batch_commands(
         parents=[common, listing],
         help="every award due in a fiscal year, not paid, not held, in no other batch",
     )
-    v.add_argument("--fiscal-year", type=year_arg, required=True, metavar="Y")
+    v.add_argument(
+        "--fiscal-year", type=year_arg, required=True, metavar="Y", help="the awards' due year"
+    )
     v.add_argument("--city", type=city_arg, help="only this city's awards (default: the province)")
     v.add_argument(
         "--fund", metavar="CODE", help="the fund it draws on (default: the year's only fund)"
@@ -287,7 +349,13 @@ def add_batch_commands(
     v.add_argument("batch_id", metavar="ID")
     v.add_argument("uscc", metavar="USCC", type=uscc_arg)
     v.add_argument("--reason", required=True, help="what the objection says (recorded)")
-    v.add_argument("--received-on", type=day_arg, required=True, metavar="DATE")
+    v.add_argument(
+        "--received-on",
+        type=day_arg,
+        required=True,
+        metavar="DATE",
+        help="the day it was received (within the notice period)",
+    )
     v = actions.add_parser(
         "orders", parents=[common, listing], help="the payment orders of a released batch"
     )
@@ -298,6 +366,24 @@ def add_batch_commands(
         default="utf-8",
         choices=["utf-8", "gb18030"],
         help="the file's encoding (default utf-8)",
+    )
+
+    p = sub.add_parser(
+        "forecast",
+        parents=[common, listing],
+        help="the coming fiscal years' bill: decided, staying, new entries, with bounds",
+    )
+    p.add_argument(
+        "--fiscal-years", type=_fiscal_years, required=True, metavar="Y1-Y2", help="e.g. 2027-2029"
+    )
+    p.add_argument("--city", type=city_arg, help="only this city's awards (default: the province)")
+    p.add_argument(
+        "--known-at",
+        metavar="WHEN",
+        help="forecast from the log as it was then: @POSITION or an RFC 3339 instant (default: now)",
+    )
+    p.add_argument(
+        "--html", metavar="FILE", help="also write the page with its chart (default: none)"
     )
 
     p = sub.add_parser(

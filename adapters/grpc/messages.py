@@ -3,6 +3,7 @@ client's fields (dates, the rows of an import) as the application's arguments.""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Iterator
@@ -23,15 +24,20 @@ from domain.holds import HoldRow
 from domain.register import COLUMNS, FieldError
 from domain.results import (
     AwardRow,
+    BatchView,
+    BookResult,
+    BudgetRow,
     CorrectionResult,
     DesignationResult,
     EnergyWindow,
     EnterpriseView,
     FirmWindow,
+    ForecastResult,
     HoldResult,
     HoldView,
     ImportResult,
     MoneyResult,
+    PaymentOrder,
     Point,
     PolicyVersion,
     RegisterEntry,
@@ -387,4 +393,80 @@ def holds_recorded(r: HoldResult) -> pb.HoldsRecorded:
         held=r.held,
         identified=r.identified,
         position=r.position or 0,
+    )
+
+
+def book_recorded(r: BookResult) -> pb.BookRecorded:
+    return pb.BookRecorded(replay=r.replay, position=r.position or 0, message=r.message)
+
+
+def budget(rows: list[BudgetRow]) -> pb.Budget:
+    # The wire's lines have the result's fields, name for name.
+    return pb.Budget(lines=[pb.BudgetLine(**dataclasses.asdict(r)) for r in rows])
+
+
+def _day_text(day: date | None) -> str:
+    return day.isoformat() if day else ""
+
+
+def batch(v: BatchView) -> pb.Batch:
+    return pb.Batch(
+        batch_id=v.batch_id,
+        fiscal_year=v.fiscal_year,
+        city_code=v.city or "",
+        fund=v.fund,
+        status=v.status,
+        awards_count=v.awards_count,
+        total_fen=v.total_fen,
+        proposed_on=v.proposed_on.isoformat(),
+        proposed_by=v.proposed_by,
+        approved_on=_day_text(v.approved_on),
+        approved_by=v.approved_by or "",
+        notice_from=_day_text(v.notice_from),
+        notice_to=_day_text(v.notice_to),
+        working_days=v.working_days or 0,
+        objections_to=v.objections_to or "",
+        released_on=_day_text(v.released_on),
+        released_by=v.released_by or "",
+        awards=[
+            pb.BatchAward(
+                entitlement_id=a.entitlement_id,
+                uscc=a.uscc,
+                name=a.name,
+                city_code=a.city_code,
+                kind=a.kind,
+                clause=a.clause,
+                policy=a.policy_id,
+                amount_fen=a.amount_fen,
+                status=a.status,
+                note=a.note or "",
+                paid_fen=a.paid_fen,
+            )
+            for a in v.awards
+        ],
+        replay=v.replay,
+        position=v.position or 0,
+    )
+
+
+def order(o: PaymentOrder) -> pb.PaymentOrder:
+    return pb.PaymentOrder(
+        order_no=o.order_no,
+        payee_uscc=o.payee_uscc,
+        payee_name=o.payee_name,
+        amount_fen=o.amount_fen,
+        budget_subject=o.subject,
+        fund_code=o.fund,
+        purpose=o.purpose,
+        entitlement_id=o.entitlement_id,
+        batch_id=o.batch_id,
+    )
+
+
+def forecast(r: ForecastResult) -> pb.Forecast:
+    return pb.Forecast(
+        known_at=r.known_at,
+        last_register_year=r.last_register_year,
+        life_table=[pb.LifeTableRow(**dataclasses.asdict(t)) for t in r.life_table],
+        years=[pb.ForecastYear(**dataclasses.asdict(y)) for y in r.years],
     )

@@ -31,6 +31,7 @@ from adapters.persistence import LedgerRecorder
 from adapters.persistence.chain import parse_anchor
 from adapters.persistence.group_commit import CALL_DEADLINE
 from domain.application import Ledger
+from domain.batches import DEFAULT_SUBJECT, MIN_WORKING_DAYS
 from domain.designations import designation_kind
 from domain.errors import (
     ConcurrentWriteError,
@@ -457,15 +458,181 @@ class Servicer(pb_grpc.LedgerServiceServicer):
 
         return self._call(context, "ImportHolds", "hold", load, {"source": "header.source"})
 
+    # Appropriations and the workflow --------------------------------------------------------------
 
-def _header(user: User, messages: Iterator[Any], what: str) -> Any:
-    """The first message of a province-wide import, which must be its header; a city-scoped user
-    is refused (`what`: why the import is province-wide)."""
+    def SetAppropriation(
+        self, request: pb.SetAppropriationRequest, context: grpc.ServicerContext
+    ) -> pb.BookRecorded:
+        def set_(user: User) -> pb.BookRecorded:
+            _province_wide(user, "an appropriation is the province's")
+            r = self.ledger.set_appropriation(
+                request.fiscal_year,
+                request.fund,
+                request.amount_fen,
+                request.document,
+                subject=request.subject or DEFAULT_SUBJECT,
+                actor=user.user,
+            )
+            return messages.book_recorded(r)
+
+        return self._call(context, "SetAppropriation", "budget", set_, {})
+
+    def AdjustAppropriation(
+        self, request: pb.AdjustAppropriationRequest, context: grpc.ServicerContext
+    ) -> pb.BookRecorded:
+        def adjust(user: User) -> pb.BookRecorded:
+            _province_wide(user, "an appropriation is the province's")
+            r = self.ledger.adjust_appropriation(
+                request.fiscal_year,
+                request.fund,
+                request.change_fen,
+                request.document,
+                actor=user.user,
+            )
+            return messages.book_recorded(r)
+
+        return self._call(
+            context, "AdjustAppropriation", "budget", adjust, {"amount_fen": "change_fen"}
+        )
+
+    def GetBudget(self, request: pb.GetBudgetRequest, context: grpc.ServicerContext) -> pb.Budget:
+        def get(user: User) -> pb.Budget:
+            return messages.budget(self.ledger.budget(request.fiscal_year or None))
+
+        return self._call(context, "GetBudget", "read", get, {})
+
+    def RequireRelease(
+        self, request: pb.RequireReleaseRequest, context: grpc.ServicerContext
+    ) -> pb.BookRecorded:
+        def switch(user: User) -> pb.BookRecorded:
+            _province_wide(user, "the workflow is the province's")
+            r = self.ledger.require_release(
+                request.from_fiscal_year,
+                request.reason or "review, public notice and approval before payment",
+                actor=user.user,
+            )
+            return messages.book_recorded(r)
+
+        return self._call(context, "RequireRelease", "budget", switch, {})
+
+    # Payment batches ------------------------------------------------------------------------------
+
+    def ProposeBatch(
+        self, request: pb.ProposeBatchRequest, context: grpc.ServicerContext
+    ) -> pb.Batch:
+        def propose(user: User) -> pb.Batch:
+            view = self.ledger.propose_batch(
+                request.fiscal_year,
+                city=city_filter(user, request.city_code),
+                fund=request.fund or None,
+                actor=user.user,
+            )
+            return messages.batch(view)
+
+        return self._call(context, "ProposeBatch", "batch", propose, {"city": "city_code"})
+
+    def ApproveBatch(self, request: pb.BatchRequest, context: grpc.ServicerContext) -> pb.Batch:
+        def approve(user: User) -> pb.Batch:
+            view = self.ledger.approve_batch(request.batch_id, actor=user.user, city=user.city)
+            return messages.batch(view)
+
+        return self._call(context, "ApproveBatch", "batch", approve, {})
+
+    def PublishBatch(
+        self, request: pb.PublishBatchRequest, context: grpc.ServicerContext
+    ) -> pb.Batch:
+        def publish(user: User) -> pb.Batch:
+            view = self.ledger.publish_batch(
+                request.batch_id,
+                messages.required_day(request.notice_from, "notice_from"),
+                working_days=request.working_days or MIN_WORKING_DAYS,
+                objections_to=request.objections_to,
+                actor=user.user,
+                city=user.city,
+            )
+            return messages.batch(view)
+
+        return self._call(context, "PublishBatch", "batch", publish, {"from": "notice_from"})
+
+    def ObjectToBatch(
+        self, request: pb.ObjectToBatchRequest, context: grpc.ServicerContext
+    ) -> pb.Batch:
+        def object_(user: User) -> pb.Batch:
+            view = self.ledger.object_to_batch(
+                request.batch_id,
+                request.uscc,
+                request.reason,
+                messages.required_day(request.received_on, "received_on"),
+                actor=user.user,
+                city=user.city,
+            )
+            return messages.batch(view)
+
+        return self._call(context, "ObjectToBatch", "batch", object_, {})
+
+    def ReleaseBatch(self, request: pb.BatchRequest, context: grpc.ServicerContext) -> pb.Batch:
+        def release(user: User) -> pb.Batch:
+            view = self.ledger.release_batch(request.batch_id, actor=user.user, city=user.city)
+            return messages.batch(view)
+
+        return self._call(context, "ReleaseBatch", "batch", release, {})
+
+    def GetBatch(self, request: pb.BatchRequest, context: grpc.ServicerContext) -> pb.Batch:
+        def get(user: User) -> pb.Batch:
+            return messages.batch(self.ledger.batch(request.batch_id, city=user.city))
+
+        return self._call(context, "GetBatch", "read", get, {})
+
+    def ListBatches(
+        self, request: pb.ListBatchesRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.Batch]:
+        def rows(user: User) -> list[pb.Batch]:
+            found = self.ledger.batches(
+                fiscal_year=request.fiscal_year or None,
+                status=request.status or None,
+                city=user.city,
+            )
+            return [messages.batch(b) for b in found]
+
+        yield from self._call(context, "ListBatches", "read", rows, {})
+
+    def ListBatchOrders(
+        self, request: pb.BatchRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.PaymentOrder]:
+        def rows(user: User) -> list[pb.PaymentOrder]:
+            orders = self.ledger.batch_orders(request.batch_id, city=user.city)
+            return [messages.order(o) for o in orders]
+
+        yield from self._call(context, "ListBatchOrders", "read", rows, {})
+
+    def GetForecast(
+        self, request: pb.GetForecastRequest, context: grpc.ServicerContext
+    ) -> pb.Forecast:
+        def get(user: User) -> pb.Forecast:
+            r = self.ledger.forecast(
+                request.first_fiscal_year,
+                request.last_fiscal_year or request.first_fiscal_year,
+                city=city_filter(user, request.city_code),
+                known_at=request.known_at or None,
+            )
+            return messages.forecast(r)
+
+        fields = {"fiscal_years": "first_fiscal_year", "city": "city_code"}
+        return self._call(context, "GetForecast", "read", get, fields)
+
+
+def _province_wide(user: User, what: str) -> None:
     if user.city is not None:
         raise CallError(
             grpc.StatusCode.PERMISSION_DENIED,
             f"user {user.user} is scoped to city {user.city}; {what}",
         )
+
+
+def _header(user: User, messages: Iterator[Any], what: str) -> Any:
+    """The first message of a province-wide import, which must be its header; a city-scoped user
+    is refused (`what`: why the import is province-wide)."""
+    _province_wide(user, what)
     first = next(messages, None)
     if first is None or first.WhichOneof("item") != "header":
         raise CallError(grpc.StatusCode.INVALID_ARGUMENT, "the first message must be the header")

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -159,14 +160,69 @@ METHODS = {
             iter([pb.ImportHoldsRequest(header=pb.HoldsHeader(source="list"))]), metadata=m
         ),
     ),
+    "SetAppropriation": (
+        "budget",
+        lambda s, m: s.SetAppropriation(
+            pb.SetAppropriationRequest(fiscal_year=2099, fund="", amount_fen=1, document="D"),
+            metadata=m,
+        ),
+    ),
+    "AdjustAppropriation": (
+        "budget",
+        lambda s, m: s.AdjustAppropriation(
+            pb.AdjustAppropriationRequest(fiscal_year=2099, fund="F", change_fen=1, document="D"),
+            metadata=m,
+        ),
+    ),
+    "GetBudget": ("read", lambda s, m: s.GetBudget(pb.GetBudgetRequest(), metadata=m)),
+    "RequireRelease": (
+        "budget",
+        lambda s, m: s.RequireRelease(pb.RequireReleaseRequest(from_fiscal_year=1), metadata=m),
+    ),
+    "ProposeBatch": (
+        "batch",
+        lambda s, m: s.ProposeBatch(pb.ProposeBatchRequest(fiscal_year=2099), metadata=m),
+    ),
+    **{
+        name: (
+            "batch",
+            lambda s, m, name=name: getattr(s, name)(pb.BatchRequest(batch_id="NONE"), metadata=m),
+        )
+        for name in ("ApproveBatch", "ReleaseBatch")
+    },
+    "PublishBatch": (
+        "batch",
+        lambda s, m: s.PublishBatch(
+            pb.PublishBatchRequest(batch_id="NONE", notice_from="2026-01-05"), metadata=m
+        ),
+    ),
+    "ObjectToBatch": (
+        "batch",
+        lambda s, m: s.ObjectToBatch(
+            pb.ObjectToBatchRequest(
+                batch_id="NONE", uscc=TAIYUAN, reason="r", received_on="2026-01-05"
+            ),
+            metadata=m,
+        ),
+    ),
+    "GetBatch": ("read", lambda s, m: s.GetBatch(pb.BatchRequest(batch_id="NONE"), metadata=m)),
+    "ListBatches": ("read", lambda s, m: s.ListBatches(pb.ListBatchesRequest(), metadata=m)),
+    "GetForecast": (
+        "read",
+        lambda s, m: s.GetForecast(pb.GetForecastRequest(first_fiscal_year=2022), metadata=m),
+    ),
+    "ListBatchOrders": (
+        "read",
+        lambda s, m: s.ListBatchOrders(pb.BatchRequest(batch_id="NONE"), metadata=m),
+    ),
 }
 ALLOWED = {
-    "finance": {"read", "pay"},
+    "finance": {"read", "pay", "budget"},
     "statistics": {"read", "import"},
     "auditor": {"read", "audit"},
     "certification": {"read", "designate"},
     "review": {"read", "hold", "batch"},
-    "admin": {"read", "pay", "import", "designate", "audit", "hold", "batch"},
+    "admin": {"read", "pay", "import", "designate", "audit", "hold", "batch", "budget"},
 }
 
 
@@ -491,6 +547,87 @@ def test_holds_over_grpc_stop_payments_while_in_force(
     assert code_of(lambda: ledger.PlaceHold(bad_day, metadata=review)) == (
         grpc.StatusCode.INVALID_ARGUMENT
     )
+
+
+def test_a_batch_through_the_workflow_over_grpc(
+    ledger: pb_grpc.LedgerServiceStub, tokens: dict[str, str]
+) -> None:
+    """Finance appropriates and switches the workflow on; a review user proposes, another
+    approves (the proposer is PERMISSION_DENIED), the notice (ended before today) is published,
+    an objection takes Datong's award out, the batch is released and its orders listed; the
+    released award is paid, the objected one refused. Datong's city user sees no province-wide
+    batch."""
+    from adapters.bootstrap import today_in_shanghai
+
+    finance, review, review2 = (auth(tokens[r]) for r in ("finance", "review", "review2"))
+    datong = auth(tokens["datong"])
+    set_ = pb.SetAppropriationRequest(
+        fiscal_year=2022, fund="F22", amount_fen=FE, document="晋财预〔2022〕1号"
+    )
+    assert ledger.SetAppropriation(set_, metadata=finance).position > 0
+    proposed = ledger.ProposeBatch(pb.ProposeBatchRequest(fiscal_year=2022), metadata=review)
+    assert (proposed.batch_id, proposed.awards_count) == ("B2022-140000-01", 2)
+    request = pb.BatchRequest(batch_id=proposed.batch_id)
+    assert code_of(lambda: ledger.ApproveBatch(request, metadata=review)) == (
+        grpc.StatusCode.PERMISSION_DENIED
+    )
+    with pytest.raises(grpc.RpcError) as over:
+        ledger.ApproveBatch(request, metadata=review2)
+    assert over.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "by 300,000.00 yuan" in (over.value.details() or "")
+    adjust = pb.AdjustAppropriationRequest(
+        fiscal_year=2022, fund="F22", change_fen=FE, document="晋财预〔2022〕5号"
+    )
+    ledger.AdjustAppropriation(adjust, metadata=finance)
+    assert ledger.ApproveBatch(request, metadata=review2).approved_by == "省中小企业局-赵"
+    start = today_in_shanghai() - timedelta(days=30)
+    published = ledger.PublishBatch(
+        pb.PublishBatchRequest(
+            batch_id=proposed.batch_id, notice_from=start.isoformat(), objections_to="省中小企业局"
+        ),
+        metadata=review,
+    )
+    assert published.notice_from == start.isoformat() and published.notice_to > start.isoformat()
+    assert list(ledger.ListBatches(pb.ListBatchesRequest(), metadata=datong)) == []
+    assert code_of(lambda: ledger.GetBatch(request, metadata=datong)) == (
+        grpc.StatusCode.PERMISSION_DENIED
+    )
+    objection = pb.ObjectToBatchRequest(
+        batch_id=proposed.batch_id, uscc=DATONG, reason="举报", received_on=start.isoformat()
+    )
+    assert ledger.ObjectToBatch(objection, metadata=review).awards_count == 1
+    released = ledger.ReleaseBatch(request, metadata=review2)
+    assert (released.status, released.awards_count) == ("released", 1)
+    (order,) = ledger.ListBatchOrders(request, metadata=finance)
+    assert (order.payee_uscc, order.amount_fen, order.fund_code) == (TAIYUAN, FE, "F22")
+    ledger.RequireRelease(pb.RequireReleaseRequest(from_fiscal_year=2022), metadata=finance)
+    today = today_in_shanghai().isoformat()
+
+    def pay(eid: str, ref: str) -> grpc.StatusCode:
+        r = pb.RecordPaymentRequest(
+            entitlement_id=eid, payment_ref=ref, amount_fen=FE, paid_on=today
+        )
+        return code_of(lambda: ledger.RecordPayment(r, metadata=finance))
+
+    assert pay(f"{TAIYUAN}/first_entry/2021", "GK-W1") == grpc.StatusCode.OK
+    assert pay(f"{DATONG}/first_entry/2021", "GK-W2") == grpc.StatusCode.FAILED_PRECONDITION
+    (line,) = ledger.GetBudget(pb.GetBudgetRequest(fiscal_year=2022), metadata=finance).lines
+    assert (line.appropriated_fen, line.committed_fen, line.released_fen, line.paid_fen) == (
+        2 * FE,
+        FE,
+        FE,
+        FE,
+    )
+    forecast = ledger.GetForecast(
+        pb.GetForecastRequest(first_fiscal_year=2022, last_fiscal_year=2023), metadata=datong
+    )
+    assert [y.fiscal_year for y in forecast.years] == [2022, 2023]
+    assert forecast.years[0].decided_fen == FE  # Datong's award: objected, unpaid
+    shown = ledger.GetBatch(request, metadata=finance)
+    assert {a.entitlement_id: a.status for a in shown.awards} == {
+        f"{TAIYUAN}/first_entry/2021": "released",
+        f"{DATONG}/first_entry/2021": "objected",
+    }
 
 
 def test_without_tls_only_loopback_is_bound(sqlite_url: str, tmp_path: Path) -> None:

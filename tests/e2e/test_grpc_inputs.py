@@ -206,6 +206,23 @@ FUZZED = {
     "LiftHold": lambda s, m, t: s.LiftHold(
         pb.LiftHoldRequest(uscc=t[0], document=t[1], lifted_on=t[2], reason=t[3]), metadata=m
     ),
+    "SetAppropriation": lambda s, m, t: s.SetAppropriation(
+        pb.SetAppropriationRequest(
+            fiscal_year=2022, fund=t[0], amount_fen=1, document=t[1], subject=t[2]
+        ),
+        metadata=m,
+    ),
+    "ProposeBatch": lambda s, m, t: s.ProposeBatch(
+        pb.ProposeBatchRequest(fiscal_year=2022, city_code=t[0], fund=t[1]), metadata=m
+    ),
+    "PublishBatch": lambda s, m, t: s.PublishBatch(
+        pb.PublishBatchRequest(batch_id=t[0], notice_from=t[1], objections_to=t[2]), metadata=m
+    ),
+    "ObjectToBatch": lambda s, m, t: s.ObjectToBatch(
+        pb.ObjectToBatchRequest(batch_id=t[0], uscc=t[1], reason=t[2], received_on=t[3]),
+        metadata=m,
+    ),
+    "GetBatch": lambda s, m, t: s.GetBatch(pb.BatchRequest(batch_id=t[0]), metadata=m),
     "ImportHolds": lambda s, m, t: s.ImportHolds(
         iter(
             [
