@@ -65,7 +65,7 @@ def main() -> None:
             due = sorted(
                 (a.entitlement_id, a.amount_fen)
                 for a in ledger.awards(fiscal_year=FISCAL_YEAR)
-                if a.earned and a.hold is None
+                if a.earned and getattr(a, "hold", None) is None  # no holds before them
             )
             record(ledger, due[: args.payments], "payments, no workflow")
             return
