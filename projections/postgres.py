@@ -153,6 +153,10 @@ def postgres_read(datastore: PostgresDatastore) -> Iterator[PostgresTx]:
         conn.cursor() as cursor,
     ):
         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        # A read may pause between its queries while Python compares what it read (the drift
+        # check over a whole province): a read-only snapshot holds no lock, so it is given a
+        # minute there instead of the library's 5 s for writers.
+        cursor.execute("SET LOCAL idle_in_transaction_session_timeout = '60s'")
         _in_schema(cursor, datastore.schema)
         yield PostgresTx(cursor)
 
