@@ -30,8 +30,8 @@ from adapters.bootstrap import open_ledger, today_in_shanghai
 from adapters.demo.run import _pay
 from adapters.demo.synthetic import generate
 from adapters.files.register_csv import CsvRegister, write_register
+from domain.command_results import CorrectionResult
 from domain.errors import NotFoundError
-from domain.results import CorrectionResult
 
 
 def ms(seconds: float) -> str:

@@ -19,7 +19,7 @@ from throwaway_db import throwaway_database
 from adapters.bootstrap import open_ledger
 from adapters.files.register_csv import CsvRegister, write_register
 from domain.codes import divisions, make_uscc
-from domain.results import ImportResult
+from domain.command_results import ImportResult
 
 INDUSTRIES = ["0610", "C1311", "2511", "3110", "3011", "D4411", "1711", "2614", "3130", "3360"]
 SIZES = ["small", "small", "small", "micro", "medium", "large", ""]

@@ -26,7 +26,7 @@ from throwaway_db import throwaway_database
 
 from adapters.bootstrap import open_ledger
 from adapters.files.register_csv import CsvRegister, write_register
-from domain.results import ImportResult
+from domain.command_results import ImportResult
 
 
 def percentile(values: list[float], q: float) -> float:

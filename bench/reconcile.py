@@ -67,10 +67,11 @@ from adapters.demo.synthetic import generate
 from adapters.files.register_csv import CsvRegister, write_register
 from adapters.files.treasury_csv import write_treasury
 from domain.application import Ledger
+from domain.command_results import ImportResult
 from domain.enterprise import Enterprise, PaymentRef, payment_ref_id
 from domain.money import yuan
 from domain.reconciliation import MATCH_CLASSES
-from domain.results import AwardRow, ImportResult
+from domain.results import AwardRow
 from projections.runner import LedgerViews
 
 SEED = 38

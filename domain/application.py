@@ -12,9 +12,10 @@ argument of every command. Its methods are grouped by subject in the classes it 
 - `domain.policy_commands.PolicyCommands`: `adopt_policy`, `policy_versions`, `policy_version`;
 - `domain.designations.DesignationCommands`: `import_designations`, `revoke_designation`;
 - `domain.holds.HoldCommands`: `place_hold`, `lift_hold`, `import_holds`;
-- `domain.batches.BatchCommands`: appropriations (`set_appropriation`, `adjust_appropriation`,
-  `budget`), `require_release`, payment batches (`propose_batch`, `approve_batch`,
-  `publish_batch`, `object_to_batch`, `release_batch`, `batch`, `batches`, `batch_orders`);
+- `domain.appropriations.AppropriationCommands`: `set_appropriation`, `adjust_appropriation`,
+  `budget`, `require_release`;
+- `domain.batches.BatchCommands` (on top of it): `propose_batch`, `approve_batch`,
+  `publish_batch`, `object_to_batch`, `release_batch`, `batch`, `batches`, `batch_orders`;
 - `domain.forecast.ForecastQueries`: `forecast`;
 - `domain.queries.PointInTimeQueries`: `point`, `awards`, `totals`, `windows`, `register`,
   `register_sizes`, `imported_years`, `payments`, `revocations`, `enterprise`, `explain`,

@@ -1,5 +1,5 @@
-"""From entitlement to money: the year's appropriations, the payment batches (拨付批次) that draw on
-them, and the switch to paying only what a batch released.
+"""Payment batches (拨付批次): the awards of a fiscal year from review to payable, drawing on the
+appropriations of `domain.appropriations`.
 
 A batch lists the awards due in one fiscal year (province-wide or of one city), not fully paid,
 not held and in no other batch, drawing on one fund. It is approved by a user other than the one
@@ -12,12 +12,11 @@ Every step is an event with its actor (`domain.payment_book`).
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, timedelta
-from typing import Any
 
-from eventsourcing.application import AggregateNotFoundError
-
-from domain.enterprise import Enterprise
+from domain.appropriations import AppropriationCommands, checked_fiscal_year
+from domain.enterprise import Enterprise, Hold
 from domain.errors import (
     ConflictError,
     InvalidInputError,
@@ -29,43 +28,18 @@ from domain.errors import (
 from domain.holds import HoldReason
 from domain.ledger_base import checked_city, checked_uscc
 from domain.money import yuan
-from domain.payment_book import BATCH_STATUSES, PAYMENT_BOOK_ID, Batch, BatchItem, PaymentBook
-from domain.queries import PointInTimeQueries
-from domain.results import (
-    BatchAward,
-    BatchObjection,
-    BatchView,
-    BookResult,
-    BudgetRow,
-    PaymentOrder,
-)
+from domain.payment_book import BATCH_STATUSES, Batch, BatchItem, PaymentBook
+from domain.payment_results import BatchAward, BatchObjection, BatchView, PaymentOrder
 from domain.text import checked_text
 from domain.working_days import last_working_day
 
 MIN_WORKING_DAYS = 5
 """A public notice lasts at least 5 working days (DOMAIN.md; 7 in Guangdong)."""
-DEFAULT_SUBJECT = "2150805"
-"""The budget subject (政府收支分类科目) of an appropriation unless one is given: 215 资源勘探工业
-信息等支出, 08 支持中小企业发展和管理支出, 05 中小企业发展专项."""
 
 
-class BatchCommands(PointInTimeQueries):
-    """Appropriations, the release workflow and payment batches."""
-
-    # The book ---------------------------------------------------------------------------------
-
-    def get_payment_book(self) -> PaymentBook | None:
-        try:
-            book: PaymentBook = self._get(PAYMENT_BOOK_ID)
-        except AggregateNotFoundError:
-            return None
-        return book
-
-    def _book_for(self, actor: str) -> PaymentBook:
-        book = self.get_payment_book()
-        if book is None:
-            book = PaymentBook._create(PaymentBook.Opened, id=PAYMENT_BOOK_ID, actor=actor)
-        return book
+class BatchCommands(AppropriationCommands):
+    """Payment batches: propose, approve, publish, object, release; a batch, the batches, the
+    orders."""
 
     def _batch(self, book: PaymentBook | None, batch_id: str, city: str | None) -> Batch:
         checked_text(batch_id, "batch_id")
@@ -80,170 +54,6 @@ class BatchCommands(PointInTimeQueries):
             )
         return batch
 
-    def _saved(self, during: str, *aggregates: Any) -> int:
-        recordings = self.save_or_conflict(during, *aggregates)
-        position: int = max(r.notification.id for r in recordings)
-        return position
-
-    # Appropriations ---------------------------------------------------------------------------
-
-    def set_appropriation(
-        self,
-        fiscal_year: int,
-        fund: str,
-        amount_fen: int,
-        document: str,
-        *,
-        subject: str = DEFAULT_SUBJECT,
-        actor: str,
-    ) -> BookResult:
-        """The year's appropriation to a fund. The same again is a replay; another amount for
-        a fund already appropriated is refused (adjust it)."""
-        for value, name in (
-            (fund, "fund"),
-            (document, "document"),
-            (subject, "subject"),
-            (actor, "actor"),
-        ):
-            _required_text(value, name)
-        _fiscal_year(fiscal_year)
-        if type(amount_fen) is not int or amount_fen <= 0:
-            raise InvalidInputError("must be a positive whole number of fen", field="amount_fen")
-        self.ledger_book()
-        book = self._book_for(actor)
-        had = book.appropriations.get((fiscal_year, fund))
-        if had is not None:
-            if (
-                had.documents[0] == document
-                and had.subject == subject
-                and (had.amount_fen == amount_fen or len(had.documents) > 1)
-            ):
-                return BookResult(True, None, f"{fiscal_year} {fund} is appropriated already")
-            raise ConflictError(
-                f"fund {fund} of fiscal year {fiscal_year} is appropriated already "
-                f"({yuan(had.amount_fen)} yuan under {had.documents[0]}): change it with "
-                "`budget adjust`",
-                field="fund",
-            )
-        book.trigger_event(
-            PaymentBook.AppropriationSet,
-            fiscal_year=fiscal_year,
-            fund=fund,
-            amount_fen=amount_fen,
-            subject=subject,
-            document=document,
-            actor=actor,
-        )
-        position = self._saved(f"while {fiscal_year} {fund} was appropriated", book)
-        return BookResult(
-            False,
-            position,
-            f"appropriated {yuan(amount_fen)} yuan to fund {fund} for fiscal year {fiscal_year}",
-        )
-
-    def adjust_appropriation(
-        self, fiscal_year: int, fund: str, change_fen: int, document: str, *, actor: str
-    ) -> BookResult:
-        """A signed change of a fund's appropriation, under `document` (one change a
-        document: the same again is a replay). A cut below what approved batches commit is
-        recorded (it is a fact) and said; the reconciliation reports it until made good."""
-        for value, name in ((fund, "fund"), (document, "document"), (actor, "actor")):
-            _required_text(value, name)
-        if type(change_fen) is not int or change_fen == 0:
-            raise InvalidInputError("must be a non-zero whole number of fen", field="amount_fen")
-        book = self.get_payment_book()
-        had = book.appropriations.get((fiscal_year, fund)) if book else None
-        if book is None or had is None:
-            raise NotFoundError(
-                f"fund {fund} has no appropriation for fiscal year {fiscal_year}: `budget set` it",
-                field="fund",
-            )
-        if document in had.documents:
-            return BookResult(True, None, f"{document} is recorded already")
-        book.trigger_event(
-            PaymentBook.AppropriationAdjusted,
-            fiscal_year=fiscal_year,
-            fund=fund,
-            change_fen=change_fen,
-            document=document,
-            actor=actor,
-        )
-        position = self._saved(f"while {fiscal_year} {fund} was adjusted", book)
-        committed = book.committed_fen(fiscal_year, fund)
-        below = (
-            f"; approved batches commit {yuan(committed)} yuan, more than that: the "
-            "reconciliation reports appropriation_exceeded until it is made good"
-            if committed > had.amount_fen
-            else ""
-        )
-        return BookResult(
-            False,
-            position,
-            f"fund {fund} of fiscal year {fiscal_year} is now {yuan(had.amount_fen)} yuan{below}",
-        )
-
-    def budget(self, fiscal_year: int | None = None) -> list[BudgetRow]:
-        """Per fund and fiscal year: appropriated, committed, released, paid and remaining."""
-        book = self.get_payment_book()
-        if book is None:
-            return []
-        paid: dict[str, int] = {}
-        if any(b.status == "released" for b in book.batches.values()):
-            for award in self.awards(self.point()):
-                paid[award.entitlement_id] = award.paid_fen - award.recovered_fen
-        rows = []
-        for (year, fund), a in sorted(book.appropriations.items()):
-            if fiscal_year is not None and year != fiscal_year:
-                continue
-            released = [
-                b
-                for b in book.batches.values()
-                if (b.fiscal_year, b.fund, b.status) == (year, fund, "released")
-            ]
-            committed = book.committed_fen(year, fund)
-            rows.append(
-                BudgetRow(
-                    fiscal_year=year,
-                    fund=fund,
-                    subject=a.subject,
-                    appropriated_fen=a.amount_fen,
-                    committed_fen=committed,
-                    released_fen=sum(sum(b.released.values()) for b in released),
-                    paid_fen=sum(paid.get(eid, 0) for b in released for eid in b.released),
-                    remaining_fen=a.amount_fen - committed,
-                    documents=list(a.documents),
-                )
-            )
-        return rows
-
-    # The workflow switch ----------------------------------------------------------------------
-
-    def require_release(self, from_fiscal_year: int, reason: str, *, actor: str) -> BookResult:
-        """From `from_fiscal_year` on, pay an award only once released in a batch. Recorded
-        once: the same again is a replay, another year refused."""
-        _required_text(actor, "actor")
-        _required_text(reason, "reason")
-        _fiscal_year(from_fiscal_year)
-        book = self.ledger_book()
-        if book.release_from is not None:
-            if book.release_from == from_fiscal_year:
-                return BookResult(
-                    True, None, f"release is required from {from_fiscal_year} already"
-                )
-            raise ConflictError(
-                f"release is required from fiscal year {book.release_from} already",
-                field="from_fiscal_year",
-            )
-        book.trigger_event(
-            book.ReleaseRequired, from_fiscal_year=from_fiscal_year, actor=actor, reason=reason
-        )
-        position = self._saved("while the workflow was switched on", book)
-        return BookResult(
-            False,
-            position,
-            f"from fiscal year {from_fiscal_year} on, an award is paid only once released in a batch",
-        )
-
     # Batches ----------------------------------------------------------------------------------
 
     def propose_batch(
@@ -251,8 +61,8 @@ class BatchCommands(PointInTimeQueries):
     ) -> BatchView:
         """Every award due in the fiscal year (of `city`), not fully paid, not held today and in
         no other batch, drawing on `fund` (default: the year's only fund)."""
-        _required_text(actor, "actor")
-        _fiscal_year(fiscal_year)
+        checked_text(actor, "actor")
+        checked_fiscal_year(fiscal_year)
         checked_city(city)
         self.ledger_book()
         book = self._book_for(actor)
@@ -286,12 +96,12 @@ class BatchCommands(PointInTimeQueries):
                 a.kind,
                 a.clause,
                 a.policy,
-                a.amount_fen - (a.paid_fen - a.recovered_fen),
+                a.outstanding_fen,
             )
             # "Not held" is as of the day of the proposal.
             for a in self.awards(self.point(as_of=today), fiscal_year=fiscal_year, city=city)
             if a.earned
-            and a.amount_fen > a.paid_fen - a.recovered_fen
+            and a.outstanding_fen > 0
             and a.entitlement_id not in book.in_batch
             and a.hold is None
         ]
@@ -318,7 +128,7 @@ class BatchCommands(PointInTimeQueries):
 
     def approve_batch(self, batch_id: str, *, actor: str, city: str | None = None) -> BatchView:
         """Approval by a user other than the proposer, within the fund's appropriation."""
-        _required_text(actor, "actor")
+        checked_text(actor, "actor")
         book = self.get_payment_book()
         batch = self._batch(book, batch_id, city)
         assert book is not None
@@ -361,8 +171,8 @@ class BatchCommands(PointInTimeQueries):
         """The public notice (公示) from `notice_from` for `working_days` working days by the
         official calendar (the first day counted when it is one); `objections_to`: where to
         object. The same notice again is a replay."""
-        _required_text(actor, "actor")
-        _required_text(objections_to, "objections_to")
+        checked_text(actor, "actor")
+        checked_text(objections_to, "objections_to")
         if working_days < MIN_WORKING_DAYS:
             raise InvalidInputError(
                 f"a public notice lasts at least {MIN_WORKING_DAYS} working days, not {working_days}",
@@ -409,8 +219,8 @@ class BatchCommands(PointInTimeQueries):
         """An objection received during the notice (both ends included): the firm's awards
         leave the batch and an `objection` hold is placed on it from `received_on` until
         lifted. The same objection again is a replay."""
-        _required_text(actor, "actor")
-        _required_text(reason, "reason")
+        checked_text(actor, "actor")
+        checked_text(reason, "reason")
         checked_uscc(uscc)
         book = self.get_payment_book()
         batch = self._batch(book, batch_id, city)
@@ -442,16 +252,14 @@ class BatchCommands(PointInTimeQueries):
             raise NotFoundError(f"{uscc} has no award in {batch_id}", field="uscc")
         firm = self.get_enterprise(uscc)
         document = f"{batch_id}/objection/{uscc}"
-        firm.trigger_event(
-            Enterprise.HoldPlaced,
-            reason=HoldReason.OBJECTION.value,
-            authority=f"public notice of {batch_id}: {batch.objections_to}",
-            document=document,
-            valid_from=received_on,
-            valid_to=None,
-            actor=actor,
-            source_sha256=None,
+        objection = Hold(
+            HoldReason.OBJECTION.value,
+            f"public notice of {batch_id}: {batch.objections_to}",
+            document,
+            received_on,
+            None,
         )
+        firm.place_hold(objection, actor)
         book.trigger_event(
             PaymentBook.ObjectionHeard,
             batch_id=batch_id,
@@ -469,7 +277,7 @@ class BatchCommands(PointInTimeQueries):
         """Release once the notice ended (from the day after its last): the awards left become
         payable, each up to what is outstanding today; one held today, paid meanwhile or
         revoked is withheld, saying why."""
-        _required_text(actor, "actor")
+        checked_text(actor, "actor")
         book = self.get_payment_book()
         batch = self._batch(book, batch_id, city)
         assert book is not None
@@ -493,10 +301,9 @@ class BatchCommands(PointInTimeQueries):
         released: dict[str, int] = {}
         withheld: dict[str, str] = {}
         by_firm: dict[str, dict[str, int]] = {}
+        owed = {e.entitlement_id: e for f in firms.values() for e in f.entitlements(policies)}
         for item in left:
-            firm = firms[item.uscc]
-            s = firm.state
-            owed = {e.entitlement_id: e for e in firm.entitlements(policies)}
+            s = firms[item.uscc].state
             e = owed.get(item.entitlement_id)
             holds = s.holds_in_force(today)
             if e is None:
@@ -659,53 +466,11 @@ class BatchCommands(PointInTimeQueries):
             released_on=b.released_on,
             released_by=b.released_by,
             objections=[
-                BatchObjection(
-                    o.uscc,
-                    o.reason,
-                    o.received_on,
-                    o.hold_document,
-                    o.removed,
-                    o.removed_fen,
-                    o.actor,
-                )
+                # The book's objection and the answer's have the same fields.
+                BatchObjection(**dataclasses.asdict(o))
                 for o in b.objections
             ],
             awards=rows,
             replay=replay,
             position=position,
-        )
-
-
-def _required_text(value: str, field: str) -> None:
-    checked_text(value, field)
-    if not value.strip():
-        raise InvalidInputError("must not be empty", field=field)
-
-
-def _fiscal_year(year: int) -> None:
-    if not 2000 <= year <= 2100:
-        raise InvalidInputError(f"{year} is not a fiscal year", field="fiscal_year")
-
-
-def refuse_unreleased(
-    firm: Enterprise, entitlement_id: str, due_fiscal_year: int, day: date, release_from: int
-) -> None:
-    """Under the release workflow (from fiscal year `release_from`), an award is paid only once
-    released in a batch, and on or after the release day."""
-    if due_fiscal_year < release_from:
-        return
-    released = firm.state.released.get(entitlement_id)
-    if released is None:
-        raise PreconditionError(
-            f"{entitlement_id} is due in fiscal year {due_fiscal_year}, when an award is paid only "
-            f"once released in a payment batch (required from fiscal year {release_from}): it is "
-            "in no released batch (batch propose, approve, publish, release)",
-            field="entitlement_id",
-        )
-    batch_id, released_on = released
-    if day < released_on:
-        raise PreconditionError(
-            f"{entitlement_id} was released in {batch_id} on {released_on}: a payment against it "
-            f"is dated on or after that day, not {day}",
-            field="paid_on",
         )

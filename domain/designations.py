@@ -16,19 +16,18 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from domain.command_results import AmountChange, DesignationResult
 from domain.enterprise import Enterprise
 from domain.errors import (
     DesignationsRejectedError,
-    InvalidInputError,
     NotFoundError,
     RefusedError,
     RowError,
 )
 from domain.ledger_base import LedgerBase, amount_change, checked_uscc
 from domain.policy import DesignationKind, Policies
-from domain.results import AmountChange, DesignationResult
 from domain.rules import Designation, Entitlement, entitlements
-from domain.text import checked_text
+from domain.text import checked_choice, checked_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +43,7 @@ class DesignationRow:
 
 def designation_kind(value: str) -> DesignationKind:
     """The kind named, or InvalidInputError listing the kinds."""
-    try:
-        return DesignationKind(value)
-    except ValueError:
-        kinds = ", ".join(k.value for k in DesignationKind)
-        raise InvalidInputError(
-            f"{value!r} is not a designation kind: one of {kinds}", field="kind"
-        ) from None
+    return checked_choice(DesignationKind, value, "kind", "designation kind")
 
 
 class DesignationCommands(LedgerBase):

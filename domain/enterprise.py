@@ -501,6 +501,19 @@ class Enterprise(Aggregate):
             source_sha256=None,
         )
 
+    def place_hold(self, hold: Hold, actor: str, source_sha256: str | None = None) -> None:
+        """A compliance hold on the firm (from a list file when `source_sha256` is given)."""
+        self.trigger_event(
+            self.HoldPlaced,
+            reason=hold.reason,
+            authority=hold.authority,
+            document=hold.document,
+            valid_from=hold.valid_from,
+            valid_to=hold.valid_to,
+            actor=actor,
+            source_sha256=source_sha256,
+        )
+
     def record_recovery(
         self, entitlement_id: str, ref: str, amount_fen: int, received_on: date, actor: str
     ) -> None:

@@ -28,9 +28,10 @@ from statistics import mean
 from domain.enterprise import FirmState
 from domain.errors import InvalidInputError
 from domain.ledger_base import checked_city
+from domain.payment_results import ForecastResult, ForecastYear, LifeTableRow
 from domain.policy import Policies
 from domain.queries import PointInTimeQueries
-from domain.results import ForecastResult, ForecastYear, LifeTableRow, Point
+from domain.results import Point
 from domain.rules import History, entitlements
 
 RECENT_COHORTS = 3
@@ -162,7 +163,7 @@ class ForecastQueries(PointInTimeQueries):
         found: dict[int, int] = defaultdict(int)
         for a in self.awards(point, city=city):
             if a.earned and a.due_fiscal_year in years:
-                found[a.due_fiscal_year] += max(0, a.amount_fen - (a.paid_fen - a.recovered_fen))
+                found[a.due_fiscal_year] += a.outstanding_fen
         return found
 
 

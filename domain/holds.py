@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from domain.command_results import HoldResult
 from domain.enterprise import Enterprise, Hold
 from domain.errors import (
     ConflictError,
@@ -25,8 +26,7 @@ from domain.errors import (
     RowError,
 )
 from domain.ledger_base import LedgerBase, checked_uscc
-from domain.results import HoldResult
-from domain.text import checked_text
+from domain.text import checked_choice, checked_text
 
 
 class HoldReason(StrEnum):
@@ -46,13 +46,7 @@ class HoldReason(StrEnum):
 
 def hold_reason(value: str) -> HoldReason:
     """The reason named, or InvalidInputError listing the reasons."""
-    try:
-        return HoldReason(value)
-    except ValueError:
-        reasons = ", ".join(r.value for r in HoldReason)
-        raise InvalidInputError(
-            f"{value!r} is not a hold reason: one of {reasons}", field="reason"
-        ) from None
+    return checked_choice(HoldReason, value, "reason", "hold reason")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +97,6 @@ def check_hold_row(row: HoldRow) -> None:
     """The text fields of a hold placed by hand, as a file's reader checks them."""
     checked_text(row.authority, "authority")
     checked_text(row.document, "document")
-    for value, field in ((row.authority, "authority"), (row.document, "document")):
-        if not value.strip():
-            raise InvalidInputError("must not be empty", field=field)
     if row.valid_to is not None and row.valid_to < row.valid_from:
         raise InvalidInputError(
             f"{row.valid_to} is before the first day in force {row.valid_from}", field="to"
@@ -194,11 +185,7 @@ class HoldCommands(LedgerBase):
         refused."""
         checked_text(actor, "actor")
         checked_text(document, "document")
-        checked_text(reason, "reason")
-        if not reason.strip():
-            raise InvalidInputError(
-                "must not be empty: say why the hold is lifted (the instrument)", field="reason"
-            )
+        checked_text(reason, "reason")  # why, and under which instrument: never blank
         firm = self.get_enterprise(checked_uscc(uscc))
         held = firm.state.holds.get(document)
         if held is None:
@@ -246,16 +233,7 @@ class HoldCommands(LedgerBase):
                 firm = Enterprise.identified(uscc, actor, sha256)
                 identified.append(uscc)
             for row in place:
-                firm.trigger_event(
-                    Enterprise.HoldPlaced,
-                    reason=row.reason.value,
-                    authority=row.authority,
-                    document=row.document,
-                    valid_from=row.valid_from,
-                    valid_to=row.valid_to,
-                    actor=actor,
-                    source_sha256=sha256,
-                )
+                firm.place_hold(row.hold(), actor, sha256)
             firms.append(firm)
         placed = sum(len(p) for _, _, p in pending)
         aggregates: list[object] = list(firms)

@@ -10,6 +10,7 @@ from typing import Any, cast
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from domain.bulk import paused_gc
+from domain.command_results import AwardChange, CorrectionResult, ImportResult
 from domain.correction import changed_firms, restate, same_fact, validate_correction
 from domain.enterprise import Enterprise, enterprise_id
 from domain.errors import ConcurrentWriteError, InvalidInputError, NotFoundError, RefusedError
@@ -25,7 +26,6 @@ from domain.register import (
     validate_year,
 )
 from domain.register_book import REGISTER_BOOK_ID, RegisterBook
-from domain.results import AwardChange, CorrectionResult, ImportResult
 from domain.rules import entitlements as rule_entitlements
 from domain.text import checked_text
 

@@ -20,6 +20,7 @@ from eventsourcing.persistence import (
 )
 
 from domain.codes import CodeError, cities, validate_uscc
+from domain.command_results import AmountChange, AwardChange
 from domain.enterprise import (
     Enterprise,
     PaymentRef,
@@ -39,7 +40,6 @@ from domain.errors import (
 from domain.policy import Policies, Policy, policy_from_json
 from domain.ports import Commit, KnownRegister, LedgerLog, ReadModel, TrailEntry
 from domain.register_book import REGISTER_BOOK_ID, RegisterBook
-from domain.results import AmountChange, AwardChange
 from domain.rules import Entitlement, parse_entitlement_id, to_recover
 from domain.text import control_problem
 

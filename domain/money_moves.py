@@ -6,12 +6,12 @@ from datetime import date
 
 from eventsourcing.persistence import IntegrityError
 
-from domain.batches import refuse_unreleased
+from domain.appropriations import refuse_unreleased
+from domain.command_results import MoneyResult
 from domain.enterprise import Enterprise, PaymentRef, payment_ref_id, recovery_ref_id
 from domain.errors import ConcurrentWriteError, ConflictError, InvalidInputError, PreconditionError
 from domain.holds import period
 from domain.ledger_base import LedgerBase
-from domain.results import MoneyResult
 from domain.text import checked_text
 
 RETRIES = 20

@@ -9,6 +9,7 @@ book.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
@@ -48,16 +49,8 @@ class BatchItem:
     amount_fen: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "entitlement_id": self.entitlement_id,
-            "uscc": self.uscc,
-            "name": self.name,
-            "city_code": self.city_code,
-            "kind": self.kind,
-            "clause": self.clause,
-            "policy_id": self.policy_id,
-            "amount_fen": self.amount_fen,
-        }
+        """As `BatchProposed.items` stores it."""
+        return dataclasses.asdict(self)
 
 
 @dataclass(slots=True)

@@ -4,11 +4,11 @@ them, as a correction does, and says what changed."""
 
 from __future__ import annotations
 
+from domain.command_results import AdoptionResult, AmountChange, AwardChange
 from domain.enterprise import Enterprise
 from domain.errors import RefusedError
 from domain.ledger_base import LedgerBase, amount_change, award_change
 from domain.policy import Policy
-from domain.results import AdoptionResult, AmountChange, AwardChange
 from domain.rules import Entitlement, entitlements, governing
 from domain.text import checked_text
 

@@ -1,4 +1,5 @@
-"""What the application answers: the typed results of its commands and point-in-time queries.
+"""What the application answers: the typed results of its point-in-time queries (its commands'
+reports are in `domain.command_results`, the money's path's in `domain.payment_results`).
 
 Values keep their types (`date`, `datetime`, int fen); `jsonable` turns any of them into the JSON
 the command line prints and the gRPC service embeds, the one place where they become text.
@@ -57,6 +58,12 @@ class AwardRow:
     bonuses: list[AwardBonus] = dataclasses.field(default_factory=list)
     hold: AwardHold | None = None
     """The firm's longest-standing hold in force on the answer's day (None: not held)."""
+
+    @property
+    def outstanding_fen(self) -> int:
+        """What is still to pay: the amount less what was paid net of recoveries (never below
+        0; what was paid above it is `recovery_due`)."""
+        return max(0, self.amount_fen - (self.paid_fen - self.recovered_fen))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -404,88 +411,6 @@ class ReconciliationRun:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class ImportResult:
-    year: int
-    baseline: bool
-    sha256: str
-    rows: int
-    counts: dict[str, int]
-    replay: bool
-    position: int | None
-    views_error: str | None = None
-    """Committed, but the views could not be caught up after it (why); None when they were."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class AwardChange:
-    """An entitlement a correction changed: newly owed (arrears), revoked or to be recovered."""
-
-    entitlement_id: str
-    uscc: str
-    kind: str
-    amount_fen: int
-    due_fiscal_year: int
-    paid_fen: int
-    recover_fen: int
-    """What must come back (追回): paid less already recovered, for a `recovery_due`."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class CorrectionResult:
-    year: int
-    sha256: str
-    reason: str
-    rows: int
-    replay: bool
-    """The file is the year's record already, or changes nothing: nothing was written."""
-    firms: list[str]
-    """Firms whose register history or row the correction changed."""
-    arrears: list[AwardChange]
-    revoked: list[AwardChange]
-    recovery_due: list[AwardChange]
-    position: int | None
-    views_error: str | None = None
-    """Committed, but the views could not be caught up after it (why); None when they were."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class AmountChange:
-    """An award a policy version (or a designation) re-derived at another amount or under
-    another deciding version."""
-
-    entitlement_id: str
-    uscc: str
-    kind: str
-    due_fiscal_year: int
-    old_amount_fen: int
-    new_amount_fen: int
-    old_policy: str
-    new_policy: str
-    paid_fen: int
-    recover_fen: int
-    """What was paid above the new amount and has not come back (追回), if any."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class AdoptionResult:
-    """A policy version adopted (or found adopted already: `replay`) and what it re-derived."""
-
-    policy_id: str
-    content_hash: str
-    replay: bool
-    firms: list[str]
-    """Firms whose awards or windows the version re-derived."""
-    arrears: list[AwardChange]
-    revoked: list[AwardChange]
-    recovery_due: list[AwardChange]
-    amount_changed: list[AmountChange]
-    version_changed: list[AmountChange]
-    """Awards now decided by this version at the same amount."""
-    position: int | None
-    views_error: str | None = None
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
 class PolicyVersion:
     """A policy version as adopted in the log."""
 
@@ -499,22 +424,6 @@ class PolicyVersion:
     actor: str
     reason: str | None
     content: dict[str, Any]
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class MoneyResult:
-    """A payment or a recovery as recorded (or found already recorded: `replay`)."""
-
-    entitlement_id: str
-    ref: str
-    amount_fen: int
-    on: date
-    """The payment's date, or the day a recovery's money came back."""
-    replay: bool
-    total_fen: int
-    """Paid (or recovered) so far against the entitlement, this one included."""
-    limit_fen: int
-    """What the total may reach: the entitlement's amount (or, for a recovery, what was paid)."""
 
 
 def _instant(moment: datetime | None) -> str | None:
@@ -547,31 +456,6 @@ def jsonable(value: Any) -> Any:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class DesignationResult:
-    """Designations imported from a certifying authority's file, or one revoked: what was
-    recorded and the awards it re-derived (a bonus earned late is arrears; one taken away after
-    payment leaves the excess to recover)."""
-
-    kind: str
-    sha256: str | None
-    """The imported file's hash (None: a revocation)."""
-    replay: bool
-    """Nothing was recorded: every row was held already (or the revocation was recorded)."""
-    granted: int
-    held: int
-    """Rows the firm held already with the same dates (a replay of them)."""
-    revoked_earlier: int
-    """Rows whose grant was revoked since: not granted again (grant under a new document)."""
-    identified: list[str]
-    """Firms on no register yet, identified by this file."""
-    firms: list[str]
-    """Firms whose designations changed."""
-    amount_changed: list[AmountChange]
-    position: int | None
-    views_error: str | None = None
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
 class PriorityRow:
     """A first entrant on a priority list of (六) science programmes or (七) technical
     transformation on a day."""
@@ -587,25 +471,6 @@ class PriorityRow:
     policy_id: str
     tech_sme_documents: list[str]
     """(六): the tech_sme designations valid on the day."""
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class HoldResult:
-    """Holds placed (by hand or from a list file) or one lifted."""
-
-    sha256: str | None
-    """The imported file's hash (None: placed or lifted by hand)."""
-    replay: bool
-    """Nothing was recorded: every hold was there already (or the lift was recorded)."""
-    placed: int
-    lifted: int
-    held: int
-    """Rows the firm was held under already with the same details (a replay of them)."""
-    identified: list[str]
-    """Firms on no register yet, identified by these holds."""
-    firms: list[str]
-    position: int | None
-    views_error: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -628,149 +493,3 @@ class HoldView:
     position: int
     """Where the hold was placed in the log."""
     actor: str | None
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class BudgetRow:
-    """A fund's appropriation of one fiscal year and what the batches drew on it."""
-
-    fiscal_year: int
-    fund: str
-    subject: str
-    appropriated_fen: int
-    committed_fen: int
-    """Approved batches (published and released ones included), less what objections took out."""
-    released_fen: int
-    paid_fen: int
-    """Paid (net of recoveries) against the awards released in the fund's batches."""
-    remaining_fen: int
-    """Appropriated less committed."""
-    documents: list[str]
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class BatchAward:
-    """An award in a payment batch."""
-
-    entitlement_id: str
-    uscc: str
-    name: str
-    city_code: str
-    kind: str
-    clause: str
-    policy_id: str
-    amount_fen: int
-    """Outstanding when proposed (released: outstanding on the release day)."""
-    status: str
-    """in_batch, objected (an objection took it out), released, or withheld (at release)."""
-    note: str | None = None
-    """Why it was withheld, or the objection's reason."""
-    paid_fen: int = 0
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class BatchObjection:
-    uscc: str
-    reason: str
-    received_on: date
-    hold_document: str
-    removed: list[str]
-    removed_fen: int
-    actor: str
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class BatchView:
-    """A payment batch: where it stands, who did each step, its awards."""
-
-    batch_id: str
-    fiscal_year: int
-    city: str | None
-    fund: str
-    status: str
-    awards_count: int
-    total_fen: int
-    """The awards left in it (released: the amount released)."""
-    proposed_on: date
-    proposed_by: str
-    approved_on: date | None
-    approved_by: str | None
-    notice_from: date | None
-    notice_to: date | None
-    working_days: int | None
-    objections_to: str | None
-    released_on: date | None
-    released_by: str | None
-    objections: list[BatchObjection]
-    awards: list[BatchAward]
-    replay: bool = False
-    position: int | None = None
-    views_error: str | None = None
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class PaymentOrder:
-    """A line of a batch's payment orders for the budget-management system (预算管理一体化)."""
-
-    order_no: str
-    payee_uscc: str
-    payee_name: str
-    amount_fen: int
-    subject: str
-    fund: str
-    purpose: str
-    entitlement_id: str
-    batch_id: str
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class BookResult:
-    """A budget or workflow command recorded (or a replay: nothing recorded)."""
-
-    replay: bool
-    position: int | None
-    message: str
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class LifeTableRow:
-    """Of the first entrants on the register `age` years after entry (without a break),
-    `stayed` of `at_risk` were on it the year after; `low` and `high` are the lowest and highest
-    rate of a single cohort (of `cohorts` with enough firms)."""
-
-    age: int
-    at_risk: int
-    stayed: int
-    rate: float
-    low: float
-    high: float
-    cohorts: int
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ForecastYear:
-    """A fiscal year's forecast: decided and unpaid, staying (expected), new entries
-    (expected), each with bounds, and the total."""
-
-    fiscal_year: int
-    decided_fen: int
-    staying_fen: int
-    staying_low_fen: int
-    staying_high_fen: int
-    new_entries: float
-    new_entries_fen: int
-    new_entries_low_fen: int
-    new_entries_high_fen: int
-    total_fen: int
-    low_fen: int
-    high_fen: int
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ForecastResult:
-    known_at: int
-    """The log position the forecast was made from."""
-    last_register_year: int
-    city: str | None
-    life_table: list[LifeTableRow]
-    years: list[ForecastYear]

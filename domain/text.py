@@ -6,6 +6,8 @@ read back as something it is not."""
 from __future__ import annotations
 
 import re
+from enum import Enum
+from typing import TypeVar
 
 from domain.errors import InvalidInputError
 
@@ -44,3 +46,16 @@ def checked_text(value: str, field: str, *, required: bool = True) -> str:
     if problem is not None:
         raise InvalidInputError(problem, field=field)
     return value
+
+
+E = TypeVar("E", bound=Enum)
+
+
+def checked_choice(choices: type[E], value: str, field: str, what: str) -> E:
+    """The member of `choices` named `value`; InvalidInputError listing them otherwise (`what`:
+    what a member is, e.g. "hold reason")."""
+    try:
+        return choices(value)
+    except ValueError:
+        names = ", ".join(str(c.value) for c in choices)
+        raise InvalidInputError(f"{value!r} is not a {what}: one of {names}", field=field) from None

@@ -18,8 +18,7 @@ from eventsourcing.application import Application
 
 from domain.bulk import paused_gc
 from domain.progress import stage
-from projections.fold import Batch, decode, fold
-from projections.runner import BATCH
+from projections.fold import BATCH, Batch, decode, fold
 from projections.store import Tx
 from projections.tables import TABLES, Table
 

@@ -14,7 +14,6 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from eventsourcing.application import Application
@@ -29,15 +28,17 @@ from domain.enterprise import (
     WINDOW_EVENTS,
     Enterprise,
     FirmState,
-    Hold,
     PaymentRef,
 )
 from domain.payment_book import PaymentBook
-from domain.policy import Bonus, DesignationKind, Policies, Route, SizeClass, policy_from_json
+from domain.policy import Bonus, Policies, policy_from_json
 from domain.reconciliation import ReconciliationBook
 from domain.register_book import RegisterBook
-from domain.rules import Designation, History, entitlements, windows
+from domain.rules import History, entitlements, windows
+from projections.firm_rows import Firm
 
+BATCH = 10000
+"""Events read, folded and written per transaction (the catch-up's and the drift check's)."""
 _HISTORY_TYPES = frozenset(HISTORY_EVENTS)
 _UNVIEWED_TOPICS = (
     get_topic(PaymentRef) + ".",
@@ -52,158 +53,6 @@ _KIND = {
     Enterprise.ReEnteredRegister: "re_entered",
     Enterprise.RetainedInRegister: "retained",
 }
-
-
-@dataclass
-class Firm:
-    """A firm being updated by a batch: its folded state and what the views keep beside it."""
-
-    originator_id: str
-    version: int
-    state: FirmState
-
-    def row(self) -> tuple[Any, ...]:
-        s = self.state
-        return (
-            self.originator_id,
-            s.uscc,
-            self.version,
-            s.name,
-            s.region_code,
-            s.city_code,
-            s.industry_code,
-            s.size_class,
-            s.first_entry_year,
-            s.route,
-            s.entry_size_class,
-            s.baseline_year,
-            max(s.years) if s.years else None,
-            _years_text(s.years),
-            _years_text(s.exit_years),
-            _years_text(s.re_entry_years),
-            " ".join(f"{y}:{c}" for y, c in sorted(s.cities.items())),
-            _designations_text(s),
-            _holds_text(s),
-        )
-
-    @classmethod
-    def from_row(cls, r: Sequence[Any]) -> Firm:
-        """From a row of lv_firms, in its columns' order."""
-        (
-            oid,
-            uscc,
-            version,
-            name,
-            region,
-            _city_code,
-            industry,
-            size,
-            first_entry,
-            route,
-            entry_size,
-            baseline,
-            _last,
-            years,
-            exits,
-            re_entries,
-            cities,
-            designations,
-            holds,
-        ) = r
-        state = FirmState(
-            uscc=uscc,
-            name=name,
-            region_code=region,
-            industry_code=industry,
-            size_class=_SIZE[size] if size else None,
-            years=years_of(years),
-            exit_years=years_of(exits),
-            re_entry_years=years_of(re_entries),
-            baseline_year=baseline,
-            first_entry_year=first_entry,
-            route=_ROUTE[route] if route else None,
-            entry_size_class=_SIZE[entry_size] if entry_size else None,
-        )
-        state.cities = {int(y): c for y, c in (pair.split(":") for pair in cities.split())}
-        if designations != NO_DESIGNATIONS:
-            for kind, document, start, end in json.loads(designations):
-                state.designations[(kind, document)] = Designation(
-                    DesignationKind(kind),
-                    date.fromisoformat(start),
-                    date.fromisoformat(end) if end else None,
-                    document,
-                )
-        if holds != NO_DESIGNATIONS:
-            for reason, authority, document, start, end, lifted, why in json.loads(holds):
-                state.holds[document] = Hold(
-                    reason,
-                    authority,
-                    document,
-                    date.fromisoformat(start),
-                    _day(end),
-                    _day(lifted),
-                    why,
-                )
-        return cls(oid, version, state)
-
-
-def _day(text: str | None) -> date | None:
-    return date.fromisoformat(text) if text else None
-
-
-def _holds_text(s: FirmState) -> str:
-    """The holds placed on a firm, as lv_firms keeps them: a JSON list of [reason, authority,
-    document, valid_from, valid_to, lifted_on, lift_reason] (dates ISO or null); "[]" for none."""
-    if not s.holds:
-        return NO_DESIGNATIONS
-    return json.dumps(
-        [
-            [
-                h.reason,
-                h.authority,
-                h.document,
-                h.valid_from.isoformat(),
-                h.valid_to.isoformat() if h.valid_to else None,
-                h.lifted_on.isoformat() if h.lifted_on else None,
-                h.lift_reason,
-            ]
-            for h in sorted(s.holds.values(), key=lambda h: h.document)
-        ],
-        ensure_ascii=False,
-    )
-
-
-NO_DESIGNATIONS = "[]"
-"""lv_firms.designations (and .holds) of a firm that has none: most firms, written and read
-without JSON."""
-
-
-def _designations_text(s: FirmState) -> str:
-    """The designations a firm holds, as lv_firms keeps them: a JSON list of
-    [kind, document, valid_from, valid_to or null]."""
-    if not s.designations:
-        return NO_DESIGNATIONS
-    return json.dumps(
-        [
-            [
-                d.kind,
-                d.document,
-                d.valid_from.isoformat(),
-                d.valid_to.isoformat() if d.valid_to else None,
-            ]
-            for d in s.held_designations()
-        ],
-        ensure_ascii=False,
-    )
-
-
-def _years_text(years: set[int]) -> str:
-    return " ".join(map(str, sorted(years)))
-
-
-def years_of(text: str) -> set[int]:
-    """The years of a `years` column (space-separated)."""
-    return set(map(int, text.split())) if text else set()
 
 
 def award_rows(firm: Firm, history: History, policies: Policies) -> dict[str, tuple[Any, ...]]:
@@ -292,10 +141,6 @@ class Versions:
         """The versions to keep: one opened and closed at one position was never visible at any
         commit."""
         return [r for r in self.rows if r[-1] is None or r[-1] > r[-2]]
-
-
-_SIZE = {s.value: s for s in SizeClass}
-_ROUTE = {r.value: r for r in Route}
 
 
 @dataclass

@@ -29,7 +29,7 @@ from domain.results import (
     WindowRow,
 )
 from domain.rules import award_status, to_recover
-from projections.fold import Firm, years_of
+from projections.firm_rows import Firm, years_of
 from projections.store import Tx
 from projections.tables import FIRMS
 

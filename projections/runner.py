@@ -37,7 +37,9 @@ from domain.results import (
     WindowRow,
 )
 from projections import queries
-from projections.fold import Batch, Firm, Versions, decode, fold
+from projections.drift import derive
+from projections.firm_rows import Firm
+from projections.fold import BATCH, Batch, Versions, decode, fold
 from projections.queries import At
 from projections.store import Tx
 from projections.tables import (
@@ -60,8 +62,6 @@ from projections.tables import (
 
 log = logging.getLogger("subsidy_ledger.views")
 TRACKING_NAME = "ledger.views"
-BATCH = 10000
-"""Events read, folded and written per transaction."""
 
 
 class StaleBatchError(Exception):
@@ -426,8 +426,6 @@ class LedgerViews:
                     Firm.from_row(r).state
                     for r in tx.rows(f"SELECT {','.join(FIRMS.names)} FROM lv_firms")
                 ]
-        from projections.drift import derive
-
         return [f.state for f in derive(app, position).batch.firms.values()]
 
     def register_sizes(self, point: Point | None) -> list[RegisterSize]:

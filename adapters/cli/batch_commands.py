@@ -14,11 +14,13 @@ from adapters.cli.output import EXIT_OK, emit_json, print_table
 from adapters.files.forecast_html import render_forecast
 from adapters.files.notice import write_notice, write_orders
 from domain.application import Ledger
-from domain.batches import DEFAULT_SUBJECT, MIN_WORKING_DAYS
+from domain.appropriations import DEFAULT_SUBJECT
+from domain.batches import MIN_WORKING_DAYS
 from domain.errors import RefusedError
 from domain.money import yuan
 from domain.payment_book import BATCH_STATUSES
-from domain.results import BatchView, BookResult, jsonable
+from domain.payment_results import BatchView, BookResult
+from domain.results import jsonable
 
 WORKFLOW_REASON = "拨付须经审核、公示、审批 (review, public notice, approval)"
 OBJECTIONS_TO = "山西省中小企业主管部门 (the provincial SME authority)"

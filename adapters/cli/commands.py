@@ -24,12 +24,13 @@ from adapters.files.register_csv import CsvRegister
 from adapters.persistence.chain import Verification
 from adapters.persistence.settings import NoLedgerError, database_settings, require_ledger
 from domain.application import Ledger
+from domain.command_results import CorrectionResult
 from domain.errors import RefusedError
 from domain.imports import check_import_options
 from domain.money import yuan
 from domain.policy import load_policy
 from domain.register import validate_year
-from domain.results import CorrectionResult, Point, jsonable
+from domain.results import Point, jsonable
 
 
 def _import(ledger: Ledger, a: argparse.Namespace) -> int:

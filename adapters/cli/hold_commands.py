@@ -9,8 +9,9 @@ from adapters.cli.common import Command, actor_of, warn_views
 from adapters.cli.output import EXIT_OK, emit_json
 from adapters.files.holds_csv import read_holds
 from domain.application import Ledger
+from domain.command_results import HoldResult
 from domain.holds import HoldReason, HoldRow
-from domain.results import HoldResult, jsonable
+from domain.results import jsonable
 
 
 def _hold(ledger: Ledger, a: argparse.Namespace) -> int:

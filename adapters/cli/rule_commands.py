@@ -12,8 +12,9 @@ from adapters.cli.common import Command, actor_of, as_rows, warn_views
 from adapters.cli.output import EXIT_OK, emit_json, print_table, write_csv
 from adapters.files.designations_csv import read_designations
 from domain.application import Ledger
+from domain.command_results import AdoptionResult, DesignationResult
 from domain.policy import DesignationKind
-from domain.results import AdoptionResult, DesignationResult, jsonable
+from domain.results import jsonable
 
 
 def _policy(ledger: Ledger, a: argparse.Namespace) -> int:

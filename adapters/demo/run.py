@@ -16,9 +16,9 @@ from typing import Any
 from adapters.bootstrap import open_ledger, today_in_shanghai
 from adapters.cli.output import EXIT_OK, EXIT_REFUSED, emit_json, fail, pad, width
 from adapters.demo.synthetic import SyntheticProvince, designations, generate, holds
+from adapters.demo.workflow import WORKFLOW_REASON, run_workflow
 from adapters.files.designations_csv import read_designations, write_designations
 from adapters.files.holds_csv import read_holds, write_holds
-from adapters.files.notice import write_notice, write_orders
 from adapters.files.register_csv import CsvRegister, write_register
 from adapters.files.treasury_csv import write_treasury
 from domain.application import Ledger
@@ -45,17 +45,6 @@ POLICY_2025 = Path(str(resources.files("domain").joinpath("policies", "jincaigui
 ADOPTION_REASON = "晋财规建〔2025〕1号 施行 (2025-06-01): governs the 2025 cohort on"
 DESIGNATIONS_DIRECTORY = "designations"
 HOLDS_FILE = "holds.csv"
-NOTICES_DIRECTORY = "notices"
-ORDERS_FILE = "payment-orders.csv"
-REVIEWER = "demo-reviewer"
-DEMO_FUND = "140000-XSG"
-"""The demo's fund code: the province's scale-up award fund (小升规奖励资金)."""
-APPROPRIATION_STEP = 1_000_000_000
-"""The demo appropriates what its batch needs, rounded up to 10 million yuan."""
-OBJECTIONS_TO = "山西省中小企业发展促进局 (the provincial SME authority), 0351-0000000"
-WORKFLOW_REASON = (
-    "晋财规建〔2025〕1号: 审核、公示、审批后拨付 (paid after review, notice and approval)"
-)
 MIN_SCALE, MAX_SCALE = 0.005, 10.0
 
 # How the treasury settles awards due in a past fiscal year: most in one payment, some in two
@@ -104,49 +93,6 @@ def _url(d: Path) -> str:
 
 def _random_day(rng: random.Random, first: date, last: date) -> date:
     return first + timedelta(days=rng.randrange((last - first).days + 1))
-
-
-def _workflow(ledger: Ledger, d: Path, year: int) -> dict[str, Any]:
-    """The fiscal year after the data through the payment workflow: appropriated, proposed by
-    one user and approved by another, published for 5 working days ending before today, one
-    objection heard, released, and its payment orders written."""
-    today = today_in_shanghai()
-    due = sum(a.amount_fen for a in ledger.awards(fiscal_year=year) if a.earned and a.hold is None)
-    appropriated = -(-due // APPROPRIATION_STEP) * APPROPRIATION_STEP  # rounded up
-    ledger.set_appropriation(
-        year, DEMO_FUND, appropriated, f"晋财建〔{year - 1}〕150号", actor=ACTOR
-    )
-    batch = ledger.propose_batch(year, actor=ACTOR)
-    ledger.approve_batch(batch.batch_id, actor=REVIEWER)
-    notice = ledger.publish_batch(
-        batch.batch_id, today - timedelta(days=21), objections_to=OBJECTIONS_TO, actor=ACTOR
-    )
-    page, lines = write_notice(notice, d / NOTICES_DIRECTORY)
-    assert notice.notice_from is not None and notice.notice_to is not None
-    objected = notice.awards[0]
-    ledger.object_to_batch(
-        batch.batch_id,
-        objected.uscc,
-        "群众来信反映该企业上年度产值数据存疑 (a letter questions last year's output)",
-        notice.notice_from + timedelta(days=1),
-        actor=REVIEWER,
-    )
-    released = ledger.release_batch(batch.batch_id, actor=ACTOR)
-    orders = d / ORDERS_FILE
-    write_orders(ledger.batch_orders(batch.batch_id), orders)
-    return {
-        "fiscal_year": year,
-        "fund": DEMO_FUND,
-        "appropriated_fen": appropriated,
-        "batch_id": batch.batch_id,
-        "proposed": batch.awards_count,
-        "released": released.awards_count,
-        "released_fen": released.total_fen,
-        "objected": objected.uscc,
-        "notice_from": notice.notice_from.isoformat(),
-        "notice_to": notice.notice_to.isoformat(),
-        "files": {"notice_html": str(page), "notice_csv": str(lines), "orders_file": str(orders)},
-    }
 
 
 def _pay(
@@ -526,7 +472,7 @@ def run_demo(out: str, seed: int, scale: float, as_json: bool) -> int:
             workflow_year = province.last_year + 1
             ledger.require_release(workflow_year, WORKFLOW_REASON, actor=ACTOR)
             payments = _pay(ledger, seed, province.last_year, today_in_shanghai(), workflow_year)
-            doc_workflow = _workflow(ledger, d, workflow_year)
+            doc_workflow = run_workflow(ledger, d, workflow_year, ACTOR)
             bar.advance()
             doc = _summary(ledger, province, d, payments)
             doc["by_version"] = _by_version(ledger)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from html import escape
 
 from domain.money import yuan
-from domain.results import ForecastResult
+from domain.payment_results import ForecastResult
 
 PARTS = (
     ("decided_fen", "decided, unpaid", "#1f5fbf"),

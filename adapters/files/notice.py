@@ -12,7 +12,7 @@ from pathlib import Path
 
 from domain.codes import divisions
 from domain.money import yuan
-from domain.results import BatchView, PaymentOrder
+from domain.payment_results import BatchView, PaymentOrder
 
 NOTICE_COLUMNS = (
     "firm_name",

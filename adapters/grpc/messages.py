@@ -18,26 +18,24 @@ from adapters.files.holds_csv import hold_row, holds_csv
 from adapters.files.register_csv import RowsRegister
 from adapters.grpc.auth import CallError
 from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2 as pb
+from domain.command_results import (
+    CorrectionResult,
+    DesignationResult,
+    HoldResult,
+    ImportResult,
+    MoneyResult,
+)
 from domain.designations import DesignationRow
 from domain.errors import RowError
 from domain.holds import HoldRow
+from domain.payment_results import BatchView, BookResult, BudgetRow, ForecastResult, PaymentOrder
 from domain.register import COLUMNS, FieldError
 from domain.results import (
     AwardRow,
-    BatchView,
-    BookResult,
-    BudgetRow,
-    CorrectionResult,
-    DesignationResult,
     EnergyWindow,
     EnterpriseView,
     FirmWindow,
-    ForecastResult,
-    HoldResult,
     HoldView,
-    ImportResult,
-    MoneyResult,
-    PaymentOrder,
     Point,
     PolicyVersion,
     RegisterEntry,

@@ -51,6 +51,7 @@ from adapters.persistence.settings import DatabaseSettings
 from domain.application import Ledger
 from domain.codes import cities
 from domain.errors import InvalidInputError
+from domain.payment_audit import workflow_audit
 from domain.reconciliation import (
     RECONCILIATION_BOOK_ID,
     AwardFacts,
@@ -58,7 +59,6 @@ from domain.reconciliation import (
     ReconciliationBook,
     audit,
     match_payments,
-    workflow_audit,
 )
 from domain.results import Point, TotalRow
 from projections.drift import TableDrift, compare, derive

@@ -50,7 +50,7 @@ def test_a_batch_s_public_notice_renders_in_chromium(tmp_path: Path) -> None:
     from datetime import date
 
     from adapters.files.notice import render_notice
-    from domain.results import BatchAward, BatchView
+    from domain.payment_results import BatchAward, BatchView
 
     binary = chromium_binary()
     awards = [

@@ -13,7 +13,7 @@ import pytest
 from support.ledgers import import_file, row, uscc, write_rows
 
 from adapters.bootstrap import log_of, open_ledger
-from domain.results import ImportResult
+from domain.command_results import ImportResult
 from projections.drift import compare, derive
 from projections.runner import LedgerViews
 

@@ -33,8 +33,8 @@ from adapters.bootstrap import open_ledger
 from adapters.files.register_csv import CsvRegister, RegisterFileError
 from adapters.persistence.settings import database_settings
 from domain.application import Ledger
+from domain.command_results import ImportResult
 from domain.errors import NotFoundError, RefusedError
-from domain.results import ImportResult
 from domain.rules import entitlements
 from projections import runner
 from projections.tables import TABLES

@@ -15,7 +15,7 @@ from adapters.files.register_csv import CsvRegister, write_register
 from adapters.persistence.settings import database_settings
 from domain.application import Ledger
 from domain.codes import make_uscc
-from domain.results import CorrectionResult, ImportResult
+from domain.command_results import CorrectionResult, ImportResult
 from projections.runner import LedgerViews
 from projections.tables import TABLES
 

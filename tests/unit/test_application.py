@@ -11,6 +11,7 @@ from support.helpers import ref_uscc
 
 from adapters.files.register_csv import RowsRegister
 from domain.application import Ledger
+from domain.command_results import CorrectionResult, ImportResult
 from domain.errors import (
     ConflictError,
     ImportRejectedError,
@@ -19,7 +20,6 @@ from domain.errors import (
     OutOfScopeError,
     PreconditionError,
 )
-from domain.results import CorrectionResult, ImportResult
 from projections.memory import MemoryRegister
 
 TODAY = date(2026, 6, 1)
