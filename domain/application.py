@@ -17,6 +17,9 @@ argument of every command. Its methods are grouped by subject in the classes it 
 - `domain.batches.BatchCommands` (on top of it): `propose_batch`, `approve_batch`,
   `publish_batch`, `object_to_batch`, `release_batch`, `batch`, `batches`, `batch_orders`;
 - `domain.forecast.ForecastQueries`: `forecast`;
+- `domain.city_progress.ProgressQueries` (on `domain.pipeline.PipelineQueries` and
+  `domain.below_scale.BelowScaleCommands`): `import_below_scale`, `pipeline`, `conversion`,
+  `progress`;
 - `domain.queries.PointInTimeQueries`: `point`, `awards`, `totals`, `windows`, `register`,
   `register_sizes`, `imported_years`, `payments`, `revocations`, `enterprise`, `explain`,
   `audit_trail`, `reconciliations`.
@@ -25,6 +28,7 @@ argument of every command. Its methods are grouped by subject in the classes it 
 from __future__ import annotations
 
 from domain.batches import BatchCommands
+from domain.city_progress import ProgressQueries
 from domain.designations import DesignationCommands
 from domain.forecast import ForecastQueries
 from domain.holds import HoldCommands
@@ -42,6 +46,7 @@ class Ledger(
     HoldCommands,
     BatchCommands,
     ForecastQueries,
+    ProgressQueries,
     PointInTimeQueries,
 ):
     """The scale-up award ledger. Commands append events; queries answer at a point in time."""

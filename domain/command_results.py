@@ -148,3 +148,20 @@ class HoldResult:
     firms: list[str]
     position: int | None
     views_error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BelowScaleResult:
+    """A period of the below-scale database recorded, corrected, or replayed."""
+
+    period: str
+    sha256: str
+    replay: bool
+    """Nothing was recorded: the period holds these rows already."""
+    corrected: bool
+    """The period had other rows: this file replaced them (a `PeriodReissued`)."""
+    counts: dict[str, int]
+    """rows, on_register (firms on the latest register: kept, left out of the pipeline); for a
+    correction also added, removed, changed and unchanged."""
+    position: int | None
+    views_error: str | None = None

@@ -120,6 +120,12 @@ class HoldsRejectedError(RejectedFileError):
     outcome = "nothing was recorded"
 
 
+class BelowScaleRejectedError(RejectedFileError):
+    """A below-scale file with bad lines: every bad line is listed, nothing was recorded."""
+
+    outcome = "nothing was recorded"
+
+
 class ConcurrentWriteError(Exception):
     """Another writer changed the same aggregates first and retries did not help."""
 

@@ -181,6 +181,28 @@ class PriorityRule(_Model):
     """The entry year and the years after it: 3 is the entry year and the two after it."""
 
 
+class CultivationRule(_Model):
+    """(十七) the below-scale database and (十四)(一) the province's goal: the register threshold a
+    below-scale firm's annualised revenue is measured against (应统尽统), the share of it from
+    which a firm is in the cultivation pool (重点培育库), and the goal the progress report tracks."""
+
+    clause: str = "(十七)"
+    register_threshold_fen: Annotated[StrictInt, Field(gt=0)] = 2_000_000_000
+    """20 million yuan of main-business revenue a year: the above-scale threshold."""
+    pool_percent: Annotated[StrictInt, Field(ge=1, le=99)] = 75
+    """A firm whose annualised revenue is at least this share of the threshold, and below it."""
+    progress_clause: str = "(十四)"
+    province_goal: Annotated[StrictInt, Field(gt=0)] = 10_000
+    """(一): more than 10,000 above-scale industrial firms ..."""
+    goal_year: Annotated[StrictInt, Field(ge=1990, le=2100)] = 2025
+    """... by the end of this year."""
+
+    @property
+    def pool_from_fen(self) -> int:
+        """The least annualised revenue in the pool: the threshold's share, rounded up to a fen."""
+        return -(-self.register_threshold_fen * self.pool_percent // 100)
+
+
 class Policy(_Model):
     """One version of the award rules. Its content hash identifies it in the log."""
 
@@ -198,6 +220,8 @@ class Policy(_Model):
     windows: Windows
     priority: PriorityRule | None = Field(default=None, exclude_if=_none)
     """(六)(七); None: the defaults of `PriorityRule`."""
+    cultivation: CultivationRule | None = Field(default=None, exclude_if=_none)
+    """(十七)(十四)(一); None: the defaults of `CultivationRule`."""
 
     @model_validator(mode="after")
     def _kinds_distinct(self) -> Policy:
@@ -225,6 +249,10 @@ class Policy(_Model):
     @property
     def priority_rule(self) -> PriorityRule:
         return self.priority or PriorityRule()
+
+    @property
+    def cultivation_rule(self) -> CultivationRule:
+        return self.cultivation or CultivationRule()
 
     @property
     def starts(self) -> int:
@@ -256,6 +284,12 @@ class Policies:
             if version.starts <= first_entry_year:
                 chosen = version
         return chosen
+
+    @property
+    def latest(self) -> Policy:
+        """The version that applies from the latest year: the one whose province-wide
+        parameters (the register threshold, the goal) are in force."""
+        return self.versions[-1]
 
     def with_version(self, policy: Policy) -> Policies:
         return Policies.of((*self.versions, policy))

@@ -53,6 +53,8 @@ OPTIONS = frozenset(
         "reason",
         "received_on",
         "ref",
+        "period",
+        "targets",
     }
 )
 """The application's argument names that the command line takes as options (`--known-at`)."""
