@@ -72,14 +72,15 @@ def _bar_chart(key: str, title: str, colour: str, cities: Sequence[Mapping[str, 
                 f"{_e(city['city_code'])}: {_e(value)}</title></rect>"
             )
         parts.append(
-            f'<text x="{x:.1f}" y="{height - bottom + 14}">{_e(str(city["city_code"])[2:4])}</text>'
+            f'<text x="{x:.1f}" y="{height - bottom + 14}">'
+            f"{_e(str(city.get('city_name', city['city_code'])).removesuffix('市'))}</text>"
         )
     parts.append("</svg>")
     return "\n".join(parts)
 
 
 def _short(value: float) -> str:
-    return f"{value:.2f}" if value < 10 else f"{value:,.0f}"
+    return f"{value:,.0f}" if value == int(value) else f"{value:.2f}"
 
 
 def _trajectory(report: Mapping[str, Any]) -> str:
@@ -145,7 +146,7 @@ def render_progress(report: Mapping[str, Any]) -> str:
 <html lang="zh-CN"><head><meta charset="utf-8">
 <title>{report["year"]} 小升规 progress by city</title><style>{_CSS}</style></head>
 <body>
-<h1>{report["year"]} 规上工业企业 progress by city ({_e(report["clause"])})</h1>
+<h1>{report["year"]} 规上工业企业 progress by city {_e(report["clause"])}</h1>
 <p>Known at log position {_e(known["position"])} (committed {_e(known["recorded_at"])}); targets:
 {_e(report["targets_from"])}; marks: the top {_e(report["rule"]["praise_top"])} by share of target
 praised, the bottom {_e(report["rule"]["criticise_bottom"])} criticised.</p>
