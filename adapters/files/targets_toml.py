@@ -30,6 +30,11 @@ def read_targets(path: str | Path) -> Targets:
         data = Path(path).read_bytes()
     except OSError as e:
         raise CsvFileError(f"{name}: cannot read: {e.strerror or e}") from e
+    return parse_targets(name, data)
+
+
+def parse_targets(name: str, data: bytes) -> Targets:
+    """A targets file's bytes checked (`name`: where they came from, for messages)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -324,13 +324,13 @@ def designation_rows(
         for m in messages
         if m.WhichOneof("item") == "row"
     ]
-    return _checked_rows(values, designation_row, designations_csv)
+    return checked_rows(values, designation_row, designations_csv)
 
 
 _Row = TypeVar("_Row")
 
 
-def _checked_rows(
+def checked_rows(
     values: list[list[str]],
     parse: Callable[[int, list[str]], _Row | list[FieldError]],
     as_csv: Callable[[list[list[str]]], bytes],
@@ -379,7 +379,7 @@ def hold_rows(
         for m in messages
         if m.WhichOneof("item") == "row"
     ]
-    return _checked_rows(values, hold_row, holds_csv)
+    return checked_rows(values, hold_row, holds_csv)
 
 
 def holds_recorded(r: HoldResult) -> pb.HoldsRecorded:

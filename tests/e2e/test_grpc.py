@@ -215,6 +215,31 @@ METHODS = {
         "read",
         lambda s, m: s.ListBatchOrders(pb.BatchRequest(batch_id="NONE"), metadata=m),
     ),
+    "ImportBelowScale": (
+        "import",
+        lambda s, m: s.ImportBelowScale(
+            iter(
+                [
+                    pb.ImportBelowScaleRequest(
+                        header=pb.BelowScaleHeader(period="2021-12", source="role")
+                    )
+                ]
+            ),
+            metadata=m,
+        ),
+    ),
+    "GetPipeline": (
+        "read",
+        lambda s, m: s.GetPipeline(pb.GetPipelineRequest(on="2021-12-31"), metadata=m),
+    ),
+    "GetConversion": (
+        "read",
+        lambda s, m: s.GetConversion(pb.GetConversionRequest(year=2021), metadata=m),
+    ),
+    "GetProgress": (
+        "read",
+        lambda s, m: s.GetProgress(pb.GetProgressRequest(year=2021), metadata=m),
+    ),
 }
 ALLOWED = {
     "finance": {"read", "pay", "budget"},
