@@ -168,7 +168,7 @@ def _progress(ledger: Ledger, a: argparse.Namespace) -> int:
         return EXIT_OK
     p = r.province
     print(
-        f"progress of {r.year} ({r.clause}) at position {r.point.position}: the province "
+        f"progress of {r.year} {r.clause} at position {r.point.position}: the province "
         f"{p['register_size']} of the goal {r.province_goal} by {r.goal_year}; targets: "
         f"{r.targets_from}"
     )

@@ -15,6 +15,7 @@ from typing import Any
 
 from adapters.bootstrap import open_ledger, today_in_shanghai
 from adapters.cli.output import EXIT_OK, EXIT_REFUSED, emit_json, fail, pad, width
+from adapters.demo.below_scale import print_below_scale, run_below_scale
 from adapters.demo.synthetic import SyntheticProvince, designations, generate, holds
 from adapters.demo.workflow import WORKFLOW_REASON, run_workflow
 from adapters.files.designations_csv import read_designations, write_designations
@@ -333,6 +334,8 @@ def _print(doc: dict[str, Any]) -> None:
     print(f"  the public notice: {files['notice_html']} (and {files['notice_csv']})")
     print(f"  the payment orders: {files['orders_file']}")
     print()
+    print_below_scale(doc["below_scale"], doc["below_scale_files"])
+    print()
     d = doc["directory"]
     print(
         f"The demo is in {d}/: its ledger {doc['ledger_path']}, the registers in "
@@ -473,6 +476,7 @@ def run_demo(out: str, seed: int, scale: float, as_json: bool) -> int:
             ledger.require_release(workflow_year, WORKFLOW_REASON, actor=ACTOR)
             payments = _pay(ledger, seed, province.last_year, today_in_shanghai(), workflow_year)
             doc_workflow = run_workflow(ledger, d, workflow_year, ACTOR)
+            below = run_below_scale(ledger, province, seed, d, today_in_shanghai(), ACTOR)
             bar.advance()
             doc = _summary(ledger, province, d, payments)
             doc["by_version"] = _by_version(ledger)
@@ -480,6 +484,8 @@ def run_demo(out: str, seed: int, scale: float, as_json: bool) -> int:
             doc["holds_file"] = str(held)
             doc["workflow_files"] = doc_workflow.pop("files")
             doc["workflow"] = doc_workflow
+            doc["below_scale_files"] = below.pop("files")
+            doc["below_scale"] = below
             doc["registers"] = {str(year): str(path) for year, path in files.items()}
             doc["treasury_file"] = str(_treasury_export(ledger, d))
             bar.advance()

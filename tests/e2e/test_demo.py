@@ -51,6 +51,7 @@ PATH_KEYS = (
     "environment",
     "holds_file",
     "workflow_files",
+    "below_scale_files",
 )
 
 
