@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast test-faults lint bench bench-verify bench-audit bench-grpc bench-reconcile clean
+.PHONY: demo test test-fast test-faults lint bench bench-verify bench-audit bench-grpc bench-reconcile bench-below-scale clean
 
 $(STAMP): pyproject.toml hatch_build.py protos/subsidy_ledger/v1/ledger.proto
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,9 @@ bench-grpc: $(STAMP)
 
 bench-reconcile: $(STAMP)
 	$(BIN)/python bench/reconcile.py
+
+bench-below-scale: $(STAMP)
+	$(BIN)/python bench/below_scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -280,10 +280,11 @@ class BelowScaleCommands(LedgerBase):
 
     def below_scale_periods(
         self, last: Period, months: int, position: int | None
-    ) -> dict[Period, tuple[int, list[BelowScaleRow]]]:
+    ) -> dict[Period, tuple[int, list[list[Any]]]]:
         """The periods of the `months` months ending at `last` the database holds, as known at
-        `position` (None: now): each with the position of its file then in force, and its rows."""
-        found: dict[Period, tuple[int, list[BelowScaleRow]]] = {}
+        `position` (None: now): each with the position of its file then in force, and its rows
+        as the event stores them (`stored_row` reads one)."""
+        found: dict[Period, tuple[int, list[list[Any]]]] = {}
         for back in range(months):
             month = last.back(back)
             entries = [
@@ -294,5 +295,5 @@ class BelowScaleCommands(LedgerBase):
             if not entries:
                 continue
             (event,) = self.decoded(entries[-1:])
-            found[month] = (entries[-1].position, [stored_row(r) for r in event.rows])
+            found[month] = (entries[-1].position, event.rows)
         return found

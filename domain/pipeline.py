@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
-from domain.below_scale import BelowScaleCommands, BelowScaleRow, Period
+from domain.below_scale import BelowScaleCommands, BelowScaleRow, Period, stored_row
 from domain.codes import cities
 from domain.errors import NotFoundError
 from domain.ledger_base import checked_city
@@ -73,36 +73,41 @@ class PipelineQueries(BelowScaleCommands, PointInTimeQueries):
             else set()
         )
         periods = self.below_scale_periods(Period.of(on), WINDOW_MONTHS, point.position)
-        latest: dict[str, tuple[Period, BelowScaleRow]] = {}
-        for month in sorted(periods, reverse=True):
-            for row in periods[month][1]:
-                latest.setdefault(row.uscc, (month, row))
         reached: list[PipelineRow] = []
         pool: list[PipelineRow] = []
         on_register = 0
-        for uscc, (month, row) in latest.items():
-            if uscc in registered:
-                on_register += 1
-                continue
-            if city is not None and row.city_code != city:
-                continue
-            revenue, how = annualised(row, month)
-            if revenue < rule.pool_from_fen:
-                continue
-            found = PipelineRow(
-                uscc,
-                row.name,
-                row.city_code,
-                row.region_code,
-                row.industry_code,
-                str(month),
-                row.revenue_ytd_fen,
-                revenue,
-                how,
-                row.employees,
-                row.source,
-            )
-            (reached if revenue >= rule.register_threshold_fen else pool).append(found)
+        seen: set[str] = set()
+        # The newest month first: a firm's first row met is its latest. The rows stay as the
+        # events stored them until one is in the pipeline (a month is 30,000 of them).
+        for month in sorted(periods, reverse=True):
+            for values in periods[month][1]:
+                uscc = values[0]
+                if uscc in seen:
+                    continue
+                seen.add(uscc)
+                if uscc in registered:
+                    on_register += 1
+                    continue
+                row = stored_row(values)
+                if city is not None and row.city_code != city:
+                    continue
+                revenue, how = annualised(row, month)
+                if revenue < rule.pool_from_fen:
+                    continue
+                found = PipelineRow(
+                    uscc,
+                    row.name,
+                    row.city_code,
+                    row.region_code,
+                    row.industry_code,
+                    str(month),
+                    row.revenue_ytd_fen,
+                    revenue,
+                    how,
+                    row.employees,
+                    row.source,
+                )
+                (reached if revenue >= rule.register_threshold_fen else pool).append(found)
         return Pipeline(
             point,
             on.isoformat(),
