@@ -24,6 +24,7 @@ from adapters.cli.output import pad, width
 from adapters.demo.synthetic import INDUSTRIES, TRADE_CHARS, SyntheticProvince
 from adapters.files.below_scale_csv import read_below_scale, write_below_scale
 from adapters.files.progress_html import render_progress
+from adapters.files.targets_toml import read_targets
 from domain.application import Ledger
 from domain.below_scale import BelowScaleRow, Period, Source
 from domain.codes import cities, divisions, make_uscc
@@ -145,9 +146,11 @@ def run_below_scale(
     for which, rows in (("reached", pipeline.reached), ("pool", pipeline.pool)):
         for r in rows:
             by_city[r.city_code][which] += 1
-    report = ledger.progress(year)
     out = d / PROGRESS_DIRECTORY
     out.mkdir(exist_ok=True)
+    targets_file = out / f"targets-{year}.toml"
+    targets_file.write_text(targets_toml(ledger, year), encoding="utf-8")
+    report = ledger.progress(year, targets=read_targets(targets_file))
     document = report.to_json()
     (out / f"progress-{year}.json").write_text(
         json.dumps(jsonable(document), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
@@ -160,8 +163,37 @@ def run_below_scale(
         "pipeline_on": pipeline.on,
         "pipeline": by_city,
         "progress_year": year,
-        "files": {"directory": str(d / DIRECTORY), "progress_report": str(page)},
+        "files": {
+            "directory": str(d / DIRECTORY),
+            "targets": str(targets_file),
+            "progress_report": str(page),
+        },
     }
+
+
+TARGET_GROWTH_PERCENT = 6
+"""The demo's targets: each city's register of the year before, grown by this much."""
+
+
+def targets_toml(ledger: Ledger, year: int) -> str:
+    """A targets file for `year`: each city's register of the year before grown by
+    `TARGET_GROWTH_PERCENT` (rounded up), the top and bottom three marked."""
+    before = {s.city_code: s.size for s in ledger.register_sizes() if s.year == year - 1}
+    lines = [
+        f"# {year}年度各市规上工业企业目标 (the demo's: the {year - 1} register + "
+        f"{TARGET_GROWTH_PERCENT}%)",
+        f"year = {year}",
+        "praise_top = 3",
+        "criticise_bottom = 3",
+        "",
+        "[targets]",
+        *(
+            f"{code} = {-(-n * (100 + TARGET_GROWTH_PERCENT) // 100)}"
+            for code, n in sorted(before.items())
+            if n > 0
+        ),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def print_below_scale(doc: dict[str, Any], files: dict[str, str]) -> None:
@@ -187,4 +219,7 @@ def print_below_scale(doc: dict[str, Any], files: dict[str, str]) -> None:
             pad(v, w, right=i > 0) for i, (v, w) in enumerate(zip(r, widths, strict=True))
         )
         print("  " + "  ".join([first, *rest]))
-    print(f"The city progress report of {doc['progress_year']} (十四): {files['progress_report']}")
+    print(
+        f"The city progress report of {doc['progress_year']} (十四), against the targets of "
+        f"{files['targets']}: {files['progress_report']}"
+    )

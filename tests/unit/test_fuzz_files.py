@@ -1,4 +1,4 @@
-"""Register and treasury files damaged at random (truncated, bytes replaced or inserted, control
+"""Register, treasury and below-scale files damaged at random (truncated, bytes replaced or inserted, control
 characters, another encoding than the one named): each is either read whole or refused with every
 bad line placed (FILE:LINE: FIELD: reason), and a refused register writes nothing. Never a crash."""
 
@@ -13,11 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.helpers import Firm, ref_uscc
 
+from adapters.files.below_scale_csv import read_below_scale
 from adapters.files.csv_records import CsvFileError
 from adapters.files.register_csv import CsvRegister
 from adapters.files.treasury_csv import read_treasury
 from domain.application import Ledger
-from domain.errors import RejectedFileError
+from domain.codes import divisions
+from domain.errors import BelowScaleRejectedError, RejectedFileError
 from projections.memory import MemoryRegister
 
 REGISTER = "\n".join(
@@ -128,3 +130,39 @@ def test_the_undamaged_files_read_in_each_encoding(tmp_path: Path, encoding: str
     assert len(read_treasury(path, through=date(2024, 12, 31), encoding=named).rows) == 5
     path.write_bytes(REGISTER.encode(encoding))
     assert sum(1 for _ in CsvRegister(path, 2020, encoding=named).records()) == 5
+
+
+BELOW_SCALE = "\n".join(
+    [
+        "uscc,name,region_code,industry_code,revenue_ytd_fen,employees,source",
+        *(
+            f"{ref_uscc(i)},山西规下{i}有限公司,140105,C1311,{i}00000000,{i}0,tax"
+            for i in range(1, 6)
+        ),
+    ]
+)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(case=damaged(BELOW_SCALE))
+def test_a_damaged_below_scale_file_is_read_whole_or_refused_line_by_line(
+    tmp_path: Path, case: tuple[bytes, str]
+) -> None:
+    raw, encoding = case
+    path = tmp_path / "2026-03.csv"
+    path.write_bytes(raw)
+    try:
+        read = read_below_scale(path, encoding=encoding)
+    except CsvFileError as refused:
+        assert str(path) in str(refused)
+        return
+    if read.errors:
+        assert_placed(BelowScaleRejectedError(read.name, read.errors).lines(), path)
+    else:
+        assert 0 <= len(read.rows) <= 5 + 1
+        for line, row in read.rows:
+            assert line >= 2 and row.revenue_ytd_fen >= 0
+            assert row.city_code == divisions()[row.region_code].city_code
+            assert not any(c < " " for c in row.name)
