@@ -19,6 +19,7 @@ from adapters.cli.batch_commands import BATCH_COMMANDS
 from adapters.cli.common import Command, actor_of, as_rows, warn_views
 from adapters.cli.hold_commands import HOLD_COMMANDS
 from adapters.cli.output import EXIT_FINDINGS, EXIT_OK, emit_json, print_table
+from adapters.cli.person_commands import PERSON_COMMANDS
 from adapters.cli.rule_commands import RULE_COMMANDS
 from adapters.files.register_csv import CsvRegister
 from adapters.persistence.chain import Verification
@@ -528,6 +529,7 @@ COMMANDS: dict[str, Command] = {
     **RULE_COMMANDS,
     **HOLD_COMMANDS,
     **BATCH_COMMANDS,
+    **PERSON_COMMANDS,
 }
 
 
@@ -551,6 +553,8 @@ def run(a: argparse.Namespace) -> int:
         except NoLedgerError:
             validate_year(a.year, CsvRegister(a.file, a.year, a.encoding), {})
             creates = True
-    ledger, _settings = open_store(a.db, create=creates)
+    ledger, _settings = open_store(
+        a.db, create=creates, person_secret=getattr(a, "person_secret", None)
+    )
     with ledger:
         return COMMANDS[a.command](ledger, a)
