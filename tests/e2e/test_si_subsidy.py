@@ -27,8 +27,8 @@ from support.persons import (
     HIRES_HEADER,
     Database,
     ref_person_id,
-    wrong_check,
     write_lines,
+    wrong_check,
 )
 
 BASE, A, B, H = (ref_uscc(n) for n in (1, 501, 502, 503))
