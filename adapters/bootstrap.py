@@ -14,8 +14,10 @@ from eventsourcing.persistence import IntegrityError, InternalError, Programming
 
 from adapters.persistence import LedgerRecorder
 from adapters.persistence.settings import DatabaseSettings, database_settings, require_ledger
+from adapters.persistence.vault import open_vault
 from domain.application import Ledger
 from domain.ledger_base import LedgerBase
+from domain.persons import PersonVault
 from domain.ports import ReadModel
 from projections.postgres import PostgresLedgerViews
 from projections.sqlite import SQLiteLedgerViews
@@ -49,9 +51,15 @@ def open_ledger(
 
 
 def open_store(
-    url: str | None = None, *, create: bool = False, pool_size: int | None = None
+    url: str | None = None,
+    *,
+    create: bool = False,
+    pool_size: int | None = None,
+    person_secret: str | None = None,
 ) -> tuple[Ledger, DatabaseSettings]:
-    """The ledger and the settings it was opened with."""
+    """The ledger and the settings it was opened with. `person_secret`: the file of the secret
+    the (九) hires' vault is opened under, when a command first needs it (default:
+    LEDGER_PERSON_SECRET_FILE)."""
     settings = database_settings(url, pool_size=pool_size)
     if not create:
         require_ledger(settings)
@@ -61,9 +69,13 @@ def open_store(
         # The library builds the views as a tracking recorder on the log's own datastore.
         return cast(ReadModel, app.factory.tracking_recorder(views_class))
 
+    def persons(app: LedgerBase) -> PersonVault:
+        return open_vault(app, settings.kind, person_secret)
+
     for attempt in range(OPEN_ATTEMPTS):
         try:
-            return Ledger(env=settings.env, today=today_in_shanghai, views=views), settings
+            ledger = Ledger(env=settings.env, today=today_in_shanghai, views=views, persons=persons)
+            return ledger, settings
         except (InternalError, IntegrityError, ProgrammingError):
             # Processes creating a new database's tables at once collide in PostgreSQL's
             # catalogue ("tuple concurrently updated"); the tables exist after one try.

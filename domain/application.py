@@ -16,6 +16,9 @@ argument of every command. Its methods are grouped by subject in the classes it 
   `budget`, `require_release`;
 - `domain.batches.BatchCommands` (on top of it): `propose_batch`, `approve_batch`,
   `publish_batch`, `object_to_batch`, `release_batch`, `batch`, `batches`, `batch_orders`;
+- `domain.subsidy_commands.SubsidyCommands`: (九) hires' social insurance: `import_hires`,
+  `import_contributions`; on top of it `domain.subsidy_money.SubsidyMoney`: `si_claims`,
+  `record_si_payment`; and `domain.person_commands.PersonCommands`: `person`, `erase_person`;
 - `domain.forecast.ForecastQueries`: `forecast`;
 - `domain.city_progress.ProgressQueries` (on `domain.pipeline.PipelineQueries` and
   `domain.below_scale.BelowScaleCommands`): `import_below_scale`, `pipeline`, `conversion`,
@@ -34,8 +37,10 @@ from domain.forecast import ForecastQueries
 from domain.holds import HoldCommands
 from domain.imports import RegisterCommands
 from domain.money_moves import MoneyCommands
+from domain.person_commands import PersonCommands
 from domain.policy_commands import PolicyCommands
 from domain.queries import PointInTimeQueries
+from domain.subsidy_money import SubsidyMoney
 
 
 class Ledger(
@@ -45,6 +50,8 @@ class Ledger(
     DesignationCommands,
     HoldCommands,
     BatchCommands,
+    SubsidyMoney,
+    PersonCommands,
     ForecastQueries,
     ProgressQueries,
     PointInTimeQueries,

@@ -275,6 +275,8 @@ class FirmState:
             case Enterprise.AwardsReleased():
                 for entitlement_id in event.amounts:
                     self.released[entitlement_id] = (event.batch_id, event.released_on)
+            case Enterprise.SubsidyEvent():
+                pass  # (九) hires: folded by domain.social_insurance
             case Enterprise.Registered() | Enterprise.Identified():
                 pass
             case _:
@@ -448,6 +450,14 @@ class Enterprise(Aggregate):
         batch_id: str
         released_on: date
         amounts: dict[str, int]
+
+    class SubsidyEvent(Event):
+        """The social-insurance subsidy's events (38号 (九), `domain.social_insurance`): facts of
+        the firm's hires that the register's fold passes over."""
+
+        def fact_day(self) -> date:
+            """The day the fact holds from (the audit trail's valid time)."""
+            raise NotImplementedError
 
     class RecoveryRecorded(Event):
         """Money paid against a revoked entitlement came back to the treasury (追回)."""

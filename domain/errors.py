@@ -126,6 +126,17 @@ class BelowScaleRejectedError(RejectedFileError):
     outcome = "nothing was recorded"
 
 
+class SubsidyRejectedError(RejectedFileError):
+    """A file of (九) hires or contributions with bad lines: every bad line is listed, nothing was
+    recorded."""
+
+    outcome = "nothing was recorded"
+
+
+class PersonErasedError(RefusedError):
+    """A person whose details were erased: nothing shows their identity again."""
+
+
 class ConcurrentWriteError(Exception):
     """Another writer changed the same aggregates first and retries did not help."""
 

@@ -37,6 +37,7 @@ from domain.errors import (
     PreconditionError,
     RefusedError,
 )
+from domain.persons import PersonVault
 from domain.policy import Policies, Policy, policy_from_json
 from domain.ports import Commit, KnownRegister, LedgerLog, ReadModel, TrailEntry
 from domain.register_book import REGISTER_BOOK_ID, RegisterBook
@@ -67,11 +68,13 @@ class LedgerBase(Application[uuid.UUID]):
         today: Callable[[], date],
         views: Callable[[LedgerBase], ReadModel] | None = None,
         known: Callable[[LedgerBase], KnownRegister] | None = None,
+        persons: Callable[[LedgerBase], PersonVault] | None = None,
     ) -> None:
         """`today`: today's date where the ledger is administered (the edge decides it).
         `views`: builds the read models over this application's datastore; `known`: what imports
         need of the register instead, where a store has no views (the in-memory store: the
-        application then answers commands only)."""
+        application then answers commands only). `persons`: opens the vault of (九) hires'
+        personal details, when a command first needs it (only those commands need its secret)."""
         super().__init__(env)
         self.today = today
         try:
@@ -80,6 +83,8 @@ class LedgerBase(Application[uuid.UUID]):
         except BaseException:
             self.close()
             raise
+        self._persons_factory = persons
+        self._persons: PersonVault | None = None
         self._book: RegisterBook | None = None
         self._parsed: dict[str, Policy] = {}
 
@@ -92,6 +97,15 @@ class LedgerBase(Application[uuid.UUID]):
         if self._views is None:
             raise RuntimeError("this ledger was opened without views: it answers commands only")
         return self._views
+
+    @property
+    def persons(self) -> PersonVault:
+        """The vault of personal details, opened on first use."""
+        if self._persons is None:
+            if self._persons_factory is None:
+                raise RefusedError("this ledger was opened without the vault of personal details")
+            self._persons = self._persons_factory(self)
+        return self._persons
 
     @property
     def store(self) -> LedgerLog:

@@ -203,6 +203,22 @@ class CultivationRule(_Model):
         return -(-self.register_threshold_fen * self.pool_percent // 100)
 
 
+class SocialInsuranceRule(_Model):
+    """(九): first entrants' hires of hard-to-employ people (就业困难人员) on contracts of at
+    least `min_contract_years`, whose social insurance the employer pays in full, have what the
+    employer paid subsidised for at most `months` months a hire, from the employment fund."""
+
+    clause: str = "(九)"
+    months: Annotated[StrictInt, Field(ge=1, le=120)] = 36
+    """"最长不超过3年": counted from the month the hire's first contract starts."""
+    min_contract_years: Annotated[StrictInt, Field(ge=1, le=10)] = 1
+    """"签订1年以上劳动合同"."""
+    hire_window_years: Annotated[StrictInt, Field(ge=1, le=10)] | None = 3
+    """The hire's first contract starts in the first-entry year or the years after it: 3 is the
+    entry year and the two after it (the clause speaks of first entrants, not of a window: this
+    is the ledger's reading). None: no window, any hire of a first entrant."""
+
+
 class Policy(_Model):
     """One version of the award rules. Its content hash identifies it in the log."""
 
@@ -222,6 +238,8 @@ class Policy(_Model):
     """(六)(七); None: the defaults of `PriorityRule`."""
     cultivation: CultivationRule | None = Field(default=None, exclude_if=_none)
     """(十七)(十四)(一); None: the defaults of `CultivationRule`."""
+    social_insurance: SocialInsuranceRule | None = Field(default=None, exclude_if=_none)
+    """(九); None: the defaults of `SocialInsuranceRule`."""
 
     @model_validator(mode="after")
     def _kinds_distinct(self) -> Policy:
@@ -253,6 +271,10 @@ class Policy(_Model):
     @property
     def cultivation_rule(self) -> CultivationRule:
         return self.cultivation or CultivationRule()
+
+    @property
+    def social_insurance_rule(self) -> SocialInsuranceRule:
+        return self.social_insurance or SocialInsuranceRule()
 
     @property
     def starts(self) -> int:

@@ -8,7 +8,21 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "auditor": frozenset({"read", "audit"}),
     "certification": frozenset({"read", "designate"}),
     "review": frozenset({"read", "hold", "batch"}),
-    "admin": frozenset({"read", "pay", "import", "designate", "audit", "hold", "batch", "budget"}),
+    "human_resources": frozenset({"read", "hires", "persons"}),
+    "admin": frozenset(
+        {
+            "read",
+            "pay",
+            "import",
+            "designate",
+            "audit",
+            "hold",
+            "batch",
+            "budget",
+            "hires",
+            "persons",
+        }
+    ),
 }
 """Role -> what it may do: `read` the ledger's answers, `pay` (record payments and recoveries),
 `import` registers, `designate` (import the designations a certifying authority grants: the
@@ -17,6 +31,8 @@ tech-based SMEs; not the statistics bureau's), `audit` (the audit trail, verify,
 (place, lift and import compliance holds), `budget` (appropriations and the switch to paying
 released awards only: finance) and `batch` (propose, publish, object to and release
 payment batches; approve one another user proposed): the `review` role is the province's SME
-authority."""
+authority; `hires` (import the human-resources bureau's (九) hires and contributions) and
+`persons` (show a person's details, erase a person): the `human_resources` role, the bureau's.
+A payment of the (九) subsidy is `pay` (finance), as an award's is."""
 
 ROLES = tuple(PERMISSIONS)

@@ -71,6 +71,8 @@ def valid_from(event: Any) -> date:
     if isinstance(event, Enterprise.AwardsReleased):
         released: date = event.released_on
         return released
+    if isinstance(event, Enterprise.SubsidyEvent):
+        return event.fact_day()
     if isinstance(event, Enterprise.Identified):
         return event.timestamp.date()
     return date(event.year, 1, 1)

@@ -20,6 +20,7 @@ from adapters.cli.common import Command, actor_of, as_rows, warn_views
 from adapters.cli.hold_commands import HOLD_COMMANDS
 from adapters.cli.output import EXIT_FINDINGS, EXIT_OK, emit_json, print_table
 from adapters.cli.pipeline_commands import PIPELINE_COMMANDS
+from adapters.cli.person_commands import PERSON_COMMANDS
 from adapters.cli.rule_commands import RULE_COMMANDS
 from adapters.files.register_csv import CsvRegister
 from adapters.persistence.chain import Verification
@@ -530,6 +531,7 @@ COMMANDS: dict[str, Command] = {
     **HOLD_COMMANDS,
     **BATCH_COMMANDS,
     **PIPELINE_COMMANDS,
+    **PERSON_COMMANDS,
 }
 
 
@@ -553,6 +555,8 @@ def run(a: argparse.Namespace) -> int:
         except NoLedgerError:
             validate_year(a.year, CsvRegister(a.file, a.year, a.encoding), {})
             creates = True
-    ledger, _settings = open_store(a.db, create=creates)
+    ledger, _settings = open_store(
+        a.db, create=creates, person_secret=getattr(a, "person_secret", None)
+    )
     with ledger:
         return COMMANDS[a.command](ledger, a)

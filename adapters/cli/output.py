@@ -36,6 +36,8 @@ OPTIONS = frozenset(
         "fiscal_year",
         "from_fiscal_year",
         "fund",
+        "month",
+        "person",
         "objections_to",
         "subject",
         "working_days",

@@ -17,6 +17,7 @@ from adapters.cli.arguments import (
 from adapters.cli.batch_commands import add_batch_commands
 from adapters.cli.hold_commands import add_hold_commands
 from adapters.cli.pipeline_commands import add_pipeline_commands
+from adapters.cli.person_commands import add_person_commands
 from domain.policy import DesignationKind
 from domain.roles import ROLES
 from domain.rules import AWARD_STATUSES
@@ -361,6 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_hold_commands(sub, common, listing)
     add_batch_commands(sub, common, listing)
     add_pipeline_commands(sub, common, listing)
+    add_person_commands(sub, common, listing)
 
     p = sub.add_parser(
         "priority",

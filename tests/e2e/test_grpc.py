@@ -247,7 +247,19 @@ ALLOWED = {
     "auditor": {"read", "audit"},
     "certification": {"read", "designate"},
     "review": {"read", "hold", "batch"},
-    "admin": {"read", "pay", "import", "designate", "audit", "hold", "batch", "budget"},
+    "human_resources": {"read", "hires", "persons"},
+    "admin": {
+        "read",
+        "pay",
+        "import",
+        "designate",
+        "audit",
+        "hold",
+        "batch",
+        "budget",
+        "hires",
+        "persons",
+    },
 }
 
 

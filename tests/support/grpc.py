@@ -39,6 +39,7 @@ def tokens(tmp_path: Path) -> dict[str, str]:
         "review": add_user(path, "省中小企业局-王", "review", None),
         "review2": add_user(path, "省中小企业局-赵", "review", None),
         "admin": add_user(path, "admin", "admin", None),
+        "human_resources": add_user(path, "省人社厅-就业处", "human_resources", None),
         "datong": add_user(path, "大同财政局", "finance", "140200"),
         "taiyuan": add_user(path, "太原财政局", "finance", "140100"),
         "changzhi": add_user(path, "长治财政局", "finance", "140400"),

@@ -1,6 +1,6 @@
-"""Register, treasury and below-scale files damaged at random (truncated, bytes replaced or inserted, control
-characters, another encoding than the one named): each is either read whole or refused with every
-bad line placed (FILE:LINE: FIELD: reason), and a refused register writes nothing. Never a crash."""
+"""Register, treasury, below-scale and (九) hires and contributions files damaged at random
+(truncated, bytes replaced or inserted, control characters, another encoding than the one named):
+each is either read whole or refused with every bad line placed (FILE:LINE: FIELD: reason), and a refused register writes nothing. Never a crash."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.helpers import Firm, ref_uscc
+from support.persons import CONTRIBUTIONS_HEADER, HIRES_HEADER, ref_person_id
 
 from adapters.files.below_scale_csv import read_below_scale
 from adapters.files.csv_records import CsvFileError
+from adapters.files.hires_csv import read_contributions, read_hires
 from adapters.files.register_csv import CsvRegister
 from adapters.files.treasury_csv import read_treasury
 from domain.application import Ledger
@@ -130,6 +132,60 @@ def test_the_undamaged_files_read_in_each_encoding(tmp_path: Path, encoding: str
     assert len(read_treasury(path, through=date(2024, 12, 31), encoding=named).rows) == 5
     path.write_bytes(REGISTER.encode(encoding))
     assert sum(1 for _ in CsvRegister(path, 2020, encoding=named).records()) == 5
+
+
+PEOPLE = [ref_person_id("140105", f"19{70 + i}0{i}1{i}", f"{i}{i}{i}") for i in range(1, 6)]
+HIRES = "\n".join(
+    [
+        HIRES_HEADER,
+        *(
+            f"{ref_uscc(i)},{p},测试{i},长期失业人员,2023-0{i}-01,{'2025-12-31' if i % 2 else ''}"
+            for i, p in enumerate(PEOPLE, start=1)
+        ),
+    ]
+)
+CONTRIBUTIONS = "\n".join(
+    [CONTRIBUTIONS_HEADER, *(f"{ref_uscc(i)},{p},{i}2345" for i, p in enumerate(PEOPLE, start=1))]
+)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    case=st.one_of(
+        damaged(HIRES).map(lambda c: (*c, True)), damaged(CONTRIBUTIONS).map(lambda c: (*c, False))
+    )
+)
+def test_a_damaged_hires_or_contributions_file_is_read_whole_or_refused_line_by_line(
+    tmp_path: Path, case: tuple[bytes, str, bool]
+) -> None:
+    raw, encoding, hires = case
+    path = tmp_path / "hires.csv"
+    path.write_bytes(raw)
+    try:
+        read = (read_hires if hires else read_contributions)(path, encoding=encoding)
+    except CsvFileError as refused:
+        assert str(path) in str(refused)
+        return
+    lines = [e.format(str(path)) for e in read.errors]
+    if lines:
+        assert_placed(lines, path)
+    for person in PEOPLE:  # an identity number is never quoted whole
+        assert all(person not in line for line in lines)
+    assert len(read.rows) <= 5
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_the_undamaged_hires_files_read_in_each_encoding(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "h.csv"
+    named = "gb18030" if encoding == "gb18030" else "utf-8"
+    path.write_bytes(HIRES.encode(encoding))
+    hires = read_hires(path, encoding=named)
+    assert (len(hires.rows), hires.errors) == (5, [])
+    path.write_bytes(CONTRIBUTIONS.encode(encoding))
+    contributions = read_contributions(path, encoding=named)
+    assert (len(contributions.rows), contributions.errors) == (5, [])
 
 
 BELOW_SCALE = "\n".join(
