@@ -19,8 +19,8 @@ from adapters.cli.batch_commands import BATCH_COMMANDS
 from adapters.cli.common import Command, actor_of, as_rows, warn_views
 from adapters.cli.hold_commands import HOLD_COMMANDS
 from adapters.cli.output import EXIT_FINDINGS, EXIT_OK, emit_json, print_table
-from adapters.cli.pipeline_commands import PIPELINE_COMMANDS
 from adapters.cli.person_commands import PERSON_COMMANDS
+from adapters.cli.pipeline_commands import PIPELINE_COMMANDS
 from adapters.cli.rule_commands import RULE_COMMANDS
 from adapters.files.register_csv import CsvRegister
 from adapters.persistence.chain import Verification

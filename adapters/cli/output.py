@@ -19,6 +19,7 @@ from eventsourcing.persistence import PersistenceError
 from adapters.files.csv_records import CsvFileError
 from adapters.files.tokens import TokenFileError
 from adapters.persistence.settings import SettingsError
+from adapters.persistence.vault import VaultDamagedError
 from adapters.reconciliation.job import RunLockedError
 from domain.errors import ConcurrentWriteError, DamagedLogError, LedgerError, RejectedFileError
 from domain.money import yuan
@@ -200,7 +201,7 @@ def guarded(command: Callable[[], int]) -> int:
         return fail(refusal(e), EXIT_REFUSED)
     except (CsvFileError, SettingsError, PolicyFileError, TokenFileError) as e:
         return fail(str(e), EXIT_REFUSED)
-    except (ConcurrentWriteError, RunLockedError, DamagedLogError) as e:
+    except (ConcurrentWriteError, RunLockedError, DamagedLogError, VaultDamagedError) as e:
         return fail(str(e), EXIT_FAILURE)
     except PersistenceError as e:
         return fail(f"database error: {e}".strip(), EXIT_FAILURE)

@@ -16,8 +16,8 @@ from adapters.cli.arguments import (
 )
 from adapters.cli.batch_commands import add_batch_commands
 from adapters.cli.hold_commands import add_hold_commands
-from adapters.cli.pipeline_commands import add_pipeline_commands
 from adapters.cli.person_commands import add_person_commands
+from adapters.cli.pipeline_commands import add_pipeline_commands
 from domain.policy import DesignationKind
 from domain.roles import ROLES
 from domain.rules import AWARD_STATUSES

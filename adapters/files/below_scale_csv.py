@@ -4,14 +4,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from adapters.files.csv_records import clean_fields, csv_encoding, read_rows, uscc_field
+from adapters.files.csv_records import clean_fields, csv_bytes, csv_encoding, read_rows, uscc_field
 from domain.below_scale import BELOW_SCALE_COLUMNS, BelowScaleRow, Source
 from domain.codes import CodeError, normalize_industry, resolve_region
 from domain.errors import RowError
@@ -115,11 +113,7 @@ def below_scale_row(line: int, values: list[str]) -> tuple[int, BelowScaleRow] |
 def below_scale_csv(rows: Iterable[Sequence[Any]]) -> bytes:
     """Rows as the CSV file holds them (header first, UTF-8): what the demo writes and what an
     import over the wire hashes."""
-    text = io.StringIO()
-    out = csv.writer(text, lineterminator="\n")
-    out.writerow(BELOW_SCALE_COLUMNS)
-    out.writerows(rows)
-    return text.getvalue().encode("utf-8")
+    return csv_bytes(BELOW_SCALE_COLUMNS, rows)
 
 
 def write_below_scale(

@@ -6,8 +6,9 @@ import codecs
 import csv
 import functools
 import hashlib
+import io
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import BinaryIO, NamedTuple, TypeVar
@@ -183,6 +184,17 @@ def read_rows(
             else:
                 rows.append(row)
     return digest.hexdigest(), rows, errors
+
+
+def csv_bytes(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
+    """Rows as a file of this format holds them (the header first, UTF-8, `\n` line ends): what
+    a file writer writes, and what an import that came over the wire hashes, so that the same
+    rows give the same hash."""
+    text = io.StringIO()
+    out = csv.writer(text, lineterminator="\n")
+    out.writerow(columns)
+    out.writerows(rows)
+    return text.getvalue().encode("utf-8")
 
 
 # Fields every file format checks the same way --------------------------------------------------

@@ -6,11 +6,19 @@ open-ended contract) and a month's social-insurance contributions paid by each e
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from adapters.files.csv_records import clean_fields, csv_encoding, parse_day, read_rows, uscc_field
+from adapters.files.csv_records import (
+    clean_fields,
+    csv_bytes,
+    csv_encoding,
+    parse_day,
+    read_rows,
+    uscc_field,
+)
 from domain.errors import RowError
 from domain.persons import PersonIdError, validate_person_id
 from domain.register import FieldError
@@ -148,3 +156,14 @@ def contribution_row(line: int, values: list[str]) -> ContributionRow | list[Fie
         return errors
     assert uscc and pid and amount is not None
     return ContributionRow(line, uscc, pid, amount)
+
+
+def hires_csv(rows: Iterable[Sequence[object]]) -> bytes:
+    """Hires as the file holds them (UTF-8): what the demo writes, and what an import over the
+    wire hashes."""
+    return csv_bytes(HIRE_COLUMNS, rows)
+
+
+def contributions_csv(rows: Iterable[Sequence[object]]) -> bytes:
+    """A month's contributions as the file holds them (UTF-8)."""
+    return csv_bytes(CONTRIBUTION_COLUMNS, rows)

@@ -25,6 +25,7 @@ from adapters.grpc import messages
 from adapters.grpc.auth import CallError, Users, authorise, caller
 from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2 as pb
 from adapters.persistence.group_commit import CALL_DEADLINE
+from adapters.persistence.vault import PersonSecretError, VaultDamagedError
 from domain.application import Ledger
 from domain.errors import (
     ConcurrentWriteError,
@@ -69,8 +70,15 @@ def status_of(error: Exception, fields: dict[str, str]) -> tuple[grpc.StatusCode
             return grpc.StatusCode.FAILED_PRECONDITION, message
         case ConcurrentWriteError():
             return grpc.StatusCode.ABORTED, message
-        case DamagedLogError():
+        case DamagedLogError() | VaultDamagedError():
             return grpc.StatusCode.DATA_LOSS, message
+        case PersonSecretError():
+            # The server was started without the (九) person secret: the call cannot be served
+            # here until it is given (LEDGER_PERSON_SECRET_FILE).
+            return (
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"the server cannot open people's details: {message}",
+            )
         case PersistenceError() | OSError() | psycopg.OperationalError() | psycopg.InterfaceError():
             return grpc.StatusCode.UNAVAILABLE, f"the ledger's database is unavailable: {error}"
     return (

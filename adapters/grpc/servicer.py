@@ -23,6 +23,7 @@ from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2 as pb
 from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2_grpc as pb_grpc
 from adapters.grpc.payment_methods import PaymentMethods
 from adapters.grpc.pipeline_methods import PipelineMethods
+from adapters.grpc.subsidy_methods import SubsidyMethods
 from adapters.persistence import LedgerRecorder
 from adapters.persistence.chain import parse_anchor
 from domain.designations import designation_kind
@@ -34,7 +35,7 @@ from domain.text import checked_text
 SERVICE = pb.DESCRIPTOR.services_by_name["LedgerService"].full_name
 
 
-class Servicer(PaymentMethods, PipelineMethods, pb_grpc.LedgerServiceServicer):
+class Servicer(PaymentMethods, PipelineMethods, SubsidyMethods, pb_grpc.LedgerServiceServicer):
     """Each method: authenticate and authorise (`_call`), then ask the application."""
 
     # Queries ----------------------------------------------------------------------------------

@@ -240,6 +240,40 @@ METHODS = {
         "read",
         lambda s, m: s.GetProgress(pb.GetProgressRequest(year=2021), metadata=m),
     ),
+    "ImportHires": (
+        "hires",
+        lambda s, m: s.ImportHires(
+            iter([pb.ImportHiresRequest(header=pb.HiresHeader(source="role"))]), metadata=m
+        ),
+    ),
+    "ImportContributions": (
+        "hires",
+        lambda s, m: s.ImportContributions(
+            iter(
+                [
+                    pb.ImportContributionsRequest(
+                        header=pb.ContributionsHeader(month="2021-06", source="role")
+                    )
+                ]
+            ),
+            metadata=m,
+        ),
+    ),
+    "ListClaims": ("read", lambda s, m: s.ListClaims(pb.ListClaimsRequest(), metadata=m)),
+    "RecordSubsidyPayment": (
+        "pay",
+        lambda s, m: s.RecordSubsidyPayment(
+            pb.RecordSubsidyPaymentRequest(
+                uscc=TAIYUAN,
+                person="x",
+                month="2021-06",
+                payment_ref="SI-ROLE",
+                amount_fen=1,
+                paid_on="2022-03-01",
+            ),
+            metadata=m,
+        ),
+    ),
 }
 ALLOWED = {
     "finance": {"read", "pay", "budget"},
