@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast test-faults lint bench bench-verify bench-audit bench-grpc bench-reconcile bench-below-scale clean
+.PHONY: demo test test-fast test-faults lint bench bench-verify bench-audit bench-grpc bench-reconcile bench-below-scale bench-subsidy clean
 
 $(STAMP): pyproject.toml hatch_build.py protos/subsidy_ledger/v1/ledger.proto
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,9 @@ bench-reconcile: $(STAMP)
 
 bench-below-scale: $(STAMP)
 	$(BIN)/python bench/below_scale.py
+
+bench-subsidy: $(STAMP)
+	$(BIN)/python bench/social_insurance.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

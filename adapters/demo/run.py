@@ -13,9 +13,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from adapters.bootstrap import open_ledger, today_in_shanghai
+from adapters.bootstrap import open_store, today_in_shanghai
 from adapters.cli.output import EXIT_OK, EXIT_REFUSED, emit_json, fail, pad, width
 from adapters.demo.below_scale import print_below_scale, run_below_scale
+from adapters.demo.hires import PAID_MONTHS, run_hires
 from adapters.demo.synthetic import SyntheticProvince, designations, generate, holds
 from adapters.demo.workflow import WORKFLOW_REASON, run_workflow
 from adapters.files.designations_csv import read_designations, write_designations
@@ -46,6 +47,8 @@ POLICY_2025 = Path(str(resources.files("domain").joinpath("policies", "jincaigui
 ADOPTION_REASON = "晋财规建〔2025〕1号 施行 (2025-06-01): governs the 2025 cohort on"
 DESIGNATIONS_DIRECTORY = "designations"
 HOLDS_FILE = "holds.csv"
+PERSON_SECRET_FILE = "person.secret"  # noqa: S105 - the file's name, not the secret
+"""The (九) vault's secret (mode 0600): the README's commands on the demo name it."""
 MIN_SCALE, MAX_SCALE = 0.005, 10.0
 
 # How the treasury settles awards due in a past fiscal year: most in one payment, some in two
@@ -227,7 +230,7 @@ def _summary(
         "ledger_path": str(d / LEDGER_FILE),
         "ledger_url": url,
         "query": f"subsidy-ledger awards --db {shlex.quote(url)}",
-        "environment": environment(url),
+        "environment": environment(url, d / PERSON_SECRET_FILE),
     }
 
 
@@ -336,6 +339,16 @@ def _print(doc: dict[str, Any]) -> None:
     print()
     print_below_scale(doc["below_scale"], doc["below_scale_files"])
     print()
+    h, hf = doc["hires"], doc["hires_files"]
+    print(
+        f"(九) hires: {h['hires']:,} hard-to-employ people hired by {h['employers']:,} first "
+        f"entrants ({hf['hires_file']}), {h['months']} months of contributions in "
+        f"{hf['directory']}/: {h['eligible']:,} of {h['claims']:,} person-months subsidised, "
+        f"{yuan(h['subsidy_fen'])} yuan from the employment fund, {yuan(h['paid_fen'])} paid "
+        f"({h['payments']:,} payments of {', '.join(PAID_MONTHS)}). Names and identity numbers "
+        f"are in the vault, sealed under {hf['person_secret']}."
+    )
+    print()
     d = doc["directory"]
     print(
         f"The demo is in {d}/: its ledger {doc['ledger_path']}, the registers in "
@@ -359,9 +372,10 @@ def exports(env: dict[str, str]) -> str:
     )
 
 
-def environment(url: str) -> dict[str, str]:
+def environment(url: str, secret: Path) -> dict[str, str]:
     """What the shell needs for the README's commands to run on the demo: the command itself on
-    PATH when it is not there already (make installs it in .venv/bin), and the ledger."""
+    PATH when it is not there already (make installs it in .venv/bin), the ledger, and the (九)
+    vault's secret."""
     env = {}
     here = Path(sys.executable).parent
     command = here / "subsidy-ledger"
@@ -369,6 +383,7 @@ def environment(url: str) -> dict[str, str]:
     if command.exists() and (found is None or Path(found).resolve() != command.resolve()):
         env["PATH"] = f"{here.absolute()}:$PATH"
     env["LEDGER_DATABASE_URL"] = url
+    env["LEDGER_PERSON_SECRET_FILE"] = str(secret)
     return env
 
 
@@ -452,7 +467,9 @@ def run_demo(out: str, seed: int, scale: float, as_json: bool) -> int:
         assert version.applies_from is not None
         certified = _designation_files(province, d, version.applies_from)
         # An explicit URL: the demo never opens the user's ledger or LEDGER_DATABASE_URL.
-        with open_ledger(_url(d), create=True) as ledger:
+        secret = d / PERSON_SECRET_FILE
+        ledger, _ = open_store(_url(d), create=True, person_secret=str(secret))
+        with ledger:
             for year in province.years:
                 if year == version.applies_from:
                     ledger.adopt_policy(version, actor=ACTOR, reason=ADOPTION_REASON)
@@ -477,6 +494,7 @@ def run_demo(out: str, seed: int, scale: float, as_json: bool) -> int:
             payments = _pay(ledger, seed, province.last_year, today_in_shanghai(), workflow_year)
             doc_workflow = run_workflow(ledger, d, workflow_year, ACTOR)
             below = run_below_scale(ledger, province, seed, d, today_in_shanghai(), ACTOR)
+            hired = run_hires(ledger, province, seed, d, today_in_shanghai(), ACTOR)
             bar.advance()
             doc = _summary(ledger, province, d, payments)
             doc["by_version"] = _by_version(ledger)
@@ -486,6 +504,8 @@ def run_demo(out: str, seed: int, scale: float, as_json: bool) -> int:
             doc["workflow"] = doc_workflow
             doc["below_scale_files"] = below.pop("files")
             doc["below_scale"] = below
+            doc["hires_files"] = {**hired.pop("files"), "person_secret": str(secret)}
+            doc["hires"] = hired
             doc["registers"] = {str(year): str(path) for year, path in files.items()}
             doc["treasury_file"] = str(_treasury_export(ledger, d))
             bar.advance()

@@ -52,6 +52,7 @@ PATH_KEYS = (
     "holds_file",
     "workflow_files",
     "below_scale_files",
+    "hires_files",
 )
 
 
