@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 import psycopg
 from eventsourcing.utils import get_topic
 
+from adapters.persistence.codec import OrjsonTranscoder
 from adapters.persistence.postgres import LedgerPostgresRecorder
 from adapters.persistence.sqlite import LedgerSQLiteRecorder
 
@@ -62,6 +63,7 @@ def database_settings(url: str | None = None, *, pool_size: int | None = None) -
                 "SQLITE_DBNAME": path,
                 "SQLITE_LOCK_TIMEOUT": "30",
                 "APPLICATION_RECORDER_TOPIC": get_topic(LedgerSQLiteRecorder),
+                "TRANSCODER_TOPIC": get_topic(OrjsonTranscoder),
             },
         )
     parts = urlsplit(url)
@@ -89,6 +91,7 @@ def database_settings(url: str | None = None, *, pool_size: int | None = None) -
             raise SettingsError(f"{shown}: the port must be a number, e.g. HOST:5432") from None
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "TRANSCODER_TOPIC": get_topic(OrjsonTranscoder),
             "POSTGRES_DBNAME": dbname,
             "POSTGRES_HOST": unquote(parts.hostname or query.get("host", "localhost")),
             "POSTGRES_PORT": str(port),

@@ -222,3 +222,16 @@ def test_a_damaged_below_scale_file_is_read_whole_or_refused_line_by_line(
             assert line >= 2 and row.revenue_ytd_fen >= 0
             assert row.city_code == divisions()[row.region_code].city_code
             assert not any(c < " " for c in row.name)
+
+
+def test_a_header_run_into_the_first_row_is_refused_without_its_identity_number(
+    tmp_path: Path,
+) -> None:
+    """A control character in place of the header's line end: the header error quotes the line
+    it got, the first row's identity number masked."""
+    path = tmp_path / "contributions.csv"
+    path.write_bytes(CONTRIBUTIONS.replace("employer_paid_fen\n", "employer_paid_\x00", 1).encode())
+    read = read_contributions(path)
+    lines = [e.format(str(path)) for e in read.errors]
+    assert any(":1: header:" in line for line in lines), lines
+    assert all(PEOPLE[0] not in line for line in lines) and PEOPLE[0][-4:] in lines[0]
