@@ -112,6 +112,10 @@ class ReadModel(KnownRegister, Protocol):
     `point`: known at its position and valid on its day; None reads the current rows, any day.
     """
 
+    def position(self) -> int:
+        """The log position the views are caught up to."""
+        ...
+
     def first_entrants(
         self, entered_from: int, entered_to: int, city: str | None
     ) -> list[FirmState]:

@@ -16,6 +16,7 @@ from adapters.cli.common import actor_of
 from adapters.cli.output import EXIT_OK, emit_json, print_table
 from adapters.files.tokens import TokenFileError, add_user, load_users, revoke_user, tokens_path
 from adapters.files.treasury_csv import read_treasury
+from adapters.persistence.metrics import write_reconciliation
 from adapters.persistence.settings import ServerUnreachableError
 from adapters.reconciliation.job import Options, TreasuryInput, reconcile, run_lock
 from domain.errors import InvalidInputError
@@ -78,9 +79,30 @@ def reconcile_command(a: argparse.Namespace) -> int:
             )
             time.sleep(2)
     options = Options(day, a.recovery_grace_days, a.overdue_grace_days)
+    started = time.monotonic()
     with ledger, run_lock(ledger, settings):
         outcome = reconcile(ledger, source, options, out, actor=actor_of(a))
     report = outcome.report
+    textfile = a.metrics_file or os.environ.get("LEDGER_METRICS_TEXTFILE")
+    if textfile:
+        try:
+            write_reconciliation(
+                Path(textfile),
+                day=report["date"],
+                exit_status=outcome.exit_status,
+                by_code=report["outcome"]["by_code"],
+                seconds=time.monotonic() - started,
+                position=report["log"]["position"],
+                vouchers=report["matching"]["refs"],
+                matched=report["matching"].get("matched", 0),
+            )
+        except OSError as e:
+            # The run is recorded and its report written: say so, and that the figures are not.
+            print(
+                f"subsidy-ledger: warning: the run's figures were not written to {textfile} "
+                f"({e.strerror or e}); the run and its report were",
+                file=sys.stderr,
+            )
     summary = {
         "date": report["date"],
         "position": report["log"]["position"],

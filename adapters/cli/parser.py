@@ -261,6 +261,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     encoding_option(p, "the treasury file's encoding")
     p.add_argument(
+        "--metrics-file",
+        metavar="FILE",
+        help="also write the run's figures there for node_exporter's textfile collector "
+        "(default: $LEDGER_METRICS_TEXTFILE, else none)",
+    )
+    p.add_argument(
         "--recovery-grace-days",
         type=whole_arg,
         default=90,

@@ -25,6 +25,7 @@ from adapters.grpc import messages
 from adapters.grpc.auth import CallError, Users, authorise, caller
 from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2 as pb
 from adapters.persistence.group_commit import CALL_DEADLINE
+from adapters.persistence.metrics import CALL_SECONDS, CALLS
 from adapters.persistence.vault import PersonSecretError, VaultDamagedError
 from domain.application import Ledger
 from domain.errors import (
@@ -134,13 +135,16 @@ class Calls:
             raise AssertionError("abort raises") from error
         finally:
             CALL_DEADLINE.reset(deadline)
+            seconds = time.perf_counter() - started
+            CALLS.labels(method, code.name).inc()
+            CALL_SECONDS.labels(method).observe(seconds)
             log.info(
                 json.dumps(
                     {
                         "method": method,
                         "user": user.user if user else None,
                         "status": code.name,
-                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                        "ms": round(seconds * 1000, 2),
                     }
                 )
             )

@@ -24,6 +24,7 @@ from types import FrameType
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
 
 from adapters.bootstrap import log_of, open_ledger
 from adapters.files.tokens import tokens_path
@@ -32,6 +33,7 @@ from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2_grpc as pb_grpc
 from adapters.grpc.servicer import SERVICE, Servicer
 from adapters.grpc.settings import ServeError, ServeSettings, parse_listen
 from adapters.persistence.group_commit import GroupCommit
+from adapters.persistence.metrics import LOG_POSITION, VIEWS_LAG, VIEWS_POSITION, watch_pool
 from domain.application import Ledger
 
 PROBE_SECONDS = 0.5
@@ -148,12 +150,13 @@ def serve(db: str | None, *, listen: str | None = None, tokens: str | None = Non
         with open_ledger(db, pool_size=1, create=True):
             pass
         return _supervise(
-            settings.workers, lambda: _serve_one(db, settings, users, tls, reuse_port=True)
+            settings.workers,
+            lambda worker: _serve_one(db, settings, users, tls, reuse_port=True, worker=worker),
         )
     return _serve_one(db, settings, users, tls, reuse_port=False)
 
 
-def _supervise(workers: int, child: Callable[[], int]) -> int:
+def _supervise(workers: int, child: Callable[[int], int]) -> int:
     """Fork the workers (before any gRPC object exists) and wait for them.
 
     SIGTERM and SIGINT stay blocked while forking: a worker inherits the block and lifts it once
@@ -161,12 +164,12 @@ def _supervise(workers: int, child: Callable[[], int]) -> int:
     graceful stop), never the default kill."""
     pids = []
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    for _ in range(workers):
+    for worker in range(workers):
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
-                code = child()
+                code = child(worker)
             except BaseException:
                 log.exception("a server worker failed")
             finally:
@@ -185,6 +188,19 @@ def _supervise(workers: int, child: Callable[[], int]) -> int:
     return 0 if all(c == 0 for c in codes) else 1
 
 
+def watch(ledger: Ledger) -> None:
+    """The log's head, the views' position and the pool's use, for the metrics (looked at
+    before the views catch up: how far behind they had fallen)."""
+    head = ledger.recorder.max_notification_id() or 0
+    views = ledger.views.position()
+    LOG_POSITION.set(head)
+    VIEWS_POSITION.set(views)
+    VIEWS_LAG.set(max(head - views, 0))
+    pool = getattr(getattr(ledger.recorder, "datastore", None), "pool", None)
+    if pool is not None and hasattr(pool, "get_stats"):
+        watch_pool(pool.get_stats())
+
+
 def _serve_one(
     db: str | None,
     settings: ServeSettings,
@@ -192,6 +208,7 @@ def _serve_one(
     tls: tuple[bytes, bytes] | None,
     *,
     reuse_port: bool,
+    worker: int = 0,
 ) -> int:
     pool = settings.pool_size
     # The server makes the ledger if there is none: a new deployment's first baseline comes
@@ -208,11 +225,21 @@ def _serve_one(
         )
         stop = threading.Event()
 
+        metrics = settings.metrics_address(worker)
+        if metrics is not None:
+            # Plain HTTP on loopback, in a thread of this process: this worker's figures.
+            http, _thread = start_http_server(metrics[1], addr=metrics[0].strip("[]"))
+            log.info(
+                f'{{"event": "metrics", "listen": "{metrics[0]}:{http.server_port}", '
+                f'"worker": {worker}}}'
+            )
+
         def keep_up() -> None:
             # Queries catch up before they answer; this keeps that catch-up short between calls.
             failing = False
             while not stop.wait(1.0):
                 try:
+                    watch(ledger)
                     ledger.catch_up()
                     failing = False
                 except Exception:

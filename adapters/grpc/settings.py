@@ -8,6 +8,8 @@ value that cannot be used is a ServeError naming the variable (exit 2), never a 
 - LEDGER_POOL_SIZE: database connections kept open (default 8);
 - LEDGER_GRACE_SECONDS: how long SIGTERM waits for calls in flight (default 20);
 - LEDGER_WORKERS: server processes sharing the port (default 1);
+- LEDGER_METRICS_LISTEN: a loopback HOST:PORT where the Prometheus metrics are served (default:
+  none); worker N of LEDGER_WORKERS serves them on PORT + N;
 - LEDGER_CALL_SECONDS: the longest a call may take (default 30; the client's own deadline, when
   shorter, wins): a write that cannot commit by then is not made.
 """
@@ -37,6 +39,7 @@ ENVIRONMENT = {
     "grace_seconds": "LEDGER_GRACE_SECONDS",
     "workers": "LEDGER_WORKERS",
     "call_seconds": "LEDGER_CALL_SECONDS",
+    "metrics_listen": "LEDGER_METRICS_LISTEN",
 }
 
 
@@ -50,6 +53,8 @@ class ServeSettings(BaseModel):
     grace_seconds: float = Field(20.0, ge=0, le=3600)
     workers: int = Field(1, ge=1, le=256)
     call_seconds: float = Field(30.0, gt=0, le=3600)
+    metrics_listen: str | None = None
+    """Where the Prometheus metrics are served over HTTP (a loopback HOST:PORT; None: not)."""
 
     @classmethod
     def from_environment(cls, listen: str | None = None) -> ServeSettings:
@@ -67,6 +72,7 @@ class ServeSettings(BaseModel):
             where = "--listen" if field == "listen" and listen is not None else ENVIRONMENT[field]
             raise ServeError(f"{where}={given.get(field)!r}: {problem['msg']}") from None
         settings.address()  # checked now, not when the port is bound
+        settings.metrics_address()
         return settings
 
     @property
@@ -83,6 +89,19 @@ class ServeSettings(BaseModel):
             return self.tls_key.read_bytes(), self.tls_cert.read_bytes()
         except OSError as e:
             raise ServeError(f"cannot read a TLS file: {e}") from None
+
+    def metrics_address(self, worker: int = 0) -> tuple[str, int] | None:
+        """(host, port) of the metrics for worker N (the port after the last for each), checked:
+        always a loopback address (the metrics are plain HTTP), a fixed port with workers."""
+        if self.metrics_listen is None:
+            return None
+        host, port = parse_listen(self.metrics_listen, tls=False)
+        where = f"LEDGER_METRICS_LISTEN={self.metrics_listen!r}"
+        if self.workers > 1 and port == 0:
+            raise ServeError(f"{where}: with LEDGER_WORKERS > 1 give a fixed port (one a worker)")
+        if port + self.workers - 1 > 65535:
+            raise ServeError(f"{where}: the workers' ports would pass 65535")
+        return host, port + worker if port else 0
 
     def address(self) -> tuple[str, int]:
         """(host, port) of `listen`, checked: a malformed address, or one that is not loopback

@@ -21,6 +21,8 @@ from typing import Any, Protocol
 
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
+from adapters.persistence.metrics import GROUP_COMMIT
+
 CALL_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "call_deadline", default=None
 )
@@ -146,6 +148,7 @@ class GroupCommit:
                     continue
                 batch.append(following)
                 ids |= following.ids
+            GROUP_COMMIT.observe(len(batch))
             self._write(batch)
 
     def _write(self, batch: list[_Pending]) -> None:

@@ -90,8 +90,12 @@ def ignored(path: str) -> bool:
 
 
 def test_the_compose_file_has_the_database_the_server_and_the_nightly_job() -> None:
-    assert set(SERVICES) == {"db", "ledger", "nightly"}
+    assert set(SERVICES) == {"db", "ledger", "nightly", "prometheus"}
     assert SERVICES["nightly"]["profiles"] == ["nightly"], "a one-shot job: not started by `up`"
+    # The scrape example: optional, in the server's network namespace (its metrics are loopback).
+    assert SERVICES["prometheus"]["profiles"] == ["monitoring"]
+    assert SERVICES["prometheus"]["network_mode"] == "service:ledger"
+    assert "LEDGER_METRICS_LISTEN" in SERVICES["ledger"]["environment"]
     assert "profiles" not in SERVICES["db"] and "profiles" not in SERVICES["ledger"]
     assert set(ledger_services()) == {"ledger", "nightly"}
     assert {service["image"] for service in ledger_services().values()} == {"subsidy-ledger"}
