@@ -13,7 +13,13 @@ from zoneinfo import ZoneInfo
 from eventsourcing.persistence import IntegrityError, InternalError, ProgrammingError
 
 from adapters.persistence import LedgerRecorder
-from adapters.persistence.settings import DatabaseSettings, database_settings, require_ledger
+from adapters.persistence.settings import (
+    DatabaseSettings,
+    SettingsError,
+    database_settings,
+    read_database_settings,
+    require_ledger,
+)
 from adapters.persistence.vault import open_vault
 from domain.application import Ledger
 from domain.ledger_base import LedgerBase
@@ -83,6 +89,51 @@ def open_store(
                 raise
             time.sleep(0.1 * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+READ_WAIT_SECONDS = 2.0
+"""How long a query waits for the replica to reach the position it asks for (`--known-at @N`, the
+gRPC `min-position` header) before it is answered by the primary instead (LEDGER_READ_WAIT_SECONDS)."""
+
+
+def open_reader(*, pool_size: int | None = None) -> Ledger | None:
+    """The ledger on LEDGER_READ_DATABASE_URL (a hot standby), for queries; None when it is not
+    set. Its views are the primary's as replicated: it never catches them up, and refuses any
+    command."""
+    settings = read_database_settings()
+    if settings is None:
+        return None
+    if pool_size is not None:
+        settings = DatabaseSettings(
+            settings.url, settings.kind, {**settings.env, "POSTGRES_POOL_SIZE": str(pool_size)}
+        )
+    require_ledger(settings, replica=True)
+
+    def views(app: LedgerBase) -> ReadModel:
+        return cast(ReadModel, app.factory.tracking_recorder(PostgresLedgerViews))
+
+    return Ledger(env=settings.env, today=today_in_shanghai, views=views, replica=True)
+
+
+def read_wait_seconds() -> float:
+    text = os.environ.get("LEDGER_READ_WAIT_SECONDS", "")
+    try:
+        seconds = float(text) if text else READ_WAIT_SECONDS
+    except ValueError:
+        raise SettingsError(f"LEDGER_READ_WAIT_SECONDS={text!r}: a number of seconds") from None
+    if not 0 <= seconds <= 60:
+        raise SettingsError(f"LEDGER_READ_WAIT_SECONDS={text!r}: 0 to 60 seconds")
+    return seconds
+
+
+def caught_up_to(reader: Ledger, position: int, seconds: float) -> bool:
+    """Whether the replica's views reach `position` within `seconds` (looked at every 50 ms)."""
+    deadline = time.monotonic() + seconds
+    while reader.views.position() < position:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def log_of(ledger: Ledger) -> LedgerRecorder:

@@ -104,6 +104,9 @@ class MoneyResult:
     """Paid (or recovered) so far against the entitlement, this one included."""
     limit_fen: int
     """What the total may reach: the entitlement's amount (or, for a recovery, what was paid)."""
+    position: int | None = None
+    """Where it went in the log (None: a replay, nothing written): what to read at least to see
+    it (`--known-at @POSITION`, gRPC's `min-position`)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

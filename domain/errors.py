@@ -137,6 +137,17 @@ class PersonErasedError(RefusedError):
     """A person whose details were erased: nothing shows their identity again."""
 
 
+class ReplicaBehindError(Exception):
+    """A query asked a replica for a position its views have not reached yet: the edge waits for
+    it, then asks the primary."""
+
+    def __init__(self, wanted: int, reached: int):
+        self.wanted, self.reached = wanted, reached
+        super().__init__(
+            f"the replica's views are at position {reached}, not yet at {wanted}: ask the primary"
+        )
+
+
 class ConcurrentWriteError(Exception):
     """Another writer changed the same aggregates first and retries did not help."""
 

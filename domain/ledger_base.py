@@ -69,14 +69,19 @@ class LedgerBase(Application[uuid.UUID]):
         views: Callable[[LedgerBase], ReadModel] | None = None,
         known: Callable[[LedgerBase], KnownRegister] | None = None,
         persons: Callable[[LedgerBase], PersonVault] | None = None,
+        replica: bool = False,
     ) -> None:
         """`today`: today's date where the ledger is administered (the edge decides it).
+        `replica`: the store is a read-only copy of the ledger's database (a PostgreSQL hot
+        standby): the views are the primary's, replicated with the log, never caught up here;
+        an answer stands at the position they reached (queries only: a command is refused).
         `views`: builds the read models over this application's datastore; `known`: what imports
         need of the register instead, where a store has no views (the in-memory store: the
         application then answers commands only). `persons`: opens the vault of (九) hires'
         personal details, when a command first needs it (only those commands need its secret)."""
         super().__init__(env)
         self.today = today
+        self.replica = replica
         try:
             self._views = views(self) if views is not None else None
             self._known = known(self) if known is not None else self._views
@@ -113,8 +118,19 @@ class LedgerBase(Application[uuid.UUID]):
         return cast(LedgerLog, self.recorder)
 
     def catch_up(self) -> int:
-        """Bring the views up to the log; the position they reached."""
+        """Bring the views up to the log; the position they reached. On a replica, the position
+        the primary's views reached, as replicated so far."""
+        if self.replica:
+            return self.views.position()
         return self._register().catch_up(self)
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Any]:
+        if self.replica:
+            raise RefusedError(
+                "this is a read-only replica of the ledger: commands write to the primary "
+                "(LEDGER_DATABASE_URL), queries read here (LEDGER_READ_DATABASE_URL)"
+            )
+        return list(super().save(*objs, **kwargs))
 
     def _register(self) -> KnownRegister:
         if self._known is None:

@@ -132,11 +132,18 @@ class MoneyCommands(LedgerBase):
                 actor=actor,
             )
             try:
-                self.save(firm, claim)
+                recordings = self.save(firm, claim)
             except IntegrityError:
                 continue  # a concurrent write of this firm or this ref: look again
             return MoneyResult(
-                entitlement_id, ref, amount_fen, day, False, total + amount_fen, limit
+                entitlement_id,
+                ref,
+                amount_fen,
+                day,
+                False,
+                total + amount_fen,
+                limit,
+                max(r.notification.id for r in recordings),
             )
         raise ConcurrentWriteError(
             f"{'recovery' if recovery else 'payment'} {ref} kept conflicting with concurrent "

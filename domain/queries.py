@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from domain.enterprise import enterprise_id
-from domain.errors import InvalidInputError, NotFoundError, OutOfScopeError
+from domain.errors import InvalidInputError, NotFoundError, OutOfScopeError, ReplicaBehindError
 from domain.ledger_base import LedgerBase, checked_city, checked_uscc, parse_id
 from domain.ports import Commit, TrailEntry
 from domain.reconciliation import RECONCILIATION_BOOK_ID, LedgerPayment, ReconciliationBook
@@ -46,6 +46,8 @@ class PointInTimeQueries(LedgerBase):
         day = as_of or self.today()
         if commit is None:
             return Point(0, None, day)
+        if self.replica and commit.position > head:
+            raise ReplicaBehindError(commit.position, head)
         return Point(commit.position, commit.recorded_at, day)
 
     def commit_at(self, known_at: str | None = None) -> Commit | None:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.bootstrap import log_of, open_store
+from adapters.bootstrap import caught_up_to, log_of, open_reader, open_store, read_wait_seconds
 from adapters.cli.batch_commands import BATCH_COMMANDS
 from adapters.cli.common import Command, actor_of, as_rows, warn_views
 from adapters.cli.hold_commands import HOLD_COMMANDS
@@ -27,7 +28,7 @@ from adapters.persistence.chain import Verification
 from adapters.persistence.settings import NoLedgerError, database_settings, require_ledger
 from domain.application import Ledger
 from domain.command_results import CorrectionResult
-from domain.errors import RefusedError
+from domain.errors import RefusedError, ReplicaBehindError
 from domain.imports import check_import_options
 from domain.money import yuan
 from domain.policy import load_policy
@@ -192,6 +193,7 @@ def _money(ledger: Ledger, a: argparse.Namespace, *, recovery: bool) -> int:
                 "replay": r.replay,
                 total: r.total_fen,
                 limit: r.limit_fen,
+                "position": r.position,
             }
         )
     elif r.replay:
@@ -555,8 +557,57 @@ def run(a: argparse.Namespace) -> int:
         except NoLedgerError:
             validate_year(a.year, CsvRegister(a.file, a.year, a.encoding), {})
             creates = True
+    if a.command in QUERIES and not a.db:
+        answered = _on_replica(a)
+        if answered is not None:
+            return answered
     ledger, _settings = open_store(
         a.db, create=creates, person_secret=getattr(a, "person_secret", None)
     )
     with ledger:
         return COMMANDS[a.command](ledger, a)
+
+
+QUERIES = frozenset(
+    {
+        "awards",
+        "totals",
+        "windows",
+        "enterprise",
+        "register",
+        "explain",
+        "audit-trail",
+        "reconciliations",
+        "pipeline",
+        "progress",
+        "si-claims",
+        "forecast",
+        "priority",
+    }
+)
+"""The commands that only read: with LEDGER_READ_DATABASE_URL they read from the replica."""
+
+
+def _on_replica(a: argparse.Namespace) -> int | None:
+    """A query answered by the replica (LEDGER_READ_DATABASE_URL), or None when there is none or
+    it has not reached the position asked for (`--known-at @N`) within LEDGER_READ_WAIT_SECONDS:
+    the primary answers then, and stderr says so."""
+    reader = open_reader()
+    if reader is None:
+        return None
+    with reader:
+        known_at = getattr(a, "known_at", None) or ""
+        wanted = int(known_at[1:]) if known_at[:1] == "@" and known_at[1:].isdigit() else 0
+        waited = read_wait_seconds()
+        try:
+            if caught_up_to(reader, wanted, waited):
+                return COMMANDS[a.command](reader, a)
+        except ReplicaBehindError:
+            pass
+        print(
+            f"subsidy-ledger: note: the replica's views were at position "
+            f"{reader.views.position()}, not at {known_at or 'the position asked'}, after "
+            f"{waited:g} s: answered from the primary",
+            file=sys.stderr,
+        )
+    return None

@@ -8,6 +8,7 @@ codes a client can act on; a stack trace never reaches the client.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import threading
@@ -19,6 +20,7 @@ import grpc
 import psycopg
 from eventsourcing.persistence import PersistenceError
 
+from adapters.bootstrap import caught_up_to
 from adapters.files.csv_records import CsvFileError
 from adapters.files.tokens import User
 from adapters.grpc import messages
@@ -38,10 +40,13 @@ from domain.errors import (
     NotPermittedError,
     OutOfScopeError,
     RejectedFileError,
+    ReplicaBehindError,
 )
 from domain.results import Point
 
 log = logging.getLogger("subsidy_ledger.grpc")
+_ASKED: contextvars.ContextVar[Ledger | None] = contextvars.ContextVar("asked", default=None)
+"""The ledger the call in this thread asks (Calls.ledger)."""
 POINT_FIELDS = {"known_at": "point.known_at", "as_of": "point.as_of"}
 
 Result = TypeVar("Result")
@@ -93,15 +98,49 @@ class Calls:
     answers, and `_call` (authenticate, authorise, run, map errors, log one line)."""
 
     def __init__(
-        self, ledger: Ledger, users: Users, available: threading.Event, *, call_seconds: float
+        self,
+        ledger: Ledger,
+        users: Users,
+        available: threading.Event,
+        *,
+        call_seconds: float,
+        reader: Ledger | None = None,
+        read_wait: float = 2.0,
     ):
-        self.ledger = ledger
+        self._primary = ledger
+        self.reader = reader
+        """The ledger on the read replica (LEDGER_READ_DATABASE_URL), which answers the `read`
+        calls; None: the primary answers every call."""
+        self.read_wait = read_wait
+        """How long a read call asking for a position (`min-position`) waits for the replica."""
         self.users = users
         self.available = available
         """Set while the ledger's database answers (adapters.grpc.server.DatabaseWatch)."""
         self.call_seconds = call_seconds
         """The longest a call may take (its own deadline, when shorter, wins): a write that
         cannot commit by then is not made."""
+
+    @property
+    def ledger(self) -> Ledger:
+        """The ledger this call asks: the replica for a read call (when there is one and it has
+        the position the call asked for), else the primary."""
+        return _ASKED.get() or self._primary
+
+    def _asked(self, context: grpc.ServicerContext, permission: str) -> Ledger:
+        """Who answers a call: a read call the replica, if it has reached the `min-position` the
+        call names (read your own writes) within `read_wait`, else the primary."""
+        if permission != "read" or self.reader is None:
+            return self._primary
+        wanted = dict(context.invocation_metadata()).get("min-position", "0")
+        if not (isinstance(wanted, str) and wanted.isascii() and wanted.isdigit()):
+            raise CallError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"min-position: {wanted!r} is not a log position (a whole number)",
+            )
+        if caught_up_to(self.reader, int(wanted), self.read_wait):
+            return self.reader
+        log.info(json.dumps({"event": "replica behind", "min_position": int(wanted)}))
+        return self._primary
 
     def _call(
         self,
@@ -126,7 +165,15 @@ class Calls:
                     grpc.StatusCode.UNAVAILABLE,
                     "the ledger's database does not answer; nothing was done: retry later",
                 )
-            return body(user)
+            asked = _ASKED.set(self._asked(context, permission))
+            try:
+                return body(user)
+            except ReplicaBehindError:
+                # A point the replica's views have not reached (a known_at after them).
+                _ASKED.set(self._primary)
+                return body(user)
+            finally:
+                _ASKED.reset(asked)
         except Exception as error:
             code, message = status_of(error, fields)
             if code == grpc.StatusCode.INTERNAL:

@@ -267,6 +267,7 @@ def money(r: MoneyResult) -> pb.MoneyRecorded:
         replay=r.replay,
         total_fen=r.total_fen,
         limit_fen=r.limit_fen,
+        position=r.position or 0,
     )
 
 

@@ -26,7 +26,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
-from adapters.bootstrap import log_of, open_ledger
+from adapters.bootstrap import log_of, open_ledger, open_reader, read_wait_seconds
 from adapters.files.tokens import tokens_path
 from adapters.grpc.auth import Users, users_from_file
 from adapters.grpc.generated.subsidy_ledger.v1 import ledger_pb2_grpc as pb_grpc
@@ -94,6 +94,8 @@ def build_server(
     workers: int = 16,
     reuse_port: bool = False,
     call_seconds: float = ServeSettings().call_seconds,
+    reader: Ledger | None = None,
+    read_wait: float = 2.0,
 ) -> tuple[grpc.Server, int]:
     """A server with the ledger, health and reflection services bound to `listen`; returns it
     (not started) and the port bound. Without TLS only a loopback address is accepted
@@ -111,7 +113,15 @@ def build_server(
         options=[("grpc.so_reuseport", 1 if reuse_port else 0)],
     )
     pb_grpc.add_LedgerServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        Servicer(ledger, users, watch.available, call_seconds=call_seconds), server
+        Servicer(
+            ledger,
+            users,
+            watch.available,
+            call_seconds=call_seconds,
+            reader=reader,
+            read_wait=read_wait,
+        ),
+        server,
     )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     watch.start()
@@ -213,7 +223,8 @@ def _serve_one(
     pool = settings.pool_size
     # The server makes the ledger if there is none: a new deployment's first baseline comes
     # through ImportRegister.
-    with open_ledger(db, pool_size=pool, create=True) as ledger:
+    reader = open_reader(pool_size=pool)
+    with open_ledger(db, pool_size=pool, create=True) as ledger, reader or contextlib.nullcontext():
         server, port = build_server(
             ledger,
             users,
@@ -222,6 +233,8 @@ def _serve_one(
             workers=max(16, pool * 2),
             reuse_port=reuse_port,
             call_seconds=settings.call_seconds,
+            reader=reader,
+            read_wait=read_wait_seconds(),
         )
         stop = threading.Event()
 

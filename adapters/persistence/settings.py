@@ -162,10 +162,31 @@ def _connect(env: dict[str, str], dbname: str) -> psycopg.Connection[tuple[objec
     )
 
 
-def require_ledger(settings: DatabaseSettings) -> None:
+def read_database_settings() -> DatabaseSettings | None:
+    """The settings of LEDGER_READ_DATABASE_URL (a PostgreSQL hot standby of the ledger's
+    database, where queries read), or None when it is not set. The library makes no table there
+    (a standby is read-only): the primary's tables replicate with their rows."""
+    url = os.environ.get("LEDGER_READ_DATABASE_URL")
+    if not url:
+        return None
+    settings = database_settings(url)
+    if settings.kind != "postgres":
+        raise SettingsError(
+            f"LEDGER_READ_DATABASE_URL={settings.display}: a replica is a PostgreSQL hot standby "
+            "(postgresql://...)"
+        )
+    return DatabaseSettings(settings.url, settings.kind, {**settings.env, "CREATE_TABLE": "n"})
+
+
+class StandbyError(SettingsError):
+    """A command that writes was pointed at a read-only standby."""
+
+
+def require_ledger(settings: DatabaseSettings, *, replica: bool = False) -> None:
     """Refuse (NoLedgerError) when there is no ledger at the settings' URL, so that a command that
     only reads never creates one by a typo; a server that does not answer is told apart at once
-    (ServerUnreachableError)."""
+    (ServerUnreachableError); a standby (in recovery) is refused (StandbyError) unless it is
+    opened as a `replica`, to read."""
     where = settings.display
     if settings.kind == "sqlite":
         path = Path(settings.env["SQLITE_DBNAME"])
@@ -189,7 +210,9 @@ def require_ledger(settings: DatabaseSettings) -> None:
     try:
         with _connect(env, env["POSTGRES_DBNAME"]) as conn:
             row = conn.execute(
-                "SELECT to_regclass(format('%%I.%%I', %s::text, 'ledger_events'))", (schema,)
+                "SELECT to_regclass(format('%%I.%%I', %s::text, 'ledger_events')), "
+                "pg_is_in_recovery()",
+                (schema,),
             ).fetchone()
     except psycopg.OperationalError as e:
         # Told apart by asking the server's own database (a failed connection carries no
@@ -213,4 +236,9 @@ def require_ledger(settings: DatabaseSettings) -> None:
         raise NoLedgerError(
             f"no ledger at {where} (database {env['POSTGRES_DBNAME']!r}, schema {schema!r} holds "
             f"none): {NO_LEDGER_ADVICE}"
+        )
+    if row[1] and not replica:
+        raise StandbyError(
+            f"the database at {where} is a read-only standby (in recovery): commands write to "
+            "the primary; give the standby as LEDGER_READ_DATABASE_URL, where queries read"
         )

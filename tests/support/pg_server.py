@@ -240,6 +240,49 @@ def start_cluster(*, durable: bool = False) -> ProvidedServer:
     return server
 
 
+def start_standby(primary: ProvidedServer) -> ProvidedServer:
+    """A hot standby of a throwaway primary (one `start_cluster` made, durable: a base backup
+    needs full-page writes): `pg_basebackup -R` of it into a new throwaway directory, started
+    on a free port, streaming from it. close() removes it."""
+    assert primary.kind == "cluster", "a standby is made of a throwaway primary only"
+    bindir = find_server_binaries()
+    assert bindir is not None
+    runner = _Runner.for_current_user()
+    parts = urlsplit(primary.admin_url)
+    directory = Path(tempfile.mkdtemp(prefix="ledger-standby-"))
+    datadir, sockdir, logfile = directory / "data", directory / "socket", directory / "server.log"
+
+    def stop() -> None:
+        _stop_cluster(runner, bindir, datadir)
+        shutil.rmtree(directory, ignore_errors=True)
+
+    try:
+        sockdir.mkdir()
+        runner.give(directory, sockdir)
+        runner.run(
+            [bindir / "pg_basebackup", "-h", "127.0.0.1", "-p", str(parts.port), "-U",
+             "postgres", "-D", datadir, "-R", "-X", "stream", "--no-sync"],
+            cwd=directory,
+        )  # fmt: skip
+        with (datadir / "postgresql.conf").open("a", encoding="utf-8") as conf:
+            conf.write(
+                "\n# ledger tests: the throwaway standby\n"
+                f"unix_socket_directories = '{sockdir}'\n"
+                "hot_standby = on\n"
+            )
+        port = _start_on_free_port(runner, bindir, datadir, logfile, directory)
+        url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        _wait_until_answers(url, logfile)
+    except BaseException as exc:
+        stop()
+        if isinstance(exc, subprocess.SubprocessError | OSError):
+            raise NoPostgresError(str(exc)) from exc
+        raise
+    server = ProvidedServer(admin_url=url, kind="standby", directory=directory, _stop=stop)
+    atexit.register(server.close)
+    return server
+
+
 def find_server_binaries() -> Path | None:
     """Directory with initdb, pg_ctl and postgres: highest installed version, else PATH."""
     found: list[tuple[tuple[int, ...], Path]] = []
