@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast test-faults lint bench bench-verify bench-audit bench-grpc bench-reconcile bench-below-scale bench-subsidy clean
+.PHONY: demo test test-fast test-faults lint bench bench-verify bench-audit bench-grpc bench-reconcile bench-below-scale bench-subsidy bench-national clean
 
 $(STAMP): pyproject.toml hatch_build.py protos/subsidy_ledger/v1/ledger.proto
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ bench-below-scale: $(STAMP)
 
 bench-subsidy: $(STAMP)
 	$(BIN)/python bench/social_insurance.py
+
+# The national simulation: 10,000, 100,000 and 500,000 firms, about 30 minutes
+# (FIRMS=20000 for one quick size).
+bench-national: $(STAMP)
+	$(BIN)/python bench/national.py $(if $(FIRMS),--firms $(FIRMS))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -90,7 +90,10 @@ def ignored(path: str) -> bool:
 
 
 def test_the_compose_file_has_the_database_the_server_and_the_nightly_job() -> None:
-    assert set(SERVICES) == {"db", "ledger", "nightly", "prometheus"}
+    assert set(SERVICES) == {"db", "ledger", "nightly", "prometheus", "db-standby"}
+    # The optional standby: not started by `up`, made from `db` by pg_basebackup.
+    assert SERVICES["db-standby"]["profiles"] == ["replica"]
+    assert "pg_basebackup -h db" in SERVICES["db-standby"]["command"][0]
     assert SERVICES["nightly"]["profiles"] == ["nightly"], "a one-shot job: not started by `up`"
     # The scrape example: optional, in the server's network namespace (its metrics are loopback).
     assert SERVICES["prometheus"]["profiles"] == ["monitoring"]
