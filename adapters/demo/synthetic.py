@@ -229,10 +229,15 @@ class _Generator:
                 return code
 
     def identity(self, region: Division, industry: str) -> tuple[str, str, str]:
-        """A trade name, legal-form suffix and place prefix giving a name not yet in use."""
+        """A trade name, legal-form suffix and place prefix giving a name not yet in use. Two
+        characters of trade name, a third after 20 names in use, and so on: a country's worth of
+        firms (bench/national.py) exhausts the two-character names of the common industries,
+        where the province (at most 5 tries at scale 1) never comes near."""
         word = next(w for code, w, _ in INDUSTRIES if code == industry)
+        attempts = 0
         while True:
-            trade = "".join(self.rng.sample(TRADE_CHARS, 2))
+            trade = "".join(self.rng.sample(TRADE_CHARS, 2 + attempts // 20))
+            attempts += 1
             suffix = "股份有限公司" if self.rng.random() < 0.08 else "有限公司"
             prefix = divisions()[region.city_code].name if self.rng.random() < 0.25 else "山西"
             name = f"{prefix}{trade}{word}{suffix}"
