@@ -57,7 +57,7 @@ bench-below-scale: $(STAMP)
 bench-subsidy: $(STAMP)
 	$(BIN)/python bench/social_insurance.py
 
-# The national simulation: 10,000, 100,000 and 500,000 firms, about 30 minutes
+# The national simulation: 10,000, 100,000 and 500,000 firms, about 16 minutes
 # (FIRMS=20000 for one quick size).
 bench-national: $(STAMP)
 	$(BIN)/python bench/national.py $(if $(FIRMS),--firms $(FIRMS))

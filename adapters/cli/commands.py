@@ -10,25 +10,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.bootstrap import caught_up_to, log_of, open_reader, open_store, read_wait_seconds
+from adapters.bootstrap import log_of, open_store
 from adapters.cli.batch_commands import BATCH_COMMANDS
 from adapters.cli.common import Command, actor_of, as_rows, warn_views
 from adapters.cli.hold_commands import HOLD_COMMANDS
 from adapters.cli.output import EXIT_FINDINGS, EXIT_OK, emit_json, print_table
 from adapters.cli.person_commands import PERSON_COMMANDS
 from adapters.cli.pipeline_commands import PIPELINE_COMMANDS
+from adapters.cli.replica import QUERIES, on_replica
 from adapters.cli.rule_commands import RULE_COMMANDS
 from adapters.files.register_csv import CsvRegister
 from adapters.persistence.chain import Verification
 from adapters.persistence.settings import NoLedgerError, database_settings, require_ledger
 from domain.application import Ledger
 from domain.command_results import CorrectionResult
-from domain.errors import RefusedError, ReplicaBehindError
+from domain.errors import RefusedError
 from domain.imports import check_import_options
 from domain.money import yuan
 from domain.policy import load_policy
@@ -558,7 +558,7 @@ def run(a: argparse.Namespace) -> int:
             validate_year(a.year, CsvRegister(a.file, a.year, a.encoding), {})
             creates = True
     if a.command in QUERIES and not a.db:
-        answered = _on_replica(a)
+        answered = on_replica(COMMANDS[a.command], a)
         if answered is not None:
             return answered
     ledger, _settings = open_store(
@@ -566,48 +566,3 @@ def run(a: argparse.Namespace) -> int:
     )
     with ledger:
         return COMMANDS[a.command](ledger, a)
-
-
-QUERIES = frozenset(
-    {
-        "awards",
-        "totals",
-        "windows",
-        "enterprise",
-        "register",
-        "explain",
-        "audit-trail",
-        "reconciliations",
-        "pipeline",
-        "progress",
-        "si-claims",
-        "forecast",
-        "priority",
-    }
-)
-"""The commands that only read: with LEDGER_READ_DATABASE_URL they read from the replica."""
-
-
-def _on_replica(a: argparse.Namespace) -> int | None:
-    """A query answered by the replica (LEDGER_READ_DATABASE_URL), or None when there is none or
-    it has not reached the position asked for (`--known-at @N`) within LEDGER_READ_WAIT_SECONDS:
-    the primary answers then, and stderr says so."""
-    reader = open_reader()
-    if reader is None:
-        return None
-    with reader:
-        known_at = getattr(a, "known_at", None) or ""
-        wanted = int(known_at[1:]) if known_at[:1] == "@" and known_at[1:].isdigit() else 0
-        waited = read_wait_seconds()
-        try:
-            if caught_up_to(reader, wanted, waited):
-                return COMMANDS[a.command](reader, a)
-        except ReplicaBehindError:
-            pass
-        print(
-            f"subsidy-ledger: note: the replica's views were at position "
-            f"{reader.views.position()}, not at {known_at or 'the position asked'}, after "
-            f"{waited:g} s: answered from the primary",
-            file=sys.stderr,
-        )
-    return None
