@@ -30,6 +30,9 @@ from domain.rules import priority as rule_priority
 from domain.text import checked_text
 from domain.trail import FirmStory, enterprise_view, explanation, folded, story, trail_events
 
+MAX_POSITION = 2**63 - 1
+"""The largest position a log holds (both stores keep positions as 64-bit integers)."""
+
 
 class PointInTimeQueries(LedgerBase):
     """What the ledger says at a point: known at a log position, valid on a day."""
@@ -60,7 +63,13 @@ class PointInTimeQueries(LedgerBase):
                 raise InvalidInputError(
                     f"{known_at!r}: a position is @ and a whole number", field="known_at"
                 )
-            return self.store.commit_at(position=int(known_at[1:]))
+            position = int(known_at[1:])
+            if position > MAX_POSITION:
+                raise InvalidInputError(
+                    f"{known_at!r}: past any log position (at most @{MAX_POSITION})",
+                    field="known_at",
+                )
+            return self.store.commit_at(position=position)
         try:
             instant = datetime.fromisoformat(known_at)
         except ValueError:

@@ -204,3 +204,15 @@ def test_a_bad_file_is_refused_whole_every_line_named(cli: Cli, tmp_path: Path) 
     assert cli.run("pipeline", "--year", "2025").code == 2
     unknown = cli.run("pipeline", "--year", "2031", "--conversion")
     assert unknown.code == 2 and "2031 is not in the ledger" in unknown.err
+
+
+def test_a_position_past_any_log_is_refused_not_a_crash(cli: Cli, tmp_path: Path) -> None:
+    """`--known-at @N` with N beyond a 64-bit position (found by the gRPC fuzz test): exit 2,
+    saying so, on every query that takes it."""
+    registers(cli, tmp_path, with_2025=False)
+    huge = f"@{2**63}"
+    for args in (["awards"], ["pipeline", "--on", "2024-12-31"], ["policy", "list"]):
+        r = cli.run(*args, "--known-at", huge)
+        assert r.code == 2, (args, r.err)
+        assert "past any log position" in r.err
+    assert cli.run("awards", "--known-at", f"@{2**63 - 1}").code == 0
